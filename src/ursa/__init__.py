@@ -1,0 +1,19 @@
+"""URSA: Unsupervised Recurrent Sequence Analysis."""
+
+from . import data, networks, training
+from .estimators import SequenceAutoencoder
+from .persistence import ModelFileError, load
+from .training import TrainingDiverged
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ModelFileError",
+    "SequenceAutoencoder",
+    "TrainingDiverged",
+    "data",
+    "load",
+    "networks",
+    "training",
+    "__version__",
+]

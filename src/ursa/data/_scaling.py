@@ -1,0 +1,68 @@
+"""Per-feature scaling fitted on the valid steps of training sequences only."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._sequences import Sequences
+
+__all__ = ["SequenceScaler", "SCALINGS"]
+
+SCALINGS = ("standard", "minmax", None)
+
+
+class SequenceScaler:
+    """Scale each feature with statistics taken over every valid time step of the training data.
+
+    ``method="standard"`` maps to zero mean and unit variance, ``"minmax"`` to [0, 1], ``None`` is the
+    identity. A constant feature gets scale 1 so that it is centred rather than divided by zero.
+    The state is two float32 vectors, ``offset_`` and ``scale_``: ``scaled = (x - offset_) / scale_``.
+    """
+
+    def __init__(self, method: str | None = "standard"):
+        if method not in SCALINGS:
+            raise ValueError(f"scaling must be one of 'standard', 'minmax' or None, got {method!r}.")
+        self.method = method
+
+    def fit(self, seqs: Sequences) -> "SequenceScaler":
+        valid = seqs.values[seqs.mask()].astype(np.float64)  # (n_valid_steps, n_features)
+        n_features = seqs.n_features
+        if self.method == "standard":
+            offset = valid.mean(axis=0)
+            scale = valid.std(axis=0)
+        elif self.method == "minmax":
+            offset = valid.min(axis=0)
+            scale = valid.max(axis=0) - offset
+        else:
+            offset = np.zeros(n_features)
+            scale = np.ones(n_features)
+        # Constant features (and tiny spreads that would blow values up) are only shifted.
+        scale = np.where(scale > 1e-12 * np.maximum(1.0, np.abs(offset)), scale, 1.0)
+        self.offset_ = offset.astype(np.float32)
+        self.scale_ = scale.astype(np.float32)
+        return self
+
+    def transform(self, seqs: Sequences) -> Sequences:
+        values = (seqs.values - self.offset_) / self.scale_
+        values[~seqs.mask()] = 0.0
+        return seqs.with_values(values)
+
+    def inverse_transform_values(self, values: np.ndarray) -> np.ndarray:
+        """Invert the scaling of a (..., n_features) array."""
+        return values * self.scale_ + self.offset_
+
+    def inverse_transform(self, seqs: Sequences) -> Sequences:
+        values = self.inverse_transform_values(seqs.values)
+        values[~seqs.mask()] = 0.0
+        return seqs.with_values(values)
+
+    # Persistence: plain arrays and a string, never pickled objects.
+    def get_state(self) -> tuple[dict, dict]:
+        return {"method": self.method}, {"offset": self.offset_, "scale": self.scale_}
+
+    @classmethod
+    def from_state(cls, config: dict, arrays: dict) -> "SequenceScaler":
+        scaler = cls(config["method"])
+        scaler.offset_ = np.asarray(arrays["offset"], dtype=np.float32)
+        scaler.scale_ = np.asarray(arrays["scale"], dtype=np.float32)
+        return scaler

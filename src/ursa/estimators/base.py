@@ -1,0 +1,231 @@
+"""What every ursa estimator shares: parameter checks, data validation, seeding, threads, device,
+batched inference and persistence."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from numbers import Integral
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+from sklearn.utils import check_random_state
+
+from .._params import Instance, Interval, Options, check_params
+from ..data import SCALINGS, Sequences, SequenceScaler, as_sequences
+from ..networks import CELLS
+from ..persistence import save_model
+from ..training import Checkpoint, ProgressBar, TrainingConfig
+
+__all__ = ["BaseSequenceEstimator", "DEFAULT_THREADS"]
+
+# Measured on a 2-core machine (benchmarks/train_speed.py, --threads): one intra-op thread was
+# as fast as or faster than two for the recurrent shapes we train, and leaves a core free.
+DEFAULT_THREADS = 1
+
+# torch's thread count is process-wide: serialise fits/predictions that change it.
+_THREAD_LOCK = threading.RLock()
+
+# Parameters every recurrent estimator shares (DESIGN.md's common names).
+COMMON_CONSTRAINTS = {
+    "cell": [Options(CELLS)],
+    "hidden_size": [Interval(int, 1)],
+    "num_layers": [Interval(int, 1)],
+    "bidirectional": [Instance((bool,))],
+    "dropout": [Interval(float, 0.0, 0.99)],
+    "latent_dim": [Interval(int, 1)],
+    "epochs": [Interval(int, 1)],
+    "batch_size": [Interval(int, 1)],
+    "learning_rate": [Interval(float, 0.0, open_low=True)],
+    "max_grad_norm": [Interval(float, 0.0, open_low=True), None],
+    "validation_fraction": [Interval(float, 0.0, 0.9)],
+    "patience": [Interval(int, 1), None],
+    "scaling": [Options(SCALINGS)],
+    "random_state": [Interval(int, 0), Instance((np.random.RandomState,)), None],
+    "device": [Options(("auto", "cpu", "cuda")), Instance((str, torch.device))],
+    "verbose": [Instance((bool, Integral))],
+    "n_threads": [Interval(int, 1), None],
+    "checkpoint_dir": [Instance((str,)), None],
+}
+
+
+class BaseSequenceEstimator(BaseEstimator):
+    """Base class: subclasses declare ``_parameter_constraints`` and implement ``_fit``."""
+
+    _parameter_constraints: dict = COMMON_CONSTRAINTS
+    # Sequences per forward pass at inference: bounds memory whatever the input size.
+    predict_batch_size = 1024
+
+    # ----------------------------------------------------------------- fitting helpers
+    def _validate_params(self) -> None:
+        check_params(self, self._parameter_constraints)
+
+    def _validate_data(self, X, *, reset: bool, name: str = "X") -> Sequences:
+        if reset:
+            seqs = as_sequences(X, name=name)
+            self.n_features_in_ = seqs.n_features
+            return seqs
+        self._check_is_fitted()
+        return as_sequences(X, name=name, n_features=self.n_features_in_)
+
+    def _check_is_fitted(self) -> None:
+        if not hasattr(self, "network_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                "appropriate arguments before using this estimator."
+            )
+
+    def _fit_scaler(self, seqs: Sequences) -> Sequences:
+        self.scaler_ = SequenceScaler(self.scaling).fit(seqs)
+        return self.scaler_.transform(seqs)
+
+    def _device(self) -> torch.device:
+        if isinstance(self.device, torch.device):
+            return self.device
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(
+                f"device={self.device!r} was asked for, but CUDA is not available here. "
+                "Use device='auto' or 'cpu'."
+            )
+        return torch.device(self.device)
+
+    @contextlib.contextmanager
+    def _threads(self):
+        """Run with ``n_threads`` intra-op threads, restoring the caller's setting after."""
+        n = DEFAULT_THREADS if self.n_threads is None else self.n_threads
+        with _THREAD_LOCK:
+            before = torch.get_num_threads()
+            torch.set_num_threads(n)
+            try:
+                yield
+            finally:
+                torch.set_num_threads(before)
+
+    @contextlib.contextmanager
+    def _fit_context(self):
+        """Seed torch without touching the caller's global generators; yield a numpy Generator."""
+        seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+        devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+        with self._threads(), torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            yield np.random.default_rng(seed)
+
+    def _training_config(self) -> TrainingConfig:
+        return TrainingConfig(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            max_grad_norm=self.max_grad_norm,
+            validation_fraction=self.validation_fraction,
+            patience=self.patience,
+        )
+
+    def _callbacks(self) -> list:
+        callbacks = list(getattr(self, "callbacks", None) or [])
+        if self.verbose:
+            callbacks.append(ProgressBar(type(self).__name__))
+        if getattr(self, "checkpoint_dir", None):
+            callbacks.append(Checkpoint(self.checkpoint_dir))
+        return callbacks
+
+    def _set_history(self, history: list[dict]) -> None:
+        self.history_ = history
+        self.n_iter_ = len(history)
+        self.loss_curve_ = [r["train_loss"] for r in history]
+        self.validation_scores_ = [r["val_loss"] for r in history if "val_loss" in r] or None
+
+    # ----------------------------------------------------------------- inference helpers
+    def _map_batches(self, seqs: Sequences, fn, per_step: tuple[bool, ...]) -> list[np.ndarray]:
+        """Apply ``fn(values, lengths) -> tuple of tensors`` batch by batch, in input order.
+
+        Sequences are sorted by length so that each batch carries little padding, and batches bound
+        memory for any input size. Outputs flagged in ``per_step`` have a time axis (axis 1) and are
+        zero-padded to ``seqs.max_length``; results come back as numpy arrays in the caller's order.
+        """
+        order = np.argsort(seqs.lengths, kind="stable")
+        device = next(self.network_.parameters()).device
+        pieces = []
+        with self._threads(), torch.inference_mode():
+            self.network_.eval()
+            for start in range(0, len(order), self.predict_batch_size):
+                values, lengths = seqs.subset(order[start : start + self.predict_batch_size]).tensors(device)
+                pieces.append([o.detach().cpu().numpy() for o in fn(values, lengths)])
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(len(order))
+        results = []
+        for k, has_time in enumerate(per_step):
+            parts = [p[k] for p in pieces]
+            if has_time:
+                parts = [
+                    np.pad(p, [(0, 0), (0, seqs.max_length - p.shape[1])] + [(0, 0)] * (p.ndim - 2))
+                    for p in parts
+                ]
+            results.append(np.concatenate(parts)[inverse])
+        return results
+
+    # ----------------------------------------------------------------- persistence
+    def save(self, path):
+        """Save the fitted estimator to ``path`` (one safetensors file; see :func:`ursa.load`)."""
+        self._check_is_fitted()
+        document, arrays = self._get_state()
+        params = {k: _jsonable_param(v) for k, v in self.get_params(deep=False).items()}
+        document = {"params": params, **document}
+        save_model(path, type(self).__name__, document, arrays)
+        return path
+
+    def _get_state(self) -> tuple[dict, dict]:
+        """Fitted state: a JSON-able dict and a dict of numpy arrays. Extend in subclasses."""
+        scaler_config, scaler_arrays = self.scaler_.get_state()
+        weights = {f"network.{k}": v.detach().cpu().numpy()
+                   for k, v in self.network_.state_dict().items()}
+        arrays = {**weights, **{f"scaler.{k}": v for k, v in scaler_arrays.items()}}
+        document = {
+            "n_features_in": self.n_features_in_,
+            "scaler": scaler_config,
+            "history": self.history_,
+        }
+        return document, arrays
+
+    @classmethod
+    def _from_saved(cls, document: dict, arrays: dict):
+        params = document["params"]
+        if not isinstance(params, dict):
+            raise TypeError("'params' must be a mapping")
+        known = cls._get_param_names()
+        unknown = sorted(set(params) - set(known))
+        if unknown:
+            raise ValueError(f"unknown parameters {unknown}")
+        estimator = cls(**params)
+        estimator._validate_params()
+        estimator._set_state(document, arrays)
+        return estimator
+
+    def _set_state(self, document: dict, arrays: dict) -> None:
+        self.n_features_in_ = int(document["n_features_in"])
+        self.scaler_ = SequenceScaler.from_state(
+            document["scaler"],
+            {k[len("scaler."):]: v for k, v in arrays.items() if k.startswith("scaler.")},
+        )
+        self._set_history(list(document["history"]))
+        network = self._build_network()
+        weights = {k[len("network."):]: torch.from_numpy(np.array(v))
+                   for k, v in arrays.items() if k.startswith("network.")}
+        network.load_state_dict(weights, strict=True)
+        network.eval()
+        self.network_ = network
+
+
+def _jsonable_param(value):
+    if isinstance(value, np.random.RandomState):
+        return None  # a generator object is not a reproducible setting; the fit itself is saved
+    if isinstance(value, torch.device):
+        return str(value)
+    if isinstance(value, (list, tuple)) and value and not all(
+        isinstance(v, (int, float, str, bool)) for v in value
+    ):
+        return None  # callbacks and other objects are not part of the saved model
+    return value

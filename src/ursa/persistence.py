@@ -1,0 +1,128 @@
+"""One model file format for every estimator: a single safetensors file.
+
+The tensors hold the network weights and every numeric fitted array (scaler statistics, centres...).
+The safetensors header's metadata holds, as JSON, the format name and version, the estimator class,
+its parameters and its non-array fitted state (history, shapes), plus a SHA-256 checksum over all of
+it, so that a truncated, tampered or foreign file is refused with a clear error. Nothing is ever
+unpickled, and only classes registered here can be rebuilt: a model file cannot name code to run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "ModelFileError", "register", "save_model", "load"]
+
+FORMAT = "ursa-model"
+FORMAT_VERSION = 1
+_REGISTRY: dict[str, type] = {}
+
+
+class ModelFileError(ValueError):
+    """A model file that cannot be loaded: truncated, tampered, wrong version or not an ursa model."""
+
+
+def register(cls):
+    """Class decorator: allow ``load`` to rebuild instances of ``cls``."""
+    _REGISTRY[cls.__name__] = cls
+    return cls
+
+
+def _checksum(document: str, arrays: dict[str, np.ndarray]) -> str:
+    digest = hashlib.sha256(document.encode())
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}|{array.dtype.str}|{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def save_model(path, class_name: str, document: dict, arrays: dict[str, np.ndarray]) -> Path:
+    """Write ``document`` (JSON-able) and ``arrays`` to ``path`` atomically."""
+    from safetensors.numpy import save_file
+
+    path = Path(path)
+    arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+    text = json.dumps(document, sort_keys=True, allow_nan=True)
+    metadata = {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "class": class_name,
+        "document": text,
+        "checksum": _checksum(class_name + text, arrays),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(arrays, str(tmp), metadata=metadata)
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def read_model(path) -> tuple[str, dict, dict[str, np.ndarray]]:
+    """Read and verify a model file; return ``(class_name, document, arrays)``."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No model file at {str(path)!r}.")
+    where = f"model file {str(path)!r}"
+    try:
+        with safe_open(str(path), framework="numpy") as fh:
+            metadata = fh.metadata() or {}
+            arrays = {name: fh.get_tensor(name) for name in fh.keys()}
+    except Exception as exc:  # safetensors raises its own error types for every malformed header
+        raise ModelFileError(
+            f"Cannot read {where}: it is truncated, corrupted or not a safetensors file ({exc})."
+        ) from None
+    if metadata.get("format") != FORMAT:
+        raise ModelFileError(f"{where} is not an ursa model (no '{FORMAT}' marker in its header).")
+    version = metadata.get("format_version")
+    if version != str(FORMAT_VERSION):
+        raise ModelFileError(
+            f"{where} has format version {version!r}; this ursa reads version {FORMAT_VERSION}. "
+            "Load it with the ursa release that saved it, or refit the model."
+        )
+    class_name = metadata.get("class", "")
+    text = metadata.get("document", "")
+    if metadata.get("checksum") != _checksum(class_name + text, arrays):
+        raise ModelFileError(f"{where} failed its checksum: the file was modified or corrupted.")
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise ModelFileError(f"{where} has an unreadable JSON document ({exc}).") from None
+    if not isinstance(document, dict):
+        raise ModelFileError(f"{where} has a JSON document of the wrong type.")
+    return class_name, document, arrays
+
+
+def load(path):
+    """Load any estimator saved with ``save``. Tensors are placed on the CPU.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ModelFileError
+        The file is truncated, tampered with, from another format version, or not an ursa model.
+    """
+    class_name, document, arrays = read_model(path)
+    cls = _REGISTRY.get(class_name)
+    if cls is None:
+        raise ModelFileError(
+            f"model file {str(path)!r} holds an unknown estimator class {class_name!r}; "
+            f"known: {sorted(_REGISTRY)}."
+        )
+    try:
+        return cls._from_saved(document, arrays)
+    except ModelFileError:
+        raise
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(
+            f"model file {str(path)!r} is inconsistent with {class_name}: {exc}"
+        ) from None

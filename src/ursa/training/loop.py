@@ -1,0 +1,200 @@
+"""One generic training loop for every estimator.
+
+The loop knows nothing of autoencoders, clusterers or GANs: it is handed a module, a loss function
+``loss_fn(module, values, lengths) -> scalar tensor`` and padded sequences, and does minibatches,
+Adam, gradient clipping, a validation split, early stopping, divergence checks and callbacks.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data import Sequences
+
+__all__ = ["TrainingConfig", "TrainingState", "TrainingDiverged", "train", "iter_batches"]
+
+LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+
+# Batches are drawn from pools of this many batches sorted by length, so that a batch holds
+# sequences of similar length (little padding) while batch composition still varies per epoch.
+BUCKET_POOL = 20
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN or infinite. The module holds the last good weights."""
+
+
+@dataclass
+class TrainingConfig:
+    epochs: int = 50
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    max_grad_norm: float | None = 1.0  # clipping on by default: recurrent nets explode without it
+    validation_fraction: float = 0.1
+    patience: int | None = 10
+    weight_decay: float = 0.0
+
+
+@dataclass
+class TrainingState:
+    """What callbacks see: the module, its optimiser and the records so far."""
+
+    module: nn.Module
+    optimizer: torch.optim.Optimizer
+    config: TrainingConfig
+    history: list = field(default_factory=list)
+    epoch: int = 0
+    stop: bool = False  # a callback sets this to end training after the current epoch
+
+
+def iter_batches(
+    seqs: Sequences,
+    batch_size: int,
+    rng: np.random.Generator | None = None,
+) -> Iterator[np.ndarray]:
+    """Yield index arrays. With ``rng``: shuffled, bucketed by length; without: in order."""
+    n = seqs.n_sequences
+    if rng is None:
+        for start in range(0, n, batch_size):
+            yield np.arange(start, min(start + batch_size, n))
+        return
+    order = rng.permutation(n)
+    if seqs.equal_length:
+        batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
+    else:
+        batches = []
+        pool = batch_size * BUCKET_POOL
+        for start in range(0, n, pool):
+            chunk = order[start : start + pool]
+            chunk = chunk[np.argsort(seqs.lengths[chunk], kind="stable")]
+            batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    yield from batches
+
+
+def _split(seqs: Sequences, fraction: float, rng: np.random.Generator):
+    n_val = int(math.floor(seqs.n_sequences * fraction))
+    if n_val < 1 or seqs.n_sequences - n_val < 1:
+        return seqs, None
+    order = rng.permutation(seqs.n_sequences)
+    return seqs.subset(np.sort(order[n_val:])), seqs.subset(np.sort(order[:n_val]))
+
+
+class _DeviceData:
+    """Sequences moved to the device once; batches are sliced from there."""
+
+    def __init__(self, seqs: Sequences, device):
+        self.seqs = seqs
+        self.values, self.lengths = seqs.tensors(device)
+        self.device = device
+
+    def batch(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        longest = int(self.seqs.lengths[index].max())
+        idx = torch.from_numpy(index).to(self.device)
+        return self.values[idx, :longest], self.lengths[idx]
+
+
+def _evaluate(module, loss_fn, data: _DeviceData, batch_size: int) -> float:
+    module.eval()
+    total, weight = 0.0, 0
+    with torch.no_grad():
+        for index in iter_batches(data.seqs, batch_size):
+            values, lengths = data.batch(index)
+            total += float(loss_fn(module, values, lengths)) * len(index)
+            weight += len(index)
+    module.train()
+    return total / weight
+
+
+def train(
+    module: nn.Module,
+    loss_fn: LossFn,
+    seqs: Sequences,
+    config: TrainingConfig,
+    *,
+    rng: np.random.Generator,
+    device: torch.device | str = "cpu",
+    callbacks: Sequence = (),
+) -> list[dict]:
+    """Train ``module`` in place and return the history (one dict per epoch).
+
+    With a validation split and ``patience``, training stops once the validation loss has not
+    improved for ``patience`` epochs and the best weights are restored. A NaN or infinite loss raises
+    :class:`TrainingDiverged` naming the epoch and batch, after restoring the last good weights.
+    """
+    module.to(device)
+    module.train()
+    train_seqs, val_seqs = _split(seqs, config.validation_fraction, rng)
+    train_data = _DeviceData(train_seqs, device)
+    val_data = _DeviceData(val_seqs, device) if val_seqs is not None else None
+    optimizer = torch.optim.Adam(
+        module.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    state = TrainingState(module, optimizer, config)
+    parameters = [p for p in module.parameters() if p.requires_grad]
+    best_loss, best_weights, since_best = math.inf, None, 0
+    last_good = _copy_weights(module)
+
+    for cb in callbacks:
+        cb.on_train_begin(state)
+    for epoch in range(1, config.epochs + 1):
+        state.epoch = epoch
+        started = time.perf_counter()
+        total, count = 0.0, 0
+        for batch_number, index in enumerate(iter_batches(train_seqs, config.batch_size, rng), 1):
+            values, lengths = train_data.batch(index)
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(module, values, lengths)
+            loss_value = float(loss.detach())
+            if not math.isfinite(loss_value):
+                module.load_state_dict(last_good)
+                raise TrainingDiverged(
+                    f"Training diverged: the loss became {loss_value} at epoch {epoch}, batch "
+                    f"{batch_number}. The weights of the last finished epoch were kept. Lower "
+                    f"learning_rate (now {config.learning_rate}), keep max_grad_norm set, and check "
+                    "that the data is scaled (scaling='standard')."
+                )
+            loss.backward()
+            if config.max_grad_norm is not None:
+                nn.utils.clip_grad_norm_(parameters, config.max_grad_norm)
+            optimizer.step()
+            total += loss_value * len(index)
+            count += len(index)
+        record = {"epoch": epoch, "train_loss": total / count}
+        if val_data is not None:
+            record["val_loss"] = _evaluate(module, loss_fn, val_data, config.batch_size)
+        record["seconds"] = time.perf_counter() - started
+        state.history.append(record)
+        last_good = _copy_weights(module)
+
+        monitored = record.get("val_loss", record["train_loss"])
+        if monitored < best_loss:
+            best_loss, since_best = monitored, 0
+            if val_data is not None and config.patience is not None:
+                best_weights = last_good
+        else:
+            since_best += 1
+        for cb in callbacks:
+            cb.on_epoch_end(state, record)
+        if state.stop:
+            break
+        if val_data is not None and config.patience is not None and since_best >= config.patience:
+            break
+
+    if best_weights is not None:
+        module.load_state_dict(best_weights)
+    for cb in callbacks:
+        cb.on_train_end(state)
+    module.eval()
+    return state.history
+
+
+def _copy_weights(module: nn.Module) -> dict:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
