@@ -1,7 +1,18 @@
 """Data layer: one internal form (padded float32 values + lengths), validation, scaling, windows, I/O."""
 
+from ._io import (
+    read_csv,
+    read_numpy,
+    read_parquet,
+    read_sequences,
+    read_ts,
+    write_csv,
+    write_numpy,
+    write_parquet,
+)
 from ._scaling import SCALINGS, SequenceScaler
 from ._sequences import Sequences, as_sequences, input_kind, restore_layout
+from ._windows import sliding_windows, window_starts, windows_to_steps
 
 __all__ = [
     "SCALINGS",
@@ -9,5 +20,16 @@ __all__ = [
     "Sequences",
     "as_sequences",
     "input_kind",
+    "read_csv",
+    "read_numpy",
+    "read_parquet",
+    "read_sequences",
+    "read_ts",
     "restore_layout",
+    "sliding_windows",
+    "window_starts",
+    "windows_to_steps",
+    "write_csv",
+    "write_numpy",
+    "write_parquet",
 ]

@@ -49,6 +49,7 @@ _EXTENSIONS = {
 }
 _COMPRESSION_SUFFIXES = (".gz", ".bz2", ".zip", ".xz", ".zst")
 _LAYOUTS = ("long", "wide")
+_TS_FLAGS = ("timestamps", "missing", "univariate", "equallength", "classlabel", "targetlabel")
 
 
 # --------------------------------------------------------------------------------------------
@@ -145,6 +146,8 @@ def read_ts(path):
         float32. An array when every case has the same length, else a list of
         ``(T_i, n_channels)`` arrays. Missing values (``?``) are NaN. When the channels of one
         case have different lengths, the shorter ones are padded with NaN to the longest.
+        (Steps that are missing in every channel at the end of a case look like padding to
+        :func:`as_sequences`, which then shortens that case.)
     y : ndarray of str, or None
         The class label of each case; ``None`` when the header says ``@classLabel false``.
         A regression file (``@targetLabel true``) gives float targets.
@@ -169,6 +172,7 @@ def read_ts(path):
     n_dims: int | None = None
     n_dims_from = ""
     univariate: bool | None = None
+    univariate_line = 0
     data_line = None
 
     for number, raw in enumerate(lines, start=1):
@@ -187,7 +191,7 @@ def read_ts(path):
         if tag == "data":
             data_line = number
             break
-        if tag in ("timestamps", "missing", "univariate", "equallength", "classlabel", "targetlabel"):
+        if tag in _TS_FLAGS:
             if not args:
                 raise ValueError(f"{where}: @{parts[0]} needs a value, 'true' or 'false'.")
             flag = _ts_bool(args[0], parts[0], where)
@@ -319,12 +323,19 @@ def _numeric_block(df: pd.DataFrame, columns: list, p: Path, what: str) -> np.nd
             row = int(np.flatnonzero(bad.to_numpy())[0]) if bad.any() else 0
             raise ValueError(
                 f"{p}: {what} column {col!r} is not numeric (dtype {series.dtype}); row {row} "
-                f"holds {series.iloc[row]!r}. Select numeric columns with feature_columns=, or "
-                "fix the file."
+                f"(0-based) holds {_show(series.iloc[row])}. Select numeric columns with "
+                "feature_columns=, or fix the file."
             )
     if not columns:
         raise ValueError(f"{p}: no {what} columns left to read. Pass feature_columns=.")
     return df[columns].to_numpy(dtype=np.float32, na_value=np.nan)
+
+
+def _show(value) -> str:
+    """repr of a cell value, without numpy's scalar wrapper."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value)
 
 
 def _labels(values) -> np.ndarray:
@@ -359,7 +370,8 @@ def _read_table(
         )
         values = _numeric_block(df, steps, p, "time-step")
         valid = ~np.isnan(values)
-        lengths = np.where(valid.any(axis=1), values.shape[1] - np.argmax(valid[:, ::-1], axis=1), 0)
+        last = values.shape[1] - np.argmax(valid[:, ::-1], axis=1)
+        lengths = np.where(valid.any(axis=1), last, 0)
         empty = np.flatnonzero(lengths == 0)
         if len(empty):
             raise ValueError(
@@ -389,7 +401,9 @@ def _read_table(
         ids = df[id_column]
         if ids.isna().any():
             row = int(np.flatnonzero(ids.isna().to_numpy())[0])
-            raise ValueError(f"{p}: column {id_column!r} (id_column) is empty at row {row}.")
+            raise ValueError(
+                f"{p}: column {id_column!r} (id_column) is empty at row {row} (0-based)."
+            )
         codes, uniques = pd.factorize(ids, sort=False)  # first-appearance order
     else:
         codes, uniques = np.zeros(n_rows, dtype=np.int64), np.array([0])
@@ -397,7 +411,9 @@ def _read_table(
         times = df[time_column]
         if times.isna().any():
             row = int(np.flatnonzero(times.isna().to_numpy())[0])
-            raise ValueError(f"{p}: column {time_column!r} (time_column) is empty at row {row}.")
+            raise ValueError(
+                f"{p}: column {time_column!r} (time_column) is empty at row {row} (0-based)."
+            )
         key = pd.DataFrame({"code": codes, "time": times.to_numpy()})
         try:
             order = key.sort_values(["code", "time"], kind="mergesort").index.to_numpy()
@@ -411,9 +427,9 @@ def _read_table(
             row = int(np.flatnonzero(dup)[0])
             ident = uniques[codes[row]] if id_column is not None else None
             raise ValueError(
-                f"{p}: duplicate rows for {id_column!r}={ident!r}, {time_column!r}="
-                f"{times.iloc[row]!r} (second one at row {row}). Each (id, time) pair must "
-                "appear once."
+                f"{p}: duplicate rows for {id_column!r}={_show(ident)}, {time_column!r}="
+                f"{_show(times.iloc[row])} (second one at row {row}, 0-based). Each (id, time) "
+                "pair must appear once."
             )
     else:
         order = np.argsort(codes, kind="stable")
@@ -433,7 +449,7 @@ def _read_table(
     if len(mixed):
         ident = uniques[int(mixed[0])] if id_column is not None else None
         raise ValueError(
-            f"{p}: sequence {id_column!r}={ident!r} has more than one value in column "
+            f"{p}: sequence {id_column!r}={_show(ident)} has more than one value in column "
             f"{label_column!r} (label_column); a label must be constant within a sequence."
         )
     return X, _labels(label_values[firsts])
@@ -507,7 +523,9 @@ def read_parquet(
     try:
         df = pd.read_parquet(p)
     except Exception as exc:  # pyarrow raises several types for a bad file
-        raise ValueError(f"{p}: not a readable Parquet file ({type(exc).__name__}: {exc}).") from None
+        raise ValueError(
+            f"{p}: not a readable Parquet file ({type(exc).__name__}: {exc})."
+        ) from None
     return _read_table(df, p, layout, id_column, time_column, feature_columns, label_column)
 
 
@@ -607,7 +625,8 @@ def read_sequences(path, format=None, **kwargs):
             ext = p.suffix or "(none)"
             raise ValueError(
                 f"Cannot tell the format of '{p}' from its extension {ext!r}. Supported "
-                f"extensions: {', '.join(_EXTENSIONS)}; or pass format= one of {', '.join(FORMATS)}."
+                f"extensions: {', '.join(_EXTENSIONS)}; or pass format= one of "
+                f"{', '.join(FORMATS)}."
             )
     else:
         fmt = str(format).lower().lstrip(".") if isinstance(format, str) else format

@@ -26,7 +26,7 @@ def _int_arg(value, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
-def _check_geometry(n_timesteps, window, stride, n_name: str = "n_timesteps") -> tuple[int, int, int]:
+def _check_geometry(n_timesteps, window, stride, n_name="n_timesteps") -> tuple[int, int, int]:
     n_timesteps = _int_arg(n_timesteps, n_name, 1)
     window = _int_arg(window, "window", 1)
     stride = _int_arg(stride, "stride", 1)
@@ -139,7 +139,8 @@ def windows_to_steps(window_values, n_timesteps, window, stride=1, reduce="mean"
     """
     n_timesteps, window, stride = _check_geometry(n_timesteps, window, stride)
     if reduce not in REDUCTIONS:
-        raise ValueError(f"reduce must be one of {', '.join(map(repr, REDUCTIONS))}, got {reduce!r}.")
+        options = ", ".join(map(repr, REDUCTIONS))
+        raise ValueError(f"reduce must be one of {options}, got {reduce!r}.")
     values = np.asarray(window_values)
     if values.dtype == object or not (
         np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype, np.bool_)

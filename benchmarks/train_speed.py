@@ -1,0 +1,457 @@
+"""Training and inference speed of ursa.SequenceAutoencoder against a minimal hand-written model.
+
+The reference is the smallest reasonable PyTorch sequence autoencoder: encoder RNN/GRU/LSTM
+(batch first) -> output at the last step -> Linear to the latent code -> code repeated over time ->
+decoder RNN/GRU/LSTM -> Linear to the features -> MSE -> Adam(lr=1e-3), shuffled minibatches
+indexed out of one pre-built tensor. Whatever ursa adds on top (validation, scaling, length
+handling, gradient clipping, divergence checks, an initial-state projection in the decoder) shows
+up as the ratio ursa_time / reference_time.
+
+Training: ursa is timed with the real estimator ``fit`` (validation_fraction=0.0, patience=None)
+using the per-epoch ``seconds`` in ``history_`` after a warm-up epoch (epoch 1 is dropped); the
+reference is timed per epoch the same way over the same number of sequences and batches, with the
+same intra-op thread count. ursa and the reference alternate (the order flips every repeat) and
+medians over repeats are reported.
+
+Inference (shape c only): ``transform`` + ``reconstruct`` at ``predict_batch_size`` (1024) against
+the reference's encoder forward and full forward under ``torch.inference_mode`` at batch 1024.
+
+Usage::
+
+    python benchmarks/train_speed.py                  # full run, appends to benchmarks/RESULTS.md
+    python benchmarks/train_speed.py --quick          # smoke run, writes nothing
+    python benchmarks/train_speed.py --compare-threads --no-write
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))  # measure this checkout, installed or not
+
+import ursa  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+RESULTS_HEADER = (
+    "# Benchmark results\n\n"
+    "Each section below is appended by a script (`benchmarks/train_speed.py`); "
+    "do not edit sections by hand.\n"
+)
+
+LATENT_DIM = 16
+TRAIN_TARGET = 1.15  # ursa time per step / reference time per step
+INFER_TARGET = 1.0
+INFER_BATCH = 1024
+CELLS = ("rnn", "gru", "lstm")
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    n_steps: int
+    n_features: int
+    hidden: int
+    batch: int
+
+    def label(self) -> str:
+        return f"({self.name}) T={self.n_steps} C={self.n_features} H={self.hidden} B={self.batch}"
+
+
+SHAPES = (
+    Shape("a", 24, 5, 64, 128),
+    Shape("b", 150, 1, 64, 64),
+    Shape("c", 100, 38, 128, 256),
+)
+
+
+# --------------------------------------------------------------------------- data
+def make_data(n: int, n_steps: int, n_features: int, seed: int = 0) -> np.ndarray:
+    """Sines with random frequency, phase and amplitude per sequence and channel, plus noise."""
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0.0, 1.0, n_steps, dtype=np.float64)[None, :, None]
+    freq = rng.uniform(1.0, 6.0, size=(n, 1, n_features))
+    phase = rng.uniform(0.0, 2 * np.pi, size=(n, 1, n_features))
+    amp = rng.uniform(0.5, 2.0, size=(n, 1, n_features))
+    x = amp * np.sin(2 * np.pi * freq * t + phase) + 0.1 * rng.standard_normal((n, n_steps, n_features))
+    return x.astype(np.float32)
+
+
+# --------------------------------------------------------------------------- reference model
+def _rnn(cell: str, input_size: int, hidden: int) -> nn.Module:
+    cls = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[cell]
+    return cls(input_size, hidden, batch_first=True)
+
+
+class ReferenceAE(nn.Module):
+    def __init__(self, cell: str, n_features: int, hidden: int, latent: int):
+        super().__init__()
+        self.enc = _rnn(cell, n_features, hidden)
+        self.to_latent = nn.Linear(hidden, latent)
+        self.dec = _rnn(cell, latent, hidden)
+        self.readout = nn.Linear(hidden, n_features)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.enc(x)
+        return self.to_latent(out[:, -1])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.encode(x)
+        out, _ = self.dec(z.unsqueeze(1).expand(-1, x.size(1), -1))
+        return self.readout(out)
+
+
+def reference_epoch_times(cell, shape: Shape, data: torch.Tensor, epochs: int, seed: int) -> list[float]:
+    """Per-epoch seconds of the reference training loop (all epochs, warm-up included)."""
+    torch.manual_seed(seed)
+    model = ReferenceAE(cell, shape.n_features, shape.hidden, LATENT_DIM)
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.MSELoss()
+    gen = torch.Generator().manual_seed(seed)
+    n = data.size(0)
+    times = []
+    for _ in range(epochs):
+        started = time.perf_counter()
+        perm = torch.randperm(n, generator=gen)
+        for i in range(0, n, shape.batch):
+            xb = data[perm[i : i + shape.batch]]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(xb), xb)
+            loss.backward()
+            opt.step()
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def ursa_estimator(cell: str, shape: Shape, epochs: int, threads: int) -> "ursa.SequenceAutoencoder":
+    return ursa.SequenceAutoencoder(
+        cell=cell,
+        hidden_size=shape.hidden,
+        latent_dim=LATENT_DIM,
+        epochs=epochs,
+        batch_size=shape.batch,
+        validation_fraction=0.0,
+        patience=None,
+        random_state=0,
+        n_threads=threads,
+        device="cpu",
+    )
+
+
+def ursa_epoch_times(cell, shape: Shape, X: np.ndarray, epochs: int, threads: int) -> list[float]:
+    est = ursa_estimator(cell, shape, epochs, threads).fit(X)
+    return [r["seconds"] for r in est.history_]
+
+
+def _timed(times: list[float]) -> float:
+    """Mean seconds per epoch after dropping the warm-up epoch."""
+    kept = times[1:] if len(times) > 1 else times
+    return sum(kept) / len(kept)
+
+
+# --------------------------------------------------------------------------- training benchmark
+def bench_training(shapes, cells, args, log) -> list[dict]:
+    rows = []
+    for shape in shapes:
+        n = shape.batch * args.batches_per_epoch
+        X = make_data(n, shape.n_steps, shape.n_features, seed=1)
+        data = torch.from_numpy(X)
+        for cell in cells:
+            ursa_t, ref_t, ratios = [], [], []
+            for rep in range(args.repeats):
+                order = ("ursa", "ref") if rep % 2 == 0 else ("ref", "ursa")
+                got = {}
+                for who in order:
+                    if who == "ursa":
+                        got[who] = _timed(ursa_epoch_times(cell, shape, X, args.epochs, args.threads))
+                    else:
+                        torch.set_num_threads(args.threads)
+                        got[who] = _timed(reference_epoch_times(cell, shape, data, args.epochs, seed=rep))
+                ursa_t.append(got["ursa"])
+                ref_t.append(got["ref"])
+                ratios.append(got["ursa"] / got["ref"])
+            row = {
+                "shape": shape,
+                "cell": cell,
+                "n": n,
+                "ursa_sps": statistics.median(n / t for t in ursa_t),
+                "ref_sps": statistics.median(n / t for t in ref_t),
+                "ratio": statistics.median(ratios),
+            }
+            rows.append(row)
+            log(f"  train {shape.label()} {cell:4s}: ursa {row['ursa_sps']:9.1f} seq/s  "
+                f"ref {row['ref_sps']:9.1f} seq/s  ratio {row['ratio']:.3f}  "
+                f"(per-repeat ratios {', '.join(f'{r:.3f}' for r in ratios)})")
+    return rows
+
+
+# --------------------------------------------------------------------------- inference benchmark
+def _reference_infer(model: ReferenceAE, X: np.ndarray, full: bool) -> np.ndarray:
+    data = torch.from_numpy(X)
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(data), INFER_BATCH):
+            xb = data[start : start + INFER_BATCH]
+            out.append((model(xb) if full else model.encode(xb)).numpy())
+    return np.concatenate(out)
+
+
+def bench_inference(shape: Shape, cells, args, log) -> list[dict]:
+    X = make_data(args.infer_n, shape.n_steps, shape.n_features, seed=2)
+    X_fit = make_data(shape.batch * 2, shape.n_steps, shape.n_features, seed=3)
+    rows = []
+    for cell in cells:
+        est = ursa_estimator(cell, shape, 1, args.threads).fit(X_fit)
+        assert est.predict_batch_size == INFER_BATCH, est.predict_batch_size
+        torch.manual_seed(0)
+        ref = ReferenceAE(cell, shape.n_features, shape.hidden, LATENT_DIM).eval()
+        torch.set_num_threads(args.threads)
+        est.transform(X[:INFER_BATCH])  # warm-up
+        est.reconstruct(X[:INFER_BATCH])
+        _reference_infer(ref, X[:INFER_BATCH], full=True)
+        times = {k: [] for k in ("u_enc", "r_enc", "u_full", "r_full")}
+        for rep in range(args.infer_repeats):
+            jobs = [
+                ("u_enc", lambda: est.transform(X)),
+                ("r_enc", lambda: _reference_infer(ref, X, full=False)),
+                ("u_full", lambda: est.reconstruct(X)),
+                ("r_full", lambda: _reference_infer(ref, X, full=True)),
+            ]
+            if rep % 2:
+                jobs = [jobs[1], jobs[0], jobs[3], jobs[2]]
+            for key, job in jobs:
+                torch.set_num_threads(args.threads)
+                started = time.perf_counter()
+                job()
+                times[key].append(time.perf_counter() - started)
+        n = len(X)
+        for what, u, r in (("transform / encoder", "u_enc", "r_enc"), ("reconstruct / full", "u_full", "r_full")):
+            row = {
+                "shape": shape,
+                "cell": cell,
+                "what": what,
+                "ursa_sps": statistics.median(n / t for t in times[u]),
+                "ref_sps": statistics.median(n / t for t in times[r]),
+                "ratio": statistics.median(a / b for a, b in zip(times[u], times[r])),
+            }
+            rows.append(row)
+            log(f"  infer {shape.label()} {cell:4s} {what:20s}: ursa {row['ursa_sps']:9.1f} seq/s  "
+                f"ref {row['ref_sps']:9.1f} seq/s  ratio {row['ratio']:.3f}")
+    return rows
+
+
+# --------------------------------------------------------------------------- thread comparison
+def bench_threads(shapes, cells, args, log, thread_counts=(1, 2)) -> list[dict]:
+    rows = []
+    for shape in shapes:
+        n = shape.batch * args.batches_per_epoch
+        X = make_data(n, shape.n_steps, shape.n_features, seed=1)
+        for cell in cells:
+            per = {k: [] for k in thread_counts}
+            for rep in range(args.repeats):
+                order = thread_counts if rep % 2 == 0 else tuple(reversed(thread_counts))
+                for k in order:
+                    per[k].append(_timed(ursa_epoch_times(cell, shape, X, args.epochs, k)))
+            row = {"shape": shape, "cell": cell}
+            for k in thread_counts:
+                row[k] = statistics.median(n / t for t in per[k])
+            rows.append(row)
+            log(f"  threads {shape.label()} {cell:4s}: "
+                + "  ".join(f"{k} thr {row[k]:9.1f} seq/s" for k in thread_counts))
+    return rows
+
+
+# --------------------------------------------------------------------------- reporting
+def _verdict(ratio: float, target: float) -> str:
+    return "meets target" if ratio <= target else "**slower than target**"
+
+
+def training_table(rows) -> str:
+    lines = [
+        f"| shape | cell | ursa seq/s | reference seq/s | ratio (ursa/ref time) | verdict (<= {TRAIN_TARGET}) |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['shape'].label()} | {r['cell']} | {r['ursa_sps']:.1f} | {r['ref_sps']:.1f} "
+                     f"| {r['ratio']:.3f} | {_verdict(r['ratio'], TRAIN_TARGET)} |")
+    return "\n".join(lines)
+
+
+def inference_table(rows) -> str:
+    lines = [
+        f"| shape | cell | ursa call / reference | ursa seq/s | reference seq/s | ratio (ursa/ref time) "
+        f"| verdict (<= {INFER_TARGET}) |",
+        "|---|---|---|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['shape'].label()} | {r['cell']} | {r['what']} | {r['ursa_sps']:.1f} "
+                     f"| {r['ref_sps']:.1f} | {r['ratio']:.3f} | {_verdict(r['ratio'], INFER_TARGET)} |")
+    return "\n".join(lines)
+
+
+def threads_table(rows, thread_counts=(1, 2)) -> str:
+    head = " | ".join(f"ursa seq/s, {k} thread{'s' if k > 1 else ''}" for k in thread_counts)
+    lines = [f"| shape | cell | {head} | speed-up {thread_counts[-1]} vs {thread_counts[0]} |",
+             "|---|---|" + "---:|" * len(thread_counts) + "---:|"]
+    for r in rows:
+        vals = " | ".join(f"{r[k]:.1f}" for k in thread_counts)
+        lines.append(f"| {r['shape'].label()} | {r['cell']} | {vals} "
+                     f"| {r[thread_counts[-1]] / r[thread_counts[0]]:.2f}x |")
+    return "\n".join(lines)
+
+
+def cpu_model() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        for line in out.splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def machine_description(threads: int) -> str:
+    return (f"{cpu_model()}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}, torch {torch.__version__}, "
+            f"ursa {ursa.__version__}, torch.set_num_threads({threads})")
+
+
+def append_results(text: str) -> None:
+    if not RESULTS.exists() or not RESULTS.read_text().strip():
+        RESULTS.write_text(RESULTS_HEADER)
+    with RESULTS.open("a") as fh:
+        fh.write("\n" + text.rstrip() + "\n")
+
+
+# --------------------------------------------------------------------------- main
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--threads", type=int, default=1, help="intra-op threads for both sides (default 1)")
+    p.add_argument("--repeats", type=int, default=None, help="interleaved repeats (default 5; 1 with --quick)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="epochs per fit, the first is a dropped warm-up (default 2: one warm-up + one timed)")
+    p.add_argument("--batches-per-epoch", type=int, default=None,
+                   help="n_sequences = batch_size * this (default 8; 2 with --quick)")
+    p.add_argument("--infer-n", type=int, default=None, help="sequences for inference (default 4096)")
+    p.add_argument("--infer-repeats", type=int, default=None, help="inference repeats (default 5)")
+    p.add_argument("--shapes", default="a,b,c", help="comma-separated subset of a,b,c")
+    p.add_argument("--cells", default=",".join(CELLS), help="comma-separated subset of rnn,gru,lstm")
+    p.add_argument("--compare-threads", action="store_true",
+                   help="also measure ursa's training throughput at 1 and 2 threads")
+    p.add_argument("--only-threads", action="store_true",
+                   help="with --compare-threads: skip the reference and inference comparisons")
+    p.add_argument("--skip-inference", action="store_true", help="skip the inference comparison")
+    p.add_argument("--quick", action="store_true", help="smoke run: tiny sizes, 1 repeat, writes nothing")
+    w = p.add_mutually_exclusive_group()
+    w.add_argument("--write", dest="write", action="store_true", default=None,
+                   help="append the results to benchmarks/RESULTS.md (default unless --quick)")
+    w.add_argument("--no-write", dest="write", action="store_false", help="do not write RESULTS.md")
+    args = p.parse_args(argv)
+    q = args.quick
+    defaults = dict(repeats=1 if q else 5, epochs=2, batches_per_epoch=2 if q else 8,
+                    infer_n=INFER_BATCH if q else 4096, infer_repeats=1 if q else 5)
+    for k, v in defaults.items():
+        if getattr(args, k) is None:
+            setattr(args, k, v)
+    if args.write is None:
+        args.write = not q
+    if args.epochs < 2:
+        p.error("--epochs must be >= 2 (epoch 1 is a warm-up and is dropped)")
+    if args.only_threads and not args.compare_threads:
+        p.error("--only-threads needs --compare-threads")
+    names = {s.name: s for s in SHAPES}
+    try:
+        args.shape_list = [names[s.strip()] for s in args.shapes.split(",") if s.strip()]
+    except KeyError as exc:
+        p.error(f"unknown shape {exc}")
+    args.cell_list = [c.strip() for c in args.cells.split(",") if c.strip()]
+    if not set(args.cell_list) <= set(CELLS):
+        p.error(f"--cells must be a subset of {CELLS}")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    command = "python " + shlex.join([os.path.relpath(sys.argv[0], ROOT) if argv is None else
+                                       "benchmarks/train_speed.py", *(sys.argv[1:] if argv is None else argv)])
+    started = time.perf_counter()
+    when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    machine = machine_description(args.threads)
+
+    def log(msg):
+        print(msg, flush=True)
+
+    log(f"{when} | {machine}")
+    log(f"latent_dim={LATENT_DIM}; n_sequences = batch_size x {args.batches_per_epoch}; "
+        f"{args.epochs} epochs per fit (epoch 1 dropped); {args.repeats} repeats")
+
+    sections = []
+    settings = (
+        f"latent_dim={LATENT_DIM}, n_sequences = batch_size x {args.batches_per_epoch} "
+        f"({args.batches_per_epoch} batches per epoch), {args.epochs} epochs per fit with epoch 1 "
+        f"dropped as warm-up, {args.repeats} interleaved repeats (order alternates), medians reported. "
+        f"ursa: `SequenceAutoencoder.fit` with its defaults otherwise (learning_rate=5e-3, "
+        f"max_grad_norm=1.0, scaling='standard'), seconds from `history_`. Reference: "
+        f"encoder -> last step -> Linear -> repeat -> decoder -> Linear, MSE, Adam(lr=1e-3), no clipping. "
+        f"Ratio = median over repeats of ursa time per epoch / reference time per epoch."
+    )
+    if not args.only_threads:
+        log("Training (ursa fit vs reference loop)")
+        train_rows = bench_training(args.shape_list, args.cell_list, args, log)
+        sections.append(("Training throughput", settings, training_table(train_rows)))
+        if not args.skip_inference and any(s.name == "c" for s in args.shape_list):
+            log("Inference (shape c)")
+            shape_c = next(s for s in SHAPES if s.name == "c")
+            infer_rows = bench_inference(shape_c, args.cell_list, args, log)
+            sections.append((
+                "Inference throughput",
+                f"{args.infer_n} sequences at batch {INFER_BATCH}, {args.infer_repeats} interleaved "
+                f"repeats, medians. ursa: `transform` / `reconstruct` on a numpy array (validation, "
+                f"scaling and unscaling included); reference: encoder / full forward under "
+                f"`torch.inference_mode` from a numpy array, outputs collected as numpy.",
+                inference_table(infer_rows),
+            ))
+    if args.compare_threads:
+        log("Thread comparison (ursa fit, 1 vs 2 intra-op threads)")
+        thread_rows = bench_threads(args.shape_list, args.cell_list, args, log)
+        sections.append((
+            "ursa training throughput by thread count",
+            f"ursa `fit` with n_threads=1 and 2, interleaved, {args.repeats} repeats, "
+            f"{args.batches_per_epoch} batches per epoch, epoch 1 dropped, medians.",
+            threads_table(thread_rows),
+        ))
+
+    elapsed = time.perf_counter() - started
+    body = [f"## {when}{' (quick)' if args.quick else ''}", "",
+            f"Command: `{command}`", "", f"Machine: {machine}", "",
+            f"Runtime: {elapsed:.0f} s", ""]
+    for title, note, table in sections:
+        body += [f"### {title}", "", note, "", table, ""]
+    text = "\n".join(body)
+    print()
+    print(text)
+    if args.write:
+        append_results(text)
+        print(f"Appended to {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Shared fixtures: generated data and the location of the benchmark data folder."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"benchmark data folder {SHARED_DATA} is not present")
+    return SHARED_DATA
+
+
+def make_sines(n=40, n_timesteps=20, n_features=2, seed=0):
+    """Sines with random frequency and phase per sequence and feature: (n, T, C) float32."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n_timesteps)[None, :, None]
+    freq = rng.uniform(0.1, 0.6, size=(n, 1, n_features))
+    phase = rng.uniform(0, 2 * np.pi, size=(n, 1, n_features))
+    return np.sin(freq * t + phase).astype(np.float32)
+
+
+def make_variable(n=30, max_len=20, n_features=2, seed=1):
+    """A list of (T_i, C) sine sequences with lengths between 5 and max_len."""
+    rng = np.random.default_rng(seed)
+    full = make_sines(n, max_len, n_features, seed)
+    return [full[i, : rng.integers(5, max_len + 1)] for i in range(n)]
+
+
+@pytest.fixture
+def sines():
+    return make_sines()
+
+
+@pytest.fixture
+def variable():
+    return make_variable()

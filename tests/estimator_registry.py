@@ -1,0 +1,23 @@
+"""Every estimator joins the shared suite (test_estimator_suite.py) by adding one entry here:
+the class, tiny parameters that fit in well under a second, and the inference methods it has
+with the shape each returns for (n_sequences, n_timesteps, n_features) input."""
+
+from ursa import SequenceAutoencoder
+
+TINY = dict(hidden_size=8, latent_dim=3, epochs=2, batch_size=16, random_state=0, device="cpu")
+
+
+def _autoencoder_outputs(est, n, t, c):
+    return {
+        "transform": (n, est.latent_dim),
+        "reconstruct": (n, t, c),
+        "decision_function": (n,),
+        "score_samples": (n,),
+        "step_errors": (n, t),
+    }
+
+
+ESTIMATORS = [
+    # (class, tiny parameters, method -> expected shape for 3-D input)
+    (SequenceAutoencoder, TINY, _autoencoder_outputs),
+]

@@ -1,0 +1,122 @@
+"""One model format: round trips and hostile files."""
+
+import json
+import pickle
+import struct
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+import ursa
+from ursa import ModelFileError, SequenceAutoencoder
+from conftest import make_sines
+
+X = make_sines(16, 10, 2)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    est = SequenceAutoencoder(hidden_size=8, latent_dim=3, epochs=2, random_state=0, device="cpu").fit(X)
+    path = tmp_path_factory.mktemp("m") / "model.ursa"
+    est.save(path)
+    return est, path
+
+
+def test_round_trip_reproduces_outputs(saved):
+    est, path = saved
+    loaded = ursa.load(path)
+    np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
+    np.testing.assert_array_equal(loaded.scaler_.offset_, est.scaler_.offset_)
+    assert loaded.n_features_in_ == 2 and loaded.history_ == est.history_
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="No model file"):
+        ursa.load(tmp_path / "nothing.ursa")
+
+
+def test_truncated_file(saved, tmp_path):
+    data = saved[1].read_bytes()
+    for cut in (4, 100, len(data) // 2, len(data) - 1):
+        bad = tmp_path / f"cut{cut}.ursa"
+        bad.write_bytes(data[:cut])
+        with pytest.raises(ModelFileError, match="truncated|corrupted"):
+            ursa.load(bad)
+
+
+def test_flipped_weight_byte_fails_checksum(saved, tmp_path):
+    data = bytearray(saved[1].read_bytes())
+    data[-3] ^= 0x40
+    bad = tmp_path / "flipped.ursa"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="checksum"):
+        ursa.load(bad)
+
+
+def _rewrite_metadata(path, out, **changes):
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as fh:
+        meta = dict(fh.metadata())
+        arrays = {k: fh.get_tensor(k) for k in fh.keys()}
+    meta.update(changes)
+    save_file(arrays, str(out), metadata=meta)
+    return out
+
+
+def test_wrong_format_version(saved, tmp_path):
+    bad = _rewrite_metadata(saved[1], tmp_path / "v.ursa", format_version="99")
+    with pytest.raises(ModelFileError, match="format version '99'"):
+        ursa.load(bad)
+
+
+def test_edited_document_fails_checksum(saved, tmp_path):
+    from safetensors import safe_open
+
+    with safe_open(str(saved[1]), framework="numpy") as fh:
+        doc = json.loads(fh.metadata()["document"])
+    doc["params"]["hidden_size"] = 999
+    bad = _rewrite_metadata(saved[1], tmp_path / "d.ursa", document=json.dumps(doc))
+    with pytest.raises(ModelFileError, match="checksum"):
+        ursa.load(bad)
+
+
+def test_unknown_class_is_refused(saved, tmp_path):
+    bad = _rewrite_metadata(saved[1], tmp_path / "c.ursa", **{"class": "os.system"})
+    with pytest.raises(ModelFileError, match="checksum|unknown estimator class"):
+        ursa.load(bad)
+
+
+def test_foreign_safetensors_file(tmp_path):
+    path = tmp_path / "foreign.safetensors"
+    save_file({"w": np.zeros(3, dtype=np.float32)}, str(path))
+    with pytest.raises(ModelFileError, match="not an ursa model"):
+        ursa.load(path)
+
+
+class _Boom:
+    def __reduce__(self):
+        return (exec, ("raise SystemExit('pickle payload ran')",))
+
+
+def test_pickle_payload_never_runs(tmp_path):
+    path = tmp_path / "evil.ursa"
+    path.write_bytes(pickle.dumps(_Boom()))
+    with pytest.raises(ModelFileError):
+        ursa.load(path)
+
+
+def test_oversized_header_length(tmp_path):
+    path = tmp_path / "huge.ursa"
+    path.write_bytes(struct.pack("<Q", 2**62) + b"{}")
+    with pytest.raises(ModelFileError):
+        ursa.load(path)
+
+
+def test_save_is_atomic_and_leaves_no_temporary(saved, tmp_path):
+    est, _ = saved
+    path = tmp_path / "m.ursa"
+    est.save(path)
+    est.save(path)  # overwrite in place
+    assert [p.name for p in tmp_path.iterdir()] == ["m.ursa"]

@@ -1,0 +1,106 @@
+"""The generic training loop: batching, early stopping, divergence, callbacks, checkpoints."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+
+from ursa.data import as_sequences
+from ursa.networks import RecurrentConfig, SequenceAutoencoderNet, masked_mse
+from ursa.training import Callback, Checkpoint, TrainingConfig, TrainingDiverged, iter_batches, train
+from conftest import make_sines, make_variable
+
+
+def loss_fn(net, values, lengths):
+    return masked_mse(net(values, lengths)[0], values, lengths)
+
+
+def small_net(n_features=2):
+    torch.manual_seed(0)
+    return SequenceAutoencoderNet(RecurrentConfig(input_size=n_features, hidden_size=8), 3)
+
+
+def test_iter_batches_covers_every_sequence_once_and_buckets_by_length():
+    seqs = as_sequences(make_variable(200, 30, 1, seed=3))
+    batches = list(iter_batches(seqs, 10, np.random.default_rng(0)))
+    assert sorted(np.concatenate(batches).tolist()) == list(range(200))
+    spread = np.mean([np.ptp(seqs.lengths[b]) for b in batches])
+    assert spread < np.ptp(seqs.lengths) / 3  # similar lengths together: little padding
+    ordered = list(iter_batches(seqs, 64))
+    assert np.concatenate(ordered).tolist() == list(range(200))
+
+
+def test_training_lowers_the_loss():
+    seqs = as_sequences(make_sines(64, 16, 1))
+    history = train(small_net(1), loss_fn, seqs, TrainingConfig(epochs=30, batch_size=8,
+                    learning_rate=1e-2, validation_fraction=0.0),
+                    rng=np.random.default_rng(0))
+    assert len(history) == 30
+    assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
+
+
+def test_early_stopping_restores_the_best_weights():
+    seqs = as_sequences(make_sines(60, 12, 2))
+    net = small_net()
+    snapshots = []
+
+    class Snap(Callback):
+        def on_epoch_end(self, state, record):
+            snapshots.append({k: v.clone() for k, v in state.module.state_dict().items()})
+
+    config = TrainingConfig(epochs=40, batch_size=8, learning_rate=0.05, validation_fraction=0.3,
+                            patience=2)
+    history = train(net, loss_fn, seqs, config, rng=np.random.default_rng(0), callbacks=[Snap()])
+    best = int(np.argmin([r["val_loss"] for r in history]))
+    assert len(history) - 1 - best == 2 or len(history) == 40
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, snapshots[best][k])
+
+
+def test_divergence_names_epoch_and_batch_and_keeps_good_weights():
+    seqs = as_sequences(make_sines(32, 8, 2))
+    net = small_net()
+    calls = {"n": 0}
+
+    def exploding(module, values, lengths):
+        calls["n"] += 1
+        loss = loss_fn(module, values, lengths)
+        return loss * float("nan") if calls["n"] == 7 else loss
+
+    good = {}
+
+    class Keep(Callback):
+        def on_epoch_end(self, state, record):
+            good.update({k: v.clone() for k, v in state.module.state_dict().items()})
+
+    with pytest.raises(TrainingDiverged, match=r"epoch 2, batch 3.*Lower learning_rate"):
+        train(net, exploding, seqs, TrainingConfig(epochs=5, batch_size=8, validation_fraction=0.0),
+              rng=np.random.default_rng(0), callbacks=[Keep()])
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, good[k])
+
+
+def test_callbacks_can_stop_training():
+    class StopAtTwo(Callback):
+        def on_epoch_end(self, state, record):
+            state.stop = record["epoch"] == 2
+
+    history = train(small_net(), loss_fn, as_sequences(make_sines(16, 6, 2)),
+                    TrainingConfig(epochs=10, batch_size=8), rng=np.random.default_rng(0),
+                    callbacks=[StopAtTwo()])
+    assert len(history) == 2
+
+
+def test_checkpoint_holds_last_epoch(tmp_path):
+    net = small_net()
+    train(net, loss_fn, as_sequences(make_sines(16, 6, 2)),
+          TrainingConfig(epochs=3, batch_size=8, validation_fraction=0.0),
+          rng=np.random.default_rng(0), callbacks=[Checkpoint(tmp_path / "ckpt")])
+    with safe_open(str(tmp_path / "ckpt" / "checkpoint.safetensors"), framework="pt") as fh:
+        assert fh.metadata()["epoch"] == "3"
+        assert len(json.loads(fh.metadata()["history"])) == 3
+        for k, v in net.state_dict().items():
+            assert torch.equal(fh.get_tensor(k), v)
+    assert not list((tmp_path / "ckpt").glob("*.tmp"))
