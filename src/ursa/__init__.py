@@ -1,6 +1,6 @@
 """URSA: Unsupervised Recurrent Sequence Analysis."""
 
-from . import data, networks, training
+from . import data, datasets, networks, training
 from .estimators import SequenceAutoencoder
 from .persistence import ModelFileError, load
 from .training import TrainingDiverged
@@ -12,6 +12,7 @@ __all__ = [
     "SequenceAutoencoder",
     "TrainingDiverged",
     "data",
+    "datasets",
     "load",
     "networks",
     "training",

@@ -1,0 +1,59 @@
+"""Built-in data: small UCR/UEA sets shipped with the package, and generated sequences.
+
+Shipped sets (public research data from the UCR/UEA archive; cite the original authors):
+``"BasicMotions"`` (80 cases, 100 steps, 6 channels, 4 classes) and ``"UnitTest"`` (42 cases,
+24 steps, 1 channel, 2 classes).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import numpy as np
+
+from ..data import read_ts
+
+__all__ = ["SHIPPED", "load_ucr", "make_sines"]
+
+SHIPPED = ("BasicMotions", "UnitTest")
+
+
+def load_ucr(name: str, split: str = "all"):
+    """Load a shipped UCR/UEA set.
+
+    Parameters
+    ----------
+    name : {"BasicMotions", "UnitTest"}
+    split : {"all", "train", "test"}
+        "all" concatenates the train and test files (the clustering protocol).
+
+    Returns
+    -------
+    X : ndarray of shape (n_sequences, n_timesteps, n_features)
+    y : ndarray of str, shape (n_sequences,)
+    """
+    if name not in SHIPPED:
+        raise ValueError(f"name must be one of {SHIPPED}, got {name!r}. Read other files with "
+                         "ursa.data.read_ts(path).")
+    if split not in ("all", "train", "test"):
+        raise ValueError(f"split must be 'all', 'train' or 'test', got {split!r}.")
+    parts = ["TRAIN", "TEST"] if split == "all" else [split.upper()]
+    folder = resources.files(__package__) / "data"
+    loaded = []
+    for part in parts:
+        with resources.as_file(folder / f"{name}_{part}.ts") as path:
+            loaded.append(read_ts(path))
+    X = np.concatenate([x for x, _ in loaded])
+    y = np.concatenate([y for _, y in loaded])
+    return X, y
+
+
+def make_sines(n_sequences: int = 1000, n_timesteps: int = 24, n_features: int = 5,
+               random_state=None) -> np.ndarray:
+    """Sines as in the TimeGAN protocol: each feature sin(f t + p), f and p ~ U(0, 0.1), then
+    rescaled to [0, 1] by (x + 1) / 2. Returns float32 (n_sequences, n_timesteps, n_features)."""
+    rng = np.random.default_rng(random_state)
+    t = np.arange(n_timesteps)[None, :, None]
+    freq = rng.uniform(0, 0.1, size=(n_sequences, 1, n_features))
+    phase = rng.uniform(0, 0.1, size=(n_sequences, 1, n_features))
+    return ((np.sin(freq * t + phase) + 1) / 2).astype(np.float32)

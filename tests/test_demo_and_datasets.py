@@ -1,0 +1,44 @@
+"""The README's main job and the built-in data it runs on."""
+
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ursa.datasets import load_ucr, make_sines
+from ursa.demo import run
+
+
+def test_shipped_sets_load_with_their_shapes():
+    X, y = load_ucr("BasicMotions")
+    assert X.shape == (80, 100, 6) and len(y) == 80 and len(set(y)) == 4
+    X_train, _ = load_ucr("UnitTest", "train")
+    assert X_train.shape == (20, 24, 1)
+    with pytest.raises(ValueError, match="name must be one of"):
+        load_ucr("OSULeaf")
+    with pytest.raises(ValueError, match="split must be"):
+        load_ucr("UnitTest", "validation")
+
+
+def test_make_sines_follows_the_timegan_protocol():
+    X = make_sines(50, 24, 5, random_state=0)
+    assert X.shape == (50, 24, 5) and X.dtype == np.float32
+    assert X.min() >= 0 and X.max() <= 1
+    np.testing.assert_array_equal(X, make_sines(50, 24, 5, random_state=0))
+
+
+def test_demo_runs_end_to_end():
+    out = io.StringIO()
+    rows = run(epochs=2, out=out)
+    figures = dict((r[0], r[1]) for r in rows)
+    assert figures["save -> load -> transform reproduces embeddings"] == "yes"
+    assert "k-means NMI on embeddings" in out.getvalue()
+    assert 0.0 <= float(figures["1-NN accuracy on embeddings (train -> test)"]) <= 1.0
+
+
+def test_demo_command_line_usage_error():
+    result = subprocess.run([sys.executable, "-m", "ursa.demo", "--epochs", "many"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "invalid int value" in result.stderr
