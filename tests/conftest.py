@@ -4,6 +4,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+
+# Tiny models run fastest on one thread, and a second busy process cannot make the OpenMP
+# pool spin-wait against it.
+torch.set_num_threads(1)
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -43,17 +43,23 @@ class SequenceScaler:
         return self
 
     def transform(self, seqs: Sequences) -> Sequences:
-        values = (seqs.values - self.offset_) / self.scale_
-        values[~seqs.mask()] = 0.0
+        values = np.subtract(seqs.values, self.offset_, dtype=np.float32)
+        values /= self.scale_
+        if not seqs.equal_length:
+            values[~seqs.mask()] = 0.0
         return seqs.with_values(values)
 
-    def inverse_transform_values(self, values: np.ndarray) -> np.ndarray:
-        """Invert the scaling of a (..., n_features) array."""
-        return values * self.scale_ + self.offset_
+    def inverse_transform_values(self, values: np.ndarray, inplace: bool = False) -> np.ndarray:
+        """Invert the scaling of a (..., n_features) array (in place when ``inplace``)."""
+        out = values if inplace else values.copy()
+        out *= self.scale_
+        out += self.offset_
+        return out
 
     def inverse_transform(self, seqs: Sequences) -> Sequences:
         values = self.inverse_transform_values(seqs.values)
-        values[~seqs.mask()] = 0.0
+        if not seqs.equal_length:
+            values[~seqs.mask()] = 0.0
         return seqs.with_values(values)
 
     # Persistence: plain arrays and a string, never pickled objects.

@@ -208,6 +208,9 @@ def _from_array(X, name: str, allow_nan: bool) -> Sequences:
             f"{name} has shape {array.shape}: sequences need at least one time step and one feature."
         )
     array = array.astype(np.float32, copy=False)
+    if np.isfinite(array).all():  # the common case: one pass, no padding
+        return Sequences(np.ascontiguousarray(array),
+                         np.full(array.shape[0], array.shape[1], dtype=np.int64))
     if np.isnan(array).any():
         not_pad = ~np.isnan(array).all(axis=2)  # (n, T): False on all-NaN steps
         # Length = one past the last step that is not all-NaN.
@@ -286,7 +289,7 @@ def restore_layout(X, values: np.ndarray, lengths: np.ndarray):
     ``values`` is (n_sequences, max_length, ...) with one row per sequence; ``lengths`` its valid steps.
     A list input gives a list of arrays (1-D items stay 1-D when the trailing axis has size 1 and the
     caller's items were 1-D); a 2-D input gives a 2-D array; otherwise a 3-D array. Steps after a
-    sequence's end are NaN in array outputs, as in tslearn.
+    sequence's end are NaN in array outputs, as in tslearn. ``values`` may be modified and returned.
     """
     values = np.asarray(values)
     kind = input_kind(X)
@@ -297,7 +300,7 @@ def restore_layout(X, values: np.ndarray, lengths: np.ndarray):
             item = values[i, : int(length)]
             out.append(item[:, 0].copy() if squeeze else item.copy())
         return out
-    out = values.astype(np.float32, copy=True)
+    out = values.astype(np.float32, copy=False)  # callers pass arrays they own: no copy
     if out.shape[1] and not np.all(lengths == out.shape[1]):
         out[np.arange(out.shape[1])[None, :] >= lengths[:, None]] = np.nan
     if kind == "2d" and out.ndim == 3 and out.shape[2] == 1:

@@ -194,7 +194,7 @@ class SequenceAutoencoder(BaseSequenceEstimator):
         (recon,) = self._map_batches(
             scaled, lambda v, n: (self.network_(v, n)[0],), per_step=(True,)
         )
-        values = self.scaler_.inverse_transform_values(recon)
+        values = self.scaler_.inverse_transform_values(recon, inplace=True)
         return restore_layout(X, values, seqs.lengths)
 
     def inverse_transform(self, Z, n_timesteps: int) -> np.ndarray:
@@ -218,7 +218,7 @@ class SequenceAutoencoder(BaseSequenceEstimator):
             for start in range(0, len(Z), self.predict_batch_size):
                 z = torch.from_numpy(Z[start : start + self.predict_batch_size]).to(device)
                 out.append(self.network_.decoder(z, int(n_timesteps)).cpu().numpy())
-        return self.scaler_.inverse_transform_values(np.concatenate(out))
+        return self.scaler_.inverse_transform_values(np.concatenate(out), inplace=True)
 
     def _errors(self, X):
         seqs, scaled = self._scaled(X)

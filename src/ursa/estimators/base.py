@@ -146,25 +146,33 @@ class BaseSequenceEstimator(BaseEstimator):
         memory for any input size. Outputs flagged in ``per_step`` have a time axis (axis 1) and are
         zero-padded to ``seqs.max_length``; results come back as numpy arrays in the caller's order.
         """
-        order = np.argsort(seqs.lengths, kind="stable")
+        # Equal lengths: contiguous slices (views, no copies, no reordering).
+        identity = seqs.equal_length
+        order = np.arange(len(seqs)) if identity else np.argsort(seqs.lengths, kind="stable")
         device = next(self.network_.parameters()).device
         pieces = []
         with self._threads(), torch.inference_mode():
             self.network_.eval()
             for start in range(0, len(order), self.predict_batch_size):
-                values, lengths = seqs.subset(order[start : start + self.predict_batch_size]).tensors(device)
+                stop = start + self.predict_batch_size
+                batch = (Sequences(seqs.values[start:stop], seqs.lengths[start:stop]) if identity
+                         else seqs.subset(order[start:stop]))
+                values, lengths = batch.tensors(device)
                 pieces.append([o.detach().cpu().numpy() for o in fn(values, lengths)])
-        inverse = np.empty_like(order)
-        inverse[order] = np.arange(len(order))
+        inverse = None
+        if not identity:
+            inverse = np.empty_like(order)
+            inverse[order] = np.arange(len(order))
         results = []
         for k, has_time in enumerate(per_step):
             parts = [p[k] for p in pieces]
-            if has_time:
+            if has_time and not identity:
                 parts = [
                     np.pad(p, [(0, 0), (0, seqs.max_length - p.shape[1])] + [(0, 0)] * (p.ndim - 2))
                     for p in parts
                 ]
-            results.append(np.concatenate(parts)[inverse])
+            joined = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            results.append(joined if identity else joined[inverse])
         return results
 
     # ----------------------------------------------------------------- persistence
