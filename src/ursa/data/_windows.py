@@ -13,6 +13,8 @@ from numbers import Integral
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ._sequences import _check_numeric
+
 __all__ = ["sliding_windows", "window_starts", "windows_to_steps"]
 
 REDUCTIONS = ("mean", "max", "last")
@@ -84,14 +86,7 @@ def sliding_windows(series, window, stride=1) -> np.ndarray:
         windows share memory; call ``np.array(result)`` (or ``.copy()``) before writing to it.
         The last ``(T - window) % stride`` steps are in no window.
     """
-    array = np.asarray(series)
-    if array.dtype == object or not (
-        np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.bool_)
-    ) or np.issubdtype(array.dtype, np.complexfloating):
-        raise TypeError(
-            f"series must hold real numbers, got dtype {array.dtype}. Convert it first, for "
-            "example with np.asarray(series, dtype=float)."
-        )
+    array = _check_numeric(np.asarray(series), "series")
     if array.ndim == 1:
         array = array[:, None]
     elif array.ndim != 2:
