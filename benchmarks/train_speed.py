@@ -358,6 +358,8 @@ def parse_args(argv=None):
     p.add_argument("--only-threads", action="store_true",
                    help="with --compare-threads: skip the reference and inference comparisons")
     p.add_argument("--skip-inference", action="store_true", help="skip the inference comparison")
+    p.add_argument("--skip-training", action="store_true",
+                   help="skip the training comparison (inference only, shape c)")
     p.add_argument("--quick", action="store_true", help="smoke run: tiny sizes, 1 repeat, writes nothing")
     w = p.add_mutually_exclusive_group()
     w.add_argument("--write", dest="write", action="store_true", default=None,
@@ -413,9 +415,10 @@ def main(argv=None) -> int:
         f"Ratio = median over repeats of ursa time per epoch / reference time per epoch."
     )
     if not args.only_threads:
-        log("Training (ursa fit vs reference loop)")
-        train_rows = bench_training(args.shape_list, args.cell_list, args, log)
-        sections.append(("Training throughput", settings, training_table(train_rows)))
+        if not args.skip_training:
+            log("Training (ursa fit vs reference loop)")
+            train_rows = bench_training(args.shape_list, args.cell_list, args, log)
+            sections.append(("Training throughput", settings, training_table(train_rows)))
         if not args.skip_inference and any(s.name == "c" for s in args.shape_list):
             log("Inference (shape c)")
             shape_c = next(s for s in SHAPES if s.name == "c")

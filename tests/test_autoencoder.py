@@ -130,3 +130,30 @@ def test_batched_inference_matches_one_batch(sines_model, monkeypatch):
     full = ae.transform(X)
     monkeypatch.setattr(ae, "predict_batch_size", 7)
     np.testing.assert_allclose(ae.transform(X), full, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("scaling", ["standard", "minmax"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_folded_scaling_matches_explicit_scaling(scaling, bidirectional):
+    """transform/reconstruct fold the scaler into the weights; they must equal the explicit path."""
+    X = [x * 50.0 + 7.0 for x in make_sines(30, 12, 3)]
+    X[3] = X[3][:7]  # variable length too
+    ae = SequenceAutoencoder(hidden_size=8, latent_dim=3, epochs=2, scaling=scaling,
+                             bidirectional=bidirectional, random_state=0, device="cpu").fit(X)
+    seqs, scaled = ae._scaled(X)
+    values, lengths = scaled.tensors()
+    with torch.no_grad():
+        recon_scaled, codes = ae.network_(values, lengths)
+    np.testing.assert_allclose(ae.transform(X), codes.numpy(), rtol=1e-4, atol=1e-4)
+    expected = ae.scaler_.inverse_transform_values(recon_scaled.numpy())
+    for i, r in enumerate(ae.reconstruct(X)):
+        np.testing.assert_allclose(r, expected[i, : len(X[i])], rtol=1e-4, atol=1e-3)
+
+
+def test_refit_refreshes_the_folded_network():
+    X = make_sines(20, 8, 1)
+    ae = SequenceAutoencoder(hidden_size=4, latent_dim=2, epochs=1, random_state=0, device="cpu")
+    first = ae.fit(X).transform(X)
+    second = ae.set_params(random_state=1).fit(X).transform(X)
+    assert not np.allclose(first, second)
+    np.testing.assert_array_equal(second, SequenceAutoencoder(**ae.get_params()).fit(X).transform(X))

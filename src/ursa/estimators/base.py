@@ -139,7 +139,8 @@ class BaseSequenceEstimator(BaseEstimator):
         self.validation_scores_ = [r["val_loss"] for r in history if "val_loss" in r] or None
 
     # ----------------------------------------------------------------- inference helpers
-    def _map_batches(self, seqs: Sequences, fn, per_step: tuple[bool, ...]) -> list[np.ndarray]:
+    def _map_batches(self, seqs: Sequences, fn, per_step: tuple[bool, ...],
+                     network=None) -> list[np.ndarray]:
         """Apply ``fn(values, lengths) -> tuple of tensors`` batch by batch, in input order.
 
         Sequences are sorted by length so that each batch carries little padding, and batches bound
@@ -149,10 +150,11 @@ class BaseSequenceEstimator(BaseEstimator):
         # Equal lengths: contiguous slices (views, no copies, no reordering).
         identity = seqs.equal_length
         order = np.arange(len(seqs)) if identity else np.argsort(seqs.lengths, kind="stable")
-        device = next(self.network_.parameters()).device
+        network = self.network_ if network is None else network
+        device = next(network.parameters()).device
         pieces = []
         with self._threads(), torch.inference_mode():
-            self.network_.eval()
+            network.eval()
             for start in range(0, len(order), self.predict_batch_size):
                 stop = start + self.predict_batch_size
                 batch = (Sequences(seqs.values[start:stop], seqs.lengths[start:stop]) if identity

@@ -22,6 +22,8 @@ __all__ = [
     "RecurrentEncoder",
     "RecurrentDecoder",
     "SequenceAutoencoderNet",
+    "fold_input_scaling",
+    "fold_output_scaling",
     "make_rnn",
     "reverse_padded",
     "last_valid",
@@ -182,3 +184,25 @@ class SequenceAutoencoderNet(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         z = self.encoder(x, lengths)  # (batch, latent)
         return self.decoder(z, x.size(1)), z  # (batch, time, features), (batch, latent)
+
+
+@torch.no_grad()
+def fold_input_scaling(stack: RecurrentStack, offset: torch.Tensor, scale: torch.Tensor) -> None:
+    """Make ``stack`` accept unscaled input: fold ``x' = (x - offset) / scale`` into its first layer.
+
+    W x' + b = (W / scale) x + (b - W (offset / scale)), for every gate and both directions.
+    Inference then skips a full pass over the data; results match to float rounding.
+    """
+    first_layers = [stack.rnn] if not stack.config.bidirectional else [
+        stack.forward_layers[0], stack.backward_layers[0]]
+    for rnn in first_layers:
+        weight = rnn.weight_ih_l0  # (gates * hidden, input)
+        rnn.bias_ih_l0.sub_(weight @ (offset / scale))
+        weight.div_(scale[None, :])
+
+
+@torch.no_grad()
+def fold_output_scaling(readout: nn.Linear, offset: torch.Tensor, scale: torch.Tensor) -> None:
+    """Make ``readout`` emit unscaled output: y = scale * (W h + b) + offset."""
+    readout.weight.mul_(scale[:, None])
+    readout.bias.mul_(scale).add_(offset)
