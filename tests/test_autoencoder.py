@@ -114,7 +114,7 @@ def test_quiet_by_default(capsys):
 
 def test_checkpoint_dir_parameter(tmp_path):
     SequenceAutoencoder(hidden_size=4, latent_dim=2, epochs=2, random_state=0, device="cpu",
-                        checkpoint_dir=str(tmp_path)).fit(make_sines(8, 5, 1))
+                        checkpoint_dir=tmp_path).fit(make_sines(8, 5, 1))
     assert (tmp_path / "checkpoint.safetensors").stat().st_size > 0
 
 
@@ -157,3 +157,12 @@ def test_refit_refreshes_the_folded_network():
     second = ae.set_params(random_state=1).fit(X).transform(X)
     assert not np.allclose(first, second)
     np.testing.assert_array_equal(second, SequenceAutoencoder(**ae.get_params()).fit(X).transform(X))
+
+
+def test_docstring_example_runs():
+    import doctest
+
+    import ursa.estimators.autoencoder as module
+
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0

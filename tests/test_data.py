@@ -141,3 +141,13 @@ def test_scaler_state_round_trip():
 def test_unknown_scaling():
     with pytest.raises(ValueError, match="scaling must be one of"):
         SequenceScaler("robust")
+
+
+def test_values_beyond_float32_range_are_refused_not_turned_into_inf():
+    X = np.ones((2, 3, 1))
+    X[1, 2, 0] = 1e300
+    with pytest.raises(ValueError, match=r"X holds 1e\+300 at index \(1, 2, 0\), beyond float32"):
+        as_sequences(X)
+    with pytest.raises(ValueError, match=r"X\[0\] holds .* beyond float32"):
+        as_sequences([np.array([1.0, -1e200])])
+    assert as_sequences(np.array([[1e38, -1e38]])).values.max() == np.float32(1e38)

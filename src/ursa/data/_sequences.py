@@ -94,6 +94,24 @@ def input_kind(X) -> str:
     return "2d" if np.ndim(X) == 2 else "3d"
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _to_float32(array: np.ndarray, name: str) -> np.ndarray:
+    """Cast to float32, refusing finite values that float32 cannot hold (they would become inf)."""
+    with np.errstate(over="ignore"):  # overflow is reported below, with its position
+        out = array.astype(np.float32, copy=False)
+    if out.dtype != array.dtype and not np.isfinite(out).all():
+        overflow = np.isfinite(array) & ~np.isfinite(out)
+        if overflow.any():
+            position = tuple(int(v) for v in np.argwhere(overflow)[0])
+            raise ValueError(
+                f"{name} holds {float(array[position])!r} at index {position}, beyond float32's range "
+                f"(+/-{_FLOAT32_MAX:.3g}). Rescale the data (for example divide by a constant) first."
+            )
+    return out
+
+
 def _check_numeric(array: np.ndarray, name: str) -> np.ndarray:
     if array.dtype == object or not (
         np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.bool_)
@@ -207,7 +225,7 @@ def _from_array(X, name: str, allow_nan: bool) -> Sequences:
         raise ValueError(
             f"{name} has shape {array.shape}: sequences need at least one time step and one feature."
         )
-    array = array.astype(np.float32, copy=False)
+    array = _to_float32(array, name)
     if np.isfinite(array).all():  # the common case: one pass, no padding
         return Sequences(np.ascontiguousarray(array),
                          np.full(array.shape[0], array.shape[1], dtype=np.int64))
@@ -253,7 +271,7 @@ def _from_list(X, name: str, allow_nan: bool) -> Sequences:
                 f"{name}[{i}] must have shape (T_i,) or (T_i, n_features), got {seq.ndim} "
                 f"dimensions with shape {seq.shape}."
             )
-        seq = seq.astype(np.float32, copy=False)
+        seq = _to_float32(seq, f"{name}[{i}]")
         if n_features is None:
             n_features = seq.shape[1]
         elif seq.shape[1] != n_features:

@@ -68,10 +68,11 @@ class SequenceAutoencoder(BaseSequenceEstimator):
     verbose : bool, default=False
         Show a progress bar.
     n_threads : int or None, default=None
-        torch intra-op threads during fit and inference (None: 1, fastest measured on 2 cores).
+        torch intra-op threads during fit and inference; None keeps torch's setting (one per
+        physical core), which trained fastest on 2 cores (benchmarks/RESULTS.md).
     callbacks : list of ursa.training.Callback, optional
         Extra training callbacks (not saved with the model).
-    checkpoint_dir : str or None, default=None
+    checkpoint_dir : str, path or None, default=None
         Write a weights checkpoint there after every epoch.
 
     Attributes

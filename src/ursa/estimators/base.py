@@ -4,6 +4,7 @@ batched inference and persistence."""
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from numbers import Integral
 
@@ -19,11 +20,13 @@ from ..networks import CELLS
 from ..persistence import save_model
 from ..training import Checkpoint, ProgressBar, TrainingConfig
 
-__all__ = ["BaseSequenceEstimator", "DEFAULT_THREADS"]
+__all__ = ["BaseSequenceEstimator"]
 
-# Measured on a 2-core machine (benchmarks/train_speed.py, --threads): one intra-op thread was
-# as fast as or faster than two for the recurrent shapes we train, and leaves a core free.
-DEFAULT_THREADS = 1
+# n_threads=None keeps torch's own intra-op setting (one thread per physical core). Measured on a
+# 2-core machine (benchmarks/train_speed.py --compare-threads, benchmarks/RESULTS.md), two threads
+# trained 1.26-1.54x faster than one for every LSTM shape and for the widest shape (T=100, C=38) with
+# every cell, and within 5% of one thread for RNN/GRU on the small shapes; so the default does not
+# pin one thread.
 
 # torch's thread count is process-wide: serialise fits/predictions that change it.
 _THREAD_LOCK = threading.RLock()
@@ -47,7 +50,7 @@ COMMON_CONSTRAINTS = {
     "device": [Options(("auto", "cpu", "cuda")), Instance((str, torch.device))],
     "verbose": [Instance((bool, Integral))],
     "n_threads": [Interval(int, 1), None],
-    "checkpoint_dir": [Instance((str,)), None],
+    "checkpoint_dir": [Instance((str, os.PathLike)), None],
 }
 
 
@@ -96,10 +99,9 @@ class BaseSequenceEstimator(BaseEstimator):
     @contextlib.contextmanager
     def _threads(self):
         """Run with ``n_threads`` intra-op threads, restoring the caller's setting after."""
-        n = DEFAULT_THREADS if self.n_threads is None else self.n_threads
         with _THREAD_LOCK:
             before = torch.get_num_threads()
-            torch.set_num_threads(n)
+            torch.set_num_threads(before if self.n_threads is None else self.n_threads)
             try:
                 yield
             finally:
@@ -232,7 +234,7 @@ class BaseSequenceEstimator(BaseEstimator):
 def _jsonable_param(value):
     if isinstance(value, np.random.RandomState):
         return None  # a generator object is not a reproducible setting; the fit itself is saved
-    if isinstance(value, torch.device):
+    if isinstance(value, (torch.device, os.PathLike)):
         return str(value)
     if isinstance(value, (list, tuple)) and value and not all(
         isinstance(v, (int, float, str, bool)) for v in value
