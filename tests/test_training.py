@@ -104,3 +104,23 @@ def test_checkpoint_holds_last_epoch(tmp_path):
         for k, v in net.state_dict().items():
             assert torch.equal(fh.get_tensor(k), v)
     assert not list((tmp_path / "ckpt").glob("*.tmp"))
+
+
+def test_pass_index_hands_the_batch_positions_in_the_input():
+    seqs = as_sequences(make_variable(40, 12, 2, seed=4))
+    seen = {"train": [], "eval": []}
+
+    def indexed_loss(net, values, lengths, index):
+        # the positions name exactly the sequences in the batch
+        for row, position in enumerate(index):
+            n = int(lengths[row])
+            assert n == seqs.lengths[position]
+            np.testing.assert_array_equal(values[row, :n].numpy(), seqs.values[position, :n])
+        seen["train" if net.training else "eval"].append(np.asarray(index))
+        return loss_fn(net, values, lengths)
+
+    train(small_net(), indexed_loss, seqs, TrainingConfig(epochs=1, batch_size=8,
+          validation_fraction=0.25), rng=np.random.default_rng(0), pass_index=True)
+    trained, held_out = np.concatenate(seen["train"]), np.concatenate(seen["eval"])
+    assert len(held_out) == 10 and not set(trained) & set(held_out)
+    assert sorted(np.concatenate([trained, held_out]).tolist()) == list(range(40))

@@ -1,11 +1,23 @@
 """URSA: Unsupervised Recurrent Sequence Analysis."""
 
+import importlib
+
 from . import data, datasets, networks, training
 from .estimators import SequenceAutoencoder
 from .persistence import ModelFileError, load
 from .training import TrainingDiverged
 
 __version__ = "0.1.0"
+
+# Imported on first use: keeps `import ursa` fast and keeps matplotlib out of processes that
+# never plot.
+_LAZY = {
+    "RecurrentClusterer": "ursa.estimators.clusterer",
+    "RecurrentGAN": "ursa.estimators.gan",
+    "SequenceAnomalyDetector": "ursa.estimators.anomaly",
+    "metrics": "ursa.metrics",
+    "plots": "ursa.plots",
+}
 
 __all__ = [
     "ModelFileError",
@@ -17,4 +29,19 @@ __all__ = [
     "networks",
     "training",
     "__version__",
+    *_LAZY,
 ]
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ursa' has no attribute {name!r}")
+    imported = importlib.import_module(module)
+    value = imported if module.rsplit(".", 1)[-1] == name else getattr(imported, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -21,6 +21,13 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "ModelFileError", "register", "save_model
 FORMAT = "ursa-model"
 FORMAT_VERSION = 1
 _REGISTRY: dict[str, type] = {}
+# Estimator classes whose modules are imported on first use (see ursa/__init__.py): load imports the
+# module named here, never a module named by the file.
+_MODULES = {
+    "RecurrentClusterer": "ursa.estimators.clusterer",
+    "RecurrentGAN": "ursa.estimators.gan",
+    "SequenceAnomalyDetector": "ursa.estimators.anomaly",
+}
 
 
 class ModelFileError(ValueError):
@@ -112,6 +119,10 @@ def load(path):
         The file is truncated, tampered with, from another format version, or not an ursa model.
     """
     class_name, document, arrays = read_model(path)
+    if class_name not in _REGISTRY and class_name in _MODULES:
+        import importlib
+
+        importlib.import_module(_MODULES[class_name])
     cls = _REGISTRY.get(class_name)
     if cls is None:
         raise ModelFileError(

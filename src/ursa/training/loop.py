@@ -80,19 +80,24 @@ def iter_batches(
 
 
 def _split(seqs: Sequences, fraction: float, rng: np.random.Generator):
+    """(train positions, validation positions or None), both sorted positions into ``seqs``."""
     n_val = int(math.floor(seqs.n_sequences * fraction))
     if n_val < 1 or seqs.n_sequences - n_val < 1:
-        return seqs, None
+        return np.arange(seqs.n_sequences), None
     order = rng.permutation(seqs.n_sequences)
-    return seqs.subset(np.sort(order[n_val:])), seqs.subset(np.sort(order[:n_val]))
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
 class _DeviceData:
-    """Sequences moved to the device once; batches are sliced from there."""
+    """Sequences moved to the device once; batches are sliced from there.
 
-    def __init__(self, seqs: Sequences, device):
-        self.seqs = seqs
-        self.values, self.lengths = seqs.tensors(device)
+    ``positions`` maps each held sequence to its position in the sequences handed to ``train``.
+    """
+
+    def __init__(self, seqs: Sequences, positions: np.ndarray, device):
+        self.seqs = seqs.subset(positions) if len(positions) != len(seqs) else seqs
+        self.positions = positions
+        self.values, self.lengths = self.seqs.tensors(device)
         self.device = device
 
     def batch(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -101,13 +106,19 @@ class _DeviceData:
         return self.values[idx, :longest], self.lengths[idx]
 
 
-def _evaluate(module, loss_fn, data: _DeviceData, batch_size: int) -> float:
+def _call(loss_fn, module, data: _DeviceData, index: np.ndarray, pass_index: bool):
+    values, lengths = data.batch(index)
+    if pass_index:
+        return loss_fn(module, values, lengths, data.positions[index])
+    return loss_fn(module, values, lengths)
+
+
+def _evaluate(module, loss_fn, data: _DeviceData, batch_size: int, pass_index: bool) -> float:
     module.eval()
     total, weight = 0.0, 0
     with torch.no_grad():
         for index in iter_batches(data.seqs, batch_size):
-            values, lengths = data.batch(index)
-            total += float(loss_fn(module, values, lengths)) * len(index)
+            total += float(_call(loss_fn, module, data, index, pass_index)) * len(index)
             weight += len(index)
     module.train()
     return total / weight
@@ -122,8 +133,13 @@ def train(
     rng: np.random.Generator,
     device: torch.device | str = "cpu",
     callbacks: Sequence = (),
+    pass_index: bool = False,
 ) -> list[dict]:
     """Train ``module`` in place and return the history (one dict per epoch).
+
+    With ``pass_index=True`` the loss is called as ``loss_fn(module, values, lengths, index)``,
+    ``index`` being the batch's positions in ``seqs`` (for objectives that keep per-sequence state,
+    such as a clustering target distribution).
 
     With a validation split and ``patience``, training stops once the validation loss has not
     improved for ``patience`` epochs and the best weights are restored. A NaN or infinite loss raises
@@ -131,9 +147,9 @@ def train(
     """
     module.to(device)
     module.train()
-    train_seqs, val_seqs = _split(seqs, config.validation_fraction, rng)
-    train_data = _DeviceData(train_seqs, device)
-    val_data = _DeviceData(val_seqs, device) if val_seqs is not None else None
+    train_positions, val_positions = _split(seqs, config.validation_fraction, rng)
+    train_data = _DeviceData(seqs, train_positions, device)
+    val_data = _DeviceData(seqs, val_positions, device) if val_positions is not None else None
     optimizer = torch.optim.Adam(
         module.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
@@ -148,10 +164,11 @@ def train(
         state.epoch = epoch
         started = time.perf_counter()
         total, count = 0.0, 0
-        for batch_number, index in enumerate(iter_batches(train_seqs, config.batch_size, rng), 1):
-            values, lengths = train_data.batch(index)
+        for batch_number, index in enumerate(
+            iter_batches(train_data.seqs, config.batch_size, rng), 1
+        ):
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(module, values, lengths)
+            loss = _call(loss_fn, module, train_data, index, pass_index)
             loss_value = float(loss.detach())
             if not math.isfinite(loss_value):
                 module.load_state_dict(last_good)
@@ -169,7 +186,7 @@ def train(
             count += len(index)
         record = {"epoch": epoch, "train_loss": total / count}
         if val_data is not None:
-            record["val_loss"] = _evaluate(module, loss_fn, val_data, config.batch_size)
+            record["val_loss"] = _evaluate(module, loss_fn, val_data, config.batch_size, pass_index)
         record["seconds"] = time.perf_counter() - started
         state.history.append(record)
         last_good = _copy_weights(module)

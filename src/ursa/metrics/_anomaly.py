@@ -1,0 +1,3 @@
+"""Anomaly metrics."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Clustering metrics."""
+
+__all__: list[str] = []

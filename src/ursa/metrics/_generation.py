@@ -1,0 +1,3 @@
+"""Generation metrics."""
+
+__all__: list[str] = []
