@@ -1,0 +1,234 @@
+"""Anomaly detection on the 11 NAB and UCR series of ../shared/data/anomaly.
+
+Protocol (../shared/data/README.md): NAB series are fitted on their first 15 % (the probationary
+period), UCR series on their clean training prefix (from the file name); every point is scored.
+Labels: NAB points inside a window of combined_windows.json; UCR steps BEGIN..END of the file name
+(1-based, inclusive). Per series and averaged: AUC-ROC, AUC-PR (average precision) and VUS-PR
+(max buffer 2 x window = 128, 250 thresholds) of
+
+* ``ursa``: SequenceAnomalyDetector with its defaults (window 64) and ``random_state`` 0;
+* ``random``: uniform random scores (seed 0);
+* ``iforest``: scikit-learn IsolationForest (200 trees, seed 0) on sliding windows of 64 steps
+  (stride 1) of the z-normalised series, fitted on the training windows; window scores are
+  mapped to steps with ``windows_to_steps(reduce="mean")``.
+
+It also measures ``decision_function`` throughput (points/s, one torch thread) on a univariate
+series with window 64, and the peak memory of scoring a 10-million-point series.
+
+Usage::
+
+    python benchmarks/anomaly.py            # full run, appends to benchmarks/RESULTS.md
+    python benchmarks/anomaly.py --quick    # 2 series, short training, writes nothing
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import platform
+import resource
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+import ursa  # noqa: E402
+from ursa.data import sliding_windows, windows_to_steps  # noqa: E402
+from ursa.metrics import auc_pr, auc_roc, vus_pr  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "anomaly"
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+WINDOW = 64
+MAX_BUFFER = 2 * WINDOW
+TARGETS = {"auc_pr": 0.45, "auc_roc": 0.80, "vus_pr": 0.32}
+
+
+def load_series():
+    """Yield (group, name, values (T,), train_length, labels (T,))."""
+    windows = json.loads((DATA / "nab" / "combined_windows.json").read_text())
+    for path in sorted((DATA / "nab").glob("*.csv")):
+        rows = path.read_text().strip().splitlines()[1:]
+        stamps = np.array([r.split(",")[0] for r in rows], dtype="datetime64[s]")
+        values = np.array([float(r.split(",")[1]) for r in rows])
+        labels = np.zeros(len(values), dtype=np.int8)
+        for start, end in windows[f"realKnownCause/{path.name}"]:
+            lo = np.datetime64(start.split(".")[0].replace(" ", "T"))
+            hi = np.datetime64(end.split(".")[0].replace(" ", "T"))
+            labels[(stamps >= lo) & (stamps <= hi)] = 1
+        yield "NAB", path.stem, values, int(0.15 * len(values)), labels
+    for path in sorted((DATA / "ucr").glob("*.txt")):
+        values = np.array(path.read_text().split(), dtype=np.float64)
+        parts = path.stem.split("_")
+        train, begin, end = int(parts[-3]), int(parts[-2]), int(parts[-1])
+        labels = np.zeros(len(values), dtype=np.int8)
+        labels[begin - 1 : end] = 1  # 1-based, inclusive
+        yield "UCR", "_".join(parts[:1] + parts[3:-3]), values, train, labels
+
+
+def score_ursa(values, train, quick):
+    params = dict(window=WINDOW, random_state=0, device="cpu")
+    if quick:
+        params["epochs"] = 2
+    det = ursa.SequenceAnomalyDetector(**params).fit(values[:train])
+    return det.decision_function(values)
+
+
+def score_random(values, train, quick):
+    return np.random.default_rng(0).random(len(values))
+
+
+def score_iforest(values, train, quick):
+    from sklearn.ensemble import IsolationForest
+
+    mean, std = values[:train].mean(), values[:train].std() or 1.0
+    z = ((values - mean) / std)[:, None]
+    windows = sliding_windows(z, WINDOW)[:, :, 0]  # (n_windows, WINDOW)
+    n_train = len(sliding_windows(z[:train], WINDOW))
+    forest = IsolationForest(n_estimators=200, random_state=0).fit(windows[:n_train])
+    return windows_to_steps(-forest.score_samples(windows), len(values), WINDOW, reduce="mean")
+
+
+METHODS = {"ursa": score_ursa, "random": score_random, "iforest": score_iforest}
+
+
+def throughput(n_points: int, repeats: int = 3) -> float:
+    """decision_function points/s on one thread, univariate, window 64 (fitted briefly)."""
+    rng = np.random.default_rng(0)
+    t = np.arange(n_points)
+    series = (np.sin(2 * np.pi * t / 50) + 0.1 * rng.standard_normal(n_points)).astype(np.float32)
+    det = ursa.SequenceAnomalyDetector(window=WINDOW, epochs=1, random_state=0, device="cpu",
+                                       n_threads=1, max_train_windows=2000).fit(series[:5000])
+    det.decision_function(series[:20000])  # warm-up
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        det.decision_function(series)
+        best = min(best, time.perf_counter() - start)
+    return n_points / best, det
+
+
+def peak_memory(det, n_points: int) -> tuple[float, float, float]:
+    """(input MiB, peak RSS growth MiB, seconds) of scoring a series of ``n_points``."""
+    series = np.sin(np.arange(n_points, dtype=np.float32) / 8.0)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    start = time.perf_counter()
+    scores = det.decision_function(series)
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    assert scores.shape == (n_points,)
+    return series.nbytes / 2**20, after - before, seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2 series, 2 epochs, write nothing")
+    parser.add_argument("--no-write", action="store_true", help="do not append to RESULTS.md")
+    parser.add_argument("--only", default=None, help="comma-separated series names")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    began = time.perf_counter()
+
+    rows = []
+    for group, name, values, train, labels in load_series():
+        if args.only and name not in args.only.split(","):
+            continue
+        if args.quick and len(rows) >= 2 * len(METHODS):
+            break
+        for method, fn in METHODS.items():
+            start = time.perf_counter()
+            scores = fn(values, train, args.quick)
+            seconds = time.perf_counter() - start
+            row = dict(group=group, series=name, method=method, seconds=seconds,
+                       auc_roc=auc_roc(labels, scores), auc_pr=auc_pr(labels, scores),
+                       vus_pr=vus_pr(labels, scores, max_buffer=MAX_BUFFER))
+            rows.append(row)
+            print(f"{group} {name:40s} {method:8s} ROC {row['auc_roc']:.3f} PR {row['auc_pr']:.3f} "
+                  f"VUS {row['vus_pr']:.3f} {seconds:6.1f}s", flush=True)
+
+    n_points = 200_000 if args.quick else 1_000_000
+    points_per_s, det = throughput(n_points)
+    print(f"throughput: {points_per_s:,.0f} points/s", flush=True)
+    memory = None if args.quick else peak_memory(det, 10_000_000)
+    if memory:
+        print(f"10M points: input {memory[0]:.0f} MiB, peak RSS growth {memory[1]:.0f} MiB, "
+              f"{memory[2]:.0f} s", flush=True)
+
+    report = render(rows, points_per_s, n_points, memory, time.perf_counter() - began)
+    print(report)
+    if not args.quick and not args.no_write:
+        with open(RESULTS, "a") as fh:
+            fh.write("\n" + report)
+
+
+def render(rows, points_per_s, n_points, memory, runtime) -> str:
+    methods = list(METHODS)
+    series = list(dict.fromkeys((r["group"], r["series"]) for r in rows))
+    by = {(r["series"], r["method"]): r for r in rows}
+    metrics = ("auc_roc", "auc_pr", "vus_pr")
+    lines = [
+        f"## {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC — anomaly detection "
+        "(benchmarks/anomaly.py)",
+        "",
+        f"Command: `python benchmarks/anomaly.py {' '.join(shlex.quote(a) for a in sys.argv[1:])}`",
+        "",
+        f"Machine: {_cpu()}, {torch.get_num_threads()} torch thread, Linux {platform.release()}, "
+        f"Python {platform.python_version()}, torch {torch.__version__}, ursa {ursa.__version__}; "
+        "the machine was shared with other jobs (timings are noisy).",
+        "",
+        f"Runtime: {runtime:.0f} s. Protocol: see the script's docstring (NAB fit on the first "
+        "15 %, UCR on the clean prefix; VUS-PR max buffer 128).",
+        "",
+        "| group | series | " + " | ".join(f"{m} ROC / PR / VUS" for m in methods)
+        + " | " + " | ".join(f"{m} s" for m in methods) + " |",
+        "|---|---|" + "---|" * (2 * len(methods)),
+    ]
+    for group, name in series:
+        cells = [" / ".join(f"{by[(name, m)][k]:.3f}" for k in metrics) for m in methods]
+        times = [f"{by[(name, m)]['seconds']:.1f}" for m in methods]
+        lines.append(f"| {group} | {name} | " + " | ".join(cells + times) + " |")
+    for label, keep in (("mean NAB", "NAB"), ("mean UCR", "UCR"), ("**mean (all)**", None)):
+        chosen = [n for g, n in series if keep is None or g == keep]
+        if not chosen:
+            continue
+        cells, times = [], []
+        for m in methods:
+            cells.append(" / ".join(
+                f"{np.mean([by[(n, m)][k] for n in chosen]):.3f}" for k in metrics))
+            times.append(f"{np.sum([by[(n, m)]['seconds'] for n in chosen]):.1f}")
+        lines.append(f"| {label} | {len(chosen)} series | " + " | ".join(cells + times) + " |")
+    lines.append("")
+    ursa_all = {k: np.mean([by[(n, "ursa")][k] for _, n in series]) for k in metrics}
+    lines.append("Targets (mean over the series): " + ", ".join(
+        f"{k} {ursa_all[k]:.3f} {'>=' if ursa_all[k] >= TARGETS[k] else '<'} {TARGETS[k]}"
+        for k in metrics) + ".")
+    lines.append("")
+    lines.append(f"Scoring throughput (`decision_function`, univariate, window {WINDOW}, "
+                 f"score_stride 8, 1 torch thread, best of 3 on {n_points:,} points): "
+                 f"**{points_per_s:,.0f} points/s** (target >= 50,000).")
+    if memory:
+        lines.append(f"Scoring 10,000,000 points: input {memory[0]:.0f} MiB, peak RSS growth "
+                     f"{memory[1]:.0f} MiB, {memory[2]:.0f} s.")
+    return "\n".join(lines) + "\n"
+
+
+def _cpu() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                import os
+
+                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} logical cores"
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+if __name__ == "__main__":
+    main()
