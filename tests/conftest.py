@@ -44,3 +44,25 @@ def sines():
 @pytest.fixture
 def variable():
     return make_variable()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Keep docs/reliability.md current: compare it with what the reliability tests recorded."""
+    import os
+
+    import reliability_log as log
+
+    ran = {entry[2] for entry in log.RECORDS.values()}
+    if exitstatus != 0 or not set(log.MODULES) <= ran or session.config.option.keyword:
+        return  # a partial or failing run cannot speak for the whole table
+    if os.environ.get("URSA_UPDATE_RELIABILITY") == "1":
+        log.write_table()
+        return
+    if log.documented_table() != log.table():
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = ("docs/reliability.md is out of date with the reliability tests; run "
+                   "`URSA_UPDATE_RELIABILITY=1 .venv/bin/python -m pytest -q` and commit it.\n"
+                   f"The tests recorded:\n{log.table()}")
+        if reporter is not None:
+            reporter.write_line(message, red=True)
+        session.exitstatus = 1

@@ -7,6 +7,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
 from ursa import SequenceAutoencoder
+from ursa.data import as_sequences
 from conftest import make_sines
 
 FAST = dict(hidden_size=32, latent_dim=8, batch_size=32, learning_rate=1e-2, random_state=0,
@@ -140,7 +141,7 @@ def test_folded_scaling_matches_explicit_scaling(scaling, bidirectional):
     X[3] = X[3][:7]  # variable length too
     ae = SequenceAutoencoder(hidden_size=8, latent_dim=3, epochs=2, scaling=scaling,
                              bidirectional=bidirectional, random_state=0, device="cpu").fit(X)
-    seqs, scaled = ae._scaled(X)
+    scaled = ae.scaler_.transform(as_sequences(X))
     values, lengths = scaled.tensors()
     with torch.no_grad():
         recon_scaled, codes = ae.network_(values, lengths)
@@ -148,6 +149,10 @@ def test_folded_scaling_matches_explicit_scaling(scaling, bidirectional):
     expected = ae.scaler_.inverse_transform_values(recon_scaled.numpy())
     for i, r in enumerate(ae.reconstruct(X)):
         np.testing.assert_allclose(r, expected[i, : len(X[i])], rtol=1e-4, atol=1e-3)
+    # per-step errors are those of the scaled data
+    errors = ((recon_scaled - values) ** 2).mean(-1).numpy()
+    for i, e in enumerate(ae.step_errors(X)):
+        np.testing.assert_allclose(e, errors[i, : len(X[i])], rtol=1e-3, atol=1e-5)
 
 
 def test_refit_refreshes_the_folded_network():

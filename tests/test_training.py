@@ -99,10 +99,11 @@ def test_checkpoint_holds_last_epoch(tmp_path):
           TrainingConfig(epochs=3, batch_size=8, validation_fraction=0.0),
           rng=np.random.default_rng(0), callbacks=[Checkpoint(tmp_path / "ckpt")])
     with safe_open(str(tmp_path / "ckpt" / "checkpoint.safetensors"), framework="pt") as fh:
-        assert fh.metadata()["epoch"] == "3"
-        assert len(json.loads(fh.metadata()["history"])) == 3
+        saved = json.loads(fh.metadata()["state"])
+        assert saved["epoch"] == 3 and not saved["finished"] and len(saved["history"]) == 3
         for k, v in net.state_dict().items():
-            assert torch.equal(fh.get_tensor(k), v)
+            assert torch.equal(fh.get_tensor(f"module.{k}"), v)
+        assert {k.split(".")[0] for k in fh.keys()} == {"module", "optimizer", "rng"}
     assert not list((tmp_path / "ckpt").glob("*.tmp"))
 
 

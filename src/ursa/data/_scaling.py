@@ -36,8 +36,9 @@ class SequenceScaler:
         else:
             offset = np.zeros(n_features)
             scale = np.ones(n_features)
-        # Constant features (and tiny spreads that would blow values up) are only shifted.
-        scale = np.where(scale > 1e-12 * np.maximum(1.0, np.abs(offset)), scale, 1.0)
+        # Constant features (a spread below float32's resolution of the values) are only shifted;
+        # tiny but real spreads (1e-20 around 0) are kept: scaling them is exact in float32.
+        scale = np.where(scale > np.maximum(1e-6 * np.abs(offset), 1e-30), scale, 1.0)
         self.offset_ = offset.astype(np.float32)
         self.scale_ = scale.astype(np.float32)
         return self

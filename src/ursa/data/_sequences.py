@@ -101,7 +101,7 @@ def _to_float32(array: np.ndarray, name: str) -> np.ndarray:
     """Cast to float32, refusing finite values that float32 cannot hold (they would become inf)."""
     with np.errstate(over="ignore"):  # overflow is reported below, with its position
         out = array.astype(np.float32, copy=False)
-    if out.dtype != array.dtype and not np.isfinite(out).all():
+    if out.dtype != array.dtype and not _all_finite(out):
         overflow = np.isfinite(array) & ~np.isfinite(out)
         if overflow.any():
             position = tuple(int(v) for v in np.argwhere(overflow)[0])
@@ -110,6 +110,13 @@ def _to_float32(array: np.ndarray, name: str) -> np.ndarray:
                 f"(+/-{_FLOAT32_MAX:.3g}). Rescale the data (for example divide by a constant) first."
             )
     return out
+
+
+def _all_finite(array: np.ndarray, chunk_bytes: int = 1 << 24) -> bool:
+    """``np.isfinite(array).all()`` in chunks of sequences, so the temporary mask stays small."""
+    per_row = max(1, array[0].size) if len(array) else 1
+    step = max(1, chunk_bytes // per_row)
+    return all(np.isfinite(array[i : i + step]).all() for i in range(0, len(array), step))
 
 
 def _check_numeric(array: np.ndarray, name: str) -> np.ndarray:
@@ -226,7 +233,7 @@ def _from_array(X, name: str, allow_nan: bool) -> Sequences:
             f"{name} has shape {array.shape}: sequences need at least one time step and one feature."
         )
     array = _to_float32(array, name)
-    if np.isfinite(array).all():  # the common case: one pass, no padding
+    if _all_finite(array):  # the common case: one pass, no padding
         return Sequences(np.ascontiguousarray(array),
                          np.full(array.shape[0], array.shape[1], dtype=np.int64))
     if np.isnan(array).any():

@@ -18,7 +18,7 @@ from ..networks import (
     step_errors,
 )
 from ..persistence import register
-from ..training import train
+from ..training import TrainingDiverged, train
 from .base import COMMON_CONSTRAINTS, BaseSequenceEstimator
 
 __all__ = ["SequenceAutoencoder"]
@@ -73,7 +73,12 @@ class SequenceAutoencoder(BaseSequenceEstimator):
     callbacks : list of ursa.training.Callback, optional
         Extra training callbacks (not saved with the model).
     checkpoint_dir : str, path or None, default=None
-        Write a weights checkpoint there after every epoch.
+        Folder for training checkpoints (weights, optimiser and random-generator states, history),
+        written atomically every ``checkpoint_every`` epochs and after the last one. A fit killed or
+        interrupted (Ctrl-C) is continued with ``fit(X, resume=True)`` and ends with the same
+        weights as an uninterrupted fit.
+    checkpoint_every : int, default=1
+        Epochs between checkpoints.
 
     Attributes
     ----------
@@ -121,6 +126,7 @@ class SequenceAutoencoder(BaseSequenceEstimator):
         n_threads=None,
         callbacks=None,
         checkpoint_dir=None,
+        checkpoint_every=1,
     ):
         self.cell = cell
         self.hidden_size = hidden_size
@@ -141,6 +147,7 @@ class SequenceAutoencoder(BaseSequenceEstimator):
         self.n_threads = n_threads
         self.callbacks = callbacks
         self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
 
     def _build_network(self) -> SequenceAutoencoderNet:
         config = RecurrentConfig(
@@ -158,7 +165,7 @@ class SequenceAutoencoder(BaseSequenceEstimator):
         reconstruction, _ = network(values, lengths)
         return masked_mse(reconstruction, values, lengths)
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, *, resume=False):
         """Fit the autoencoder on sequences ``X``.
 
         Parameters
@@ -166,6 +173,9 @@ class SequenceAutoencoder(BaseSequenceEstimator):
         X : array of shape (n_sequences, n_timesteps[, n_features]), NaN-padded array, or list
             of arrays of shape (T_i[, n_features])
         y : ignored
+        resume : bool, default=False
+            Continue from the checkpoint in ``checkpoint_dir`` if there is one (same data and
+            parameters required; ``epochs`` may be raised to train longer).
 
         Returns
         -------
@@ -177,15 +187,17 @@ class SequenceAutoencoder(BaseSequenceEstimator):
         device = self._device()
         with self._fit_context() as rng:
             network = self._build_network()
-            history = train(network, self._loss, scaled, self._training_config(),
-                            rng=rng, device=device, callbacks=self._callbacks())
+            callbacks = self._callbacks(seqs, resume=resume)
+            try:
+                history = train(network, self._loss, scaled, self._training_config(),
+                                rng=rng, device=device, callbacks=callbacks)
+            except TrainingDiverged as exc:  # keep the last good weights, usable and inspectable
+                self.network_ = network
+                self._set_history(exc.history)
+                raise
         self.network_ = network
         self._set_history(history)
         return self
-
-    def _scaled(self, X):
-        seqs = self._validate_data(X, reset=False)
-        return seqs, self.scaler_.transform(seqs)
 
     def _unscaled_network(self) -> SequenceAutoencoderNet:
         """A copy of ``network_`` that reads and writes the original scale.
@@ -253,12 +265,20 @@ class SequenceAutoencoder(BaseSequenceEstimator):
         return np.concatenate(out)
 
     def _errors(self, X):
-        seqs, scaled = self._scaled(X)
+        """Per-step squared error in the scaled space, batch by batch (no scaled copy of X).
+
+        With the scaler folded into the network, (reconstruction - x) / scale is the error of the
+        scaled data, so the input is read as given.
+        """
+        seqs = self._validate_data(X, reset=False)
+        network = self._unscaled_network()
+        device = next(network.parameters()).device
+        scale = torch.from_numpy(self.scaler_.scale_).to(device)
 
         def per_step(v, n):
-            return (step_errors(self.network_(v, n)[0], v, n),)
+            return (step_errors(network(v, n)[0] / scale, v / scale, n),)
 
-        (errors,) = self._map_batches(scaled, per_step, per_step=(True,))
+        (errors,) = self._map_batches(seqs, per_step, per_step=(True,), network=network)
         return seqs, errors  # (n, max_length), zero on padding
 
     def step_errors(self, X):

@@ -4,6 +4,8 @@ batched inference and persistence."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import threading
 from numbers import Integral
@@ -28,7 +30,8 @@ __all__ = ["BaseSequenceEstimator"]
 # every cell, and within 5% of one thread for RNN/GRU on the small shapes; so the default does not
 # pin one thread.
 
-# torch's thread count is process-wide: serialise fits/predictions that change it.
+# torch's thread count and default generator are process-wide: serialise fits, and predictions
+# that change the thread count.
 _THREAD_LOCK = threading.RLock()
 
 # Parameters every recurrent estimator shares (DESIGN.md's common names).
@@ -51,7 +54,13 @@ COMMON_CONSTRAINTS = {
     "verbose": [Instance((bool, Integral))],
     "n_threads": [Interval(int, 1), None],
     "checkpoint_dir": [Instance((str, os.PathLike)), None],
+    "checkpoint_every": [Interval(int, 1)],
 }
+
+# Parameters that may change between an interrupted fit and its resumption: they do not change
+# what is learned (or, for epochs, let a finished run be extended).
+_RESUMABLE_CHANGES = {"verbose", "n_threads", "callbacks", "checkpoint_dir", "checkpoint_every",
+                      "epochs", "device"}
 
 
 class BaseSequenceEstimator(BaseEstimator):
@@ -98,10 +107,17 @@ class BaseSequenceEstimator(BaseEstimator):
 
     @contextlib.contextmanager
     def _threads(self):
-        """Run with ``n_threads`` intra-op threads, restoring the caller's setting after."""
+        """Run with ``n_threads`` intra-op threads, restoring the caller's setting after.
+
+        torch's thread count is process-wide, so a call that changes it holds a process lock; with
+        ``n_threads=None`` nothing changes and inference from several threads runs concurrently.
+        """
+        if self.n_threads is None:
+            yield
+            return
         with _THREAD_LOCK:
             before = torch.get_num_threads()
-            torch.set_num_threads(before if self.n_threads is None else self.n_threads)
+            torch.set_num_threads(self.n_threads)
             try:
                 yield
             finally:
@@ -109,10 +125,13 @@ class BaseSequenceEstimator(BaseEstimator):
 
     @contextlib.contextmanager
     def _fit_context(self):
-        """Seed torch without touching the caller's global generators; yield a numpy Generator."""
+        """Seed torch without touching the caller's global generators; yield a numpy Generator.
+
+        Fits are serialised across threads: seeding forks torch's process-wide generator.
+        """
         seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
-        with self._threads(), torch.random.fork_rng(devices=devices):
+        with _THREAD_LOCK, self._threads(), torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             yield np.random.default_rng(seed)
 
@@ -126,13 +145,37 @@ class BaseSequenceEstimator(BaseEstimator):
             patience=self.patience,
         )
 
-    def _callbacks(self) -> list:
+    def _callbacks(self, seqs: Sequences | None = None, resume: bool = False,
+                   phase: str | None = None) -> list:
+        """User callbacks, then a progress bar (``verbose``), then the checkpoint writer.
+
+        With ``checkpoint_dir`` set, the checkpoint carries a fingerprint of the parameters and
+        of ``seqs`` (the training data), and ``resume=True`` continues from it. Estimators that
+        train in several phases pass ``phase``: each phase keeps its own checkpoint sub-folder.
+        """
         callbacks = list(getattr(self, "callbacks", None) or [])
         if self.verbose:
-            callbacks.append(ProgressBar(type(self).__name__))
-        if getattr(self, "checkpoint_dir", None):
-            callbacks.append(Checkpoint(self.checkpoint_dir))
+            callbacks.append(ProgressBar(type(self).__name__ + (f" ({phase})" if phase else "")))
+        directory = getattr(self, "checkpoint_dir", None)
+        if directory:
+            if phase:
+                directory = os.path.join(directory, phase)
+            callbacks.append(Checkpoint(directory, every=getattr(self, "checkpoint_every", 1),
+                                        resume=resume, fingerprint=self._fingerprint(seqs, phase)))
+        elif resume:
+            raise ValueError("resume=True needs checkpoint_dir: set checkpoint_dir to the folder "
+                             "the interrupted fit wrote its checkpoint to.")
         return callbacks
+
+    def _fingerprint(self, seqs: Sequences | None, phase: str | None = None) -> str:
+        """SHA-256 over the class, the parameters that shape the fit, the phase and the data."""
+        params = {k: repr(v) for k, v in sorted(self.get_params(deep=False).items())
+                  if k not in _RESUMABLE_CHANGES}
+        digest = hashlib.sha256(json.dumps([type(self).__name__, params, phase]).encode())
+        if seqs is not None:
+            digest.update(np.ascontiguousarray(seqs.lengths).tobytes())
+            digest.update(np.ascontiguousarray(seqs.values).tobytes())
+        return digest.hexdigest()
 
     def _set_history(self, history: list[dict]) -> None:
         self.history_ = history
@@ -142,41 +185,53 @@ class BaseSequenceEstimator(BaseEstimator):
 
     # ----------------------------------------------------------------- inference helpers
     def _map_batches(self, seqs: Sequences, fn, per_step: tuple[bool, ...],
-                     network=None) -> list[np.ndarray]:
+                     network=None, name: str = "X") -> list[np.ndarray]:
         """Apply ``fn(values, lengths) -> tuple of tensors`` batch by batch, in input order.
 
-        Sequences are sorted by length so that each batch carries little padding, and batches bound
-        memory for any input size. Outputs flagged in ``per_step`` have a time axis (axis 1) and are
-        zero-padded to ``seqs.max_length``; results come back as numpy arrays in the caller's order.
+        Sequences are sorted by length so that each batch carries little padding, and at most
+        ``predict_batch_size`` sequences are in flight, so working memory is bounded whatever the
+        input size: each batch's outputs are written straight into preallocated result arrays.
+        Outputs flagged in ``per_step`` have a time axis (axis 1), zero after each sequence's end.
+        A non-finite output (input far outside the range seen at fit) raises ``ValueError`` naming
+        the sequence, rather than returning a silent NaN or inf.
         """
         # Equal lengths: contiguous slices (views, no copies, no reordering).
         identity = seqs.equal_length
-        order = np.arange(len(seqs)) if identity else np.argsort(seqs.lengths, kind="stable")
+        order = None if identity else np.argsort(seqs.lengths, kind="stable")
         network = self.network_ if network is None else network
         device = next(network.parameters()).device
-        pieces = []
+        results: list[np.ndarray] | None = None
+        n = len(seqs)
         with self._threads(), torch.inference_mode():
             network.eval()
-            for start in range(0, len(order), self.predict_batch_size):
-                stop = start + self.predict_batch_size
-                batch = (Sequences(seqs.values[start:stop], seqs.lengths[start:stop]) if identity
-                         else seqs.subset(order[start:stop]))
+            for start in range(0, n, self.predict_batch_size):
+                stop = min(start + self.predict_batch_size, n)
+                rows = slice(start, stop) if identity else order[start:stop]
+                batch = (Sequences(seqs.values[rows], seqs.lengths[rows]) if identity
+                         else seqs.subset(rows))
                 values, lengths = batch.tensors(device)
-                pieces.append([o.detach().cpu().numpy() for o in fn(values, lengths)])
-        inverse = None
-        if not identity:
-            inverse = np.empty_like(order)
-            inverse[order] = np.arange(len(order))
-        results = []
-        for k, has_time in enumerate(per_step):
-            parts = [p[k] for p in pieces]
-            if has_time and not identity:
-                parts = [
-                    np.pad(p, [(0, 0), (0, seqs.max_length - p.shape[1])] + [(0, 0)] * (p.ndim - 2))
-                    for p in parts
-                ]
-            joined = parts[0] if len(parts) == 1 else np.concatenate(parts)
-            results.append(joined if identity else joined[inverse])
+                outputs = [o.detach().cpu().numpy() for o in fn(values, lengths)]
+                if results is None:
+                    results = [
+                        np.zeros((n, seqs.max_length, *o.shape[2:]) if has_time
+                                 else (n, *o.shape[1:]), dtype=o.dtype)
+                        for o, has_time in zip(outputs, per_step)
+                    ]
+                for out, piece, has_time in zip(results, outputs, per_step):
+                    finite = np.isfinite(piece).reshape(len(piece), -1).all(axis=1)
+                    if not finite.all():
+                        bad = int(np.arange(n)[rows][np.argmin(finite)])
+                        biggest = float(np.abs(seqs.values[bad, : seqs.lengths[bad]]).max())
+                        raise ValueError(
+                            f"{name}[{bad}] gives a non-finite output: its values (largest "
+                            f"magnitude {biggest:.3g}) are far outside the range this model was "
+                            "fitted on. Rescale the data like the training data, or refit on "
+                            "data that covers this range."
+                        )
+                    if has_time:
+                        out[rows, : piece.shape[1]] = piece
+                    else:
+                        out[rows] = piece
         return results
 
     # ----------------------------------------------------------------- persistence

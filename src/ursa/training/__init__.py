@@ -1,14 +1,23 @@
 """The generic training loop and its callbacks."""
 
-from .callbacks import Callback, Checkpoint, ProgressBar
-from .loop import TrainingConfig, TrainingDiverged, TrainingState, iter_batches, train
+from .callbacks import Callback, Checkpoint, CheckpointError, ProgressBar
+from .loop import (
+    TrainingConfig,
+    TrainingDiverged,
+    TrainingInterrupted,
+    TrainingState,
+    iter_batches,
+    train,
+)
 
 __all__ = [
     "Callback",
     "Checkpoint",
+    "CheckpointError",
     "ProgressBar",
     "TrainingConfig",
     "TrainingDiverged",
+    "TrainingInterrupted",
     "TrainingState",
     "iter_batches",
     "train",

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
-__all__ = ["Callback", "ProgressBar", "Checkpoint"]
+import torch
+
+__all__ = ["Callback", "ProgressBar", "Checkpoint", "CheckpointError"]
 
 
 class Callback:
@@ -20,6 +23,10 @@ class Callback:
 
     def on_train_end(self, state) -> None:
         pass
+
+    def on_interrupt(self, state) -> str | None:
+        """Called when training is interrupted (Ctrl-C); may return a line for the message."""
+        return None
 
 
 class ProgressBar(Callback):
@@ -44,28 +51,160 @@ class ProgressBar(Callback):
             self._bar = None
 
 
-class Checkpoint(Callback):
-    """Write the module's weights (safetensors) and the history (JSON) every ``every`` epochs.
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be resumed from: unreadable, or written by a different fit."""
 
-    Files are written to a temporary name, flushed to disk and renamed, so a crash never leaves a
-    half-written checkpoint: ``directory/checkpoint.safetensors`` always holds a complete epoch.
+
+class Checkpoint(Callback):
+    """Save the whole training state every ``every`` epochs, and resume from it.
+
+    The file ``directory/checkpoint.safetensors`` holds the weights, the optimiser's state, the
+    best weights kept for early stopping, torch's and numpy's random generator states, the history
+    and the epoch, so that a resumed run continues exactly where the saved one was: a fit killed
+    mid-training and resumed ends with the same weights, bit for bit, as an uninterrupted fit
+    (CPU, same seed and thread count). It is written to a temporary file, flushed to disk
+    (``fsync``) and renamed over the previous one, so a crash at any moment leaves either the old
+    or the new complete checkpoint. The last epoch is always saved, marked as finished.
+
+    Parameters
+    ----------
+    directory : path
+        Folder for the checkpoint (created if needed).
+    every : int, default=1
+        Save after every ``every``-th epoch (and after the last one).
+    resume : bool, default=False
+        In ``on_train_begin``, restore the saved state if ``directory`` holds a checkpoint.
+    fingerprint : str, optional
+        Identifies the fit (parameters and data). Resuming from a checkpoint with another
+        fingerprint is refused, so that a run never continues on different data or settings.
     """
 
-    def __init__(self, directory, every: int = 1):
+    FILENAME = "checkpoint.safetensors"
+    FORMAT = "ursa-checkpoint"
+    FORMAT_VERSION = 1
+
+    def __init__(self, directory, every: int = 1, resume: bool = False,
+                 fingerprint: str | None = None):
         self.directory = Path(directory)
         self.every = every
+        self.resume = resume
+        self.fingerprint = fingerprint
+        self.last_epoch: int | None = None  # epoch of the newest checkpoint on disk
+        self.resumed_from: int | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.directory / self.FILENAME
+
+    # ------------------------------------------------------------------ hooks
+    def on_train_begin(self, state) -> None:
+        if self.resume and self.path.exists():
+            self._restore(state)
+            self.resumed_from = self.last_epoch = state.epoch
 
     def on_epoch_end(self, state, record: dict) -> None:
-        if record["epoch"] % self.every:
-            return
+        last = state.finished or state.stop or state.epoch >= state.config.epochs
+        if last or record["epoch"] % self.every == 0:
+            self._write(state)
+
+    def on_interrupt(self, state) -> str:
+        if self.last_epoch is None:
+            return (f"No checkpoint was written yet (one is written every {self.every} "
+                    f"epoch(s) to {self.directory}).")
+        return (f"The last checkpoint ({self.path}, epoch {self.last_epoch}) is complete: call "
+                "fit again with the same data, parameters and checkpoint_dir and resume=True to "
+                "continue from it.")
+
+    # ------------------------------------------------------------------ writing
+    def _write(self, state) -> None:
         from safetensors.torch import save_file
 
+        tensors = {f"module.{k}": v for k, v in state.module.state_dict().items()}
+        if state.best_weights is not None:
+            tensors.update({f"best.{k}": v for k, v in state.best_weights.items()})
+        optimizer = state.optimizer.state_dict()
+        for param_id, slots in optimizer["state"].items():
+            for slot, value in slots.items():
+                tensors[f"optimizer.{param_id}.{slot}"] = torch.as_tensor(value)
+        tensors["rng.torch"] = torch.get_rng_state()
+        tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+        metadata = {
+            "format": self.FORMAT,
+            "format_version": str(self.FORMAT_VERSION),
+            "fingerprint": self.fingerprint or "",
+            "state": json.dumps({
+                "epoch": state.epoch,
+                "finished": bool(state.finished or state.stop),  # stopped early
+                "best_loss": state.best_loss if math.isfinite(state.best_loss) else None,
+                "since_best": state.since_best,
+                "history": state.history,
+                "param_groups": optimizer["param_groups"],
+                "rng_numpy": state.rng.bit_generator.state if state.rng is not None else None,
+            }),
+        }
         self.directory.mkdir(parents=True, exist_ok=True)
-        weights = {k: v.detach().cpu().contiguous() for k, v in state.module.state_dict().items()}
-        target = self.directory / "checkpoint.safetensors"
-        tmp = target.with_suffix(".tmp")
-        save_file(weights, str(tmp), metadata={"epoch": str(record["epoch"]),
-                                               "history": json.dumps(state.history)})
+        tmp = self.path.with_name(self.FILENAME + ".tmp")
+        save_file(tensors, str(tmp), metadata=metadata)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        os.replace(tmp, self.path)
+        _fsync_directory(self.directory)
+        self.last_epoch = state.epoch
+
+    # ------------------------------------------------------------------ reading
+    def _restore(self, state) -> None:
+        from safetensors import SafetensorError, safe_open
+
+        where = f"checkpoint {str(self.path)!r}"
+        try:
+            with safe_open(str(self.path), framework="pt") as fh:
+                metadata = fh.metadata() or {}
+                tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CheckpointError(
+                f"{where} cannot be read ({exc}); delete it to start afresh."
+            ) from None
+        if metadata.get("format") != self.FORMAT or metadata.get("format_version") != str(
+            self.FORMAT_VERSION
+        ):
+            raise CheckpointError(f"{where} is not an ursa checkpoint of format version "
+                                  f"{self.FORMAT_VERSION}; delete it to start afresh.")
+        if self.fingerprint is not None and metadata.get("fingerprint") != self.fingerprint:
+            raise CheckpointError(
+                f"{where} was written by a fit with other data or parameters; resume with the "
+                "same X and parameters, or use another checkpoint_dir (or delete the file) to "
+                "start afresh."
+            )
+        saved = json.loads(metadata["state"])
+        module = {k[len("module."):]: v for k, v in tensors.items() if k.startswith("module.")}
+        state.module.load_state_dict(module, strict=True)
+        best = {k[len("best."):]: v for k, v in tensors.items() if k.startswith("best.")}
+        state.best_weights = best or None
+        slots: dict = {}
+        for key, value in tensors.items():
+            if key.startswith("optimizer."):
+                _, param_id, slot = key.split(".", 2)
+                slots.setdefault(int(param_id), {})[slot] = value
+        state.optimizer.load_state_dict({"state": slots, "param_groups": saved["param_groups"]})
+        torch.set_rng_state(tensors["rng.torch"])
+        if state.rng is not None and saved["rng_numpy"] is not None:
+            state.rng.bit_generator.state = saved["rng_numpy"]
+        state.epoch = int(saved["epoch"])
+        state.history[:] = saved["history"]
+        state.best_loss = math.inf if saved["best_loss"] is None else float(saved["best_loss"])
+        state.since_best = int(saved["since_best"])
+        state.finished = bool(saved["finished"])
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

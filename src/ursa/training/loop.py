@@ -18,7 +18,14 @@ from torch import nn
 
 from ..data import Sequences
 
-__all__ = ["TrainingConfig", "TrainingState", "TrainingDiverged", "train", "iter_batches"]
+__all__ = [
+    "TrainingConfig",
+    "TrainingState",
+    "TrainingDiverged",
+    "TrainingInterrupted",
+    "train",
+    "iter_batches",
+]
 
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -28,7 +35,17 @@ BUCKET_POOL = 20
 
 
 class TrainingDiverged(FloatingPointError):
-    """The loss became NaN or infinite. The module holds the last good weights."""
+    """The loss became NaN or infinite. The module holds the last good weights; ``history`` holds
+    the records of the finished epochs."""
+
+    def __init__(self, history: list, message: str):
+        super().__init__(message)
+        self.history = history
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training was interrupted (Ctrl-C). The module holds the weights of the last finished epoch;
+    the message says where the last checkpoint is and how to resume from it."""
 
 
 @dataclass
@@ -44,14 +61,24 @@ class TrainingConfig:
 
 @dataclass
 class TrainingState:
-    """What callbacks see: the module, its optimiser and the records so far."""
+    """Everything a run needs to continue: what callbacks see, and what a checkpoint saves.
+
+    ``epoch`` is the last finished epoch. ``best_weights`` is set when early stopping is active.
+    A callback may restore all of it in ``on_train_begin`` (resuming) and set ``finished`` when the
+    restored run had already ended.
+    """
 
     module: nn.Module
     optimizer: torch.optim.Optimizer
     config: TrainingConfig
+    rng: np.random.Generator | None = None
     history: list = field(default_factory=list)
     epoch: int = 0
+    best_loss: float = math.inf
+    since_best: int = 0
+    best_weights: dict | None = None
     stop: bool = False  # a callback sets this to end training after the current epoch
+    finished: bool = False  # stopped early (early stopping or a callback): a resumed run does nothing
 
 
 def iter_batches(
@@ -153,60 +180,76 @@ def train(
     optimizer = torch.optim.Adam(
         module.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
-    state = TrainingState(module, optimizer, config)
+    state = TrainingState(module, optimizer, config, rng=rng)
     parameters = [p for p in module.parameters() if p.requires_grad]
-    best_loss, best_weights, since_best = math.inf, None, 0
-    last_good = _copy_weights(module)
+    early_stopping = val_data is not None and config.patience is not None
 
     for cb in callbacks:
-        cb.on_train_begin(state)
-    for epoch in range(1, config.epochs + 1):
-        state.epoch = epoch
-        started = time.perf_counter()
-        total, count = 0.0, 0
-        for batch_number, index in enumerate(
-            iter_batches(train_data.seqs, config.batch_size, rng), 1
-        ):
-            optimizer.zero_grad(set_to_none=True)
-            loss = _call(loss_fn, module, train_data, index, pass_index)
-            loss_value = float(loss.detach())
-            if not math.isfinite(loss_value):
-                module.load_state_dict(last_good)
-                raise TrainingDiverged(
-                    f"Training diverged: the loss became {loss_value} at epoch {epoch}, batch "
-                    f"{batch_number}. The weights of the last finished epoch were kept. Lower "
-                    f"learning_rate (now {config.learning_rate}), keep max_grad_norm set, and check "
-                    "that the data is scaled (scaling='standard')."
+        cb.on_train_begin(state)  # a checkpoint callback may restore a saved run here
+    last_good = _copy_weights(module)
+    epoch, batch_number = state.epoch, 0
+    try:
+        while not state.finished and state.epoch < config.epochs:
+            epoch = state.epoch + 1
+            started = time.perf_counter()
+            total, count = 0.0, 0
+            for batch_number, index in enumerate(
+                iter_batches(train_data.seqs, config.batch_size, state.rng), 1
+            ):
+                optimizer.zero_grad(set_to_none=True)
+                loss = _call(loss_fn, module, train_data, index, pass_index)
+                loss_value = float(loss.detach())
+                if not math.isfinite(loss_value):
+                    module.load_state_dict(last_good)
+                    raise TrainingDiverged(state.history,
+                        f"Training diverged: the loss became {loss_value} at epoch {epoch}, batch "
+                        f"{batch_number}. The weights of the last finished epoch were kept. Lower "
+                        f"learning_rate (now {config.learning_rate}), keep max_grad_norm set, and "
+                        "check that the data is scaled (scaling='standard')."
+                    )
+                loss.backward()
+                if config.max_grad_norm is not None:
+                    nn.utils.clip_grad_norm_(parameters, config.max_grad_norm)
+                optimizer.step()
+                total += loss_value * len(index)
+                count += len(index)
+            batch_number = 0
+            record = {"epoch": epoch, "train_loss": total / count}
+            if val_data is not None:
+                record["val_loss"] = _evaluate(
+                    module, loss_fn, val_data, config.batch_size, pass_index
                 )
-            loss.backward()
-            if config.max_grad_norm is not None:
-                nn.utils.clip_grad_norm_(parameters, config.max_grad_norm)
-            optimizer.step()
-            total += loss_value * len(index)
-            count += len(index)
-        record = {"epoch": epoch, "train_loss": total / count}
-        if val_data is not None:
-            record["val_loss"] = _evaluate(module, loss_fn, val_data, config.batch_size, pass_index)
-        record["seconds"] = time.perf_counter() - started
-        state.history.append(record)
-        last_good = _copy_weights(module)
+            record["seconds"] = time.perf_counter() - started
+            state.history.append(record)
+            state.epoch = epoch
+            last_good = _copy_weights(module)
 
-        monitored = record.get("val_loss", record["train_loss"])
-        if monitored < best_loss:
-            best_loss, since_best = monitored, 0
-            if val_data is not None and config.patience is not None:
-                best_weights = last_good
-        else:
-            since_best += 1
-        for cb in callbacks:
-            cb.on_epoch_end(state, record)
-        if state.stop:
-            break
-        if val_data is not None and config.patience is not None and since_best >= config.patience:
-            break
+            monitored = record.get("val_loss", record["train_loss"])
+            if monitored < state.best_loss:
+                state.best_loss, state.since_best = monitored, 0
+                if early_stopping:
+                    state.best_weights = last_good
+            else:
+                state.since_best += 1
+            if early_stopping and state.since_best >= config.patience:
+                state.stop = True
+            state.finished = state.stop  # early stopping ends a run for good; the epoch limit can be raised
+            for cb in callbacks:
+                cb.on_epoch_end(state, record)
+            state.finished = state.finished or state.stop
+    except KeyboardInterrupt:
+        module.load_state_dict(last_good)
+        where = f"epoch {epoch}, batch {batch_number}" if batch_number else f"after epoch {epoch}"
+        hints = [h for h in (cb.on_interrupt(state) for cb in callbacks
+                             if hasattr(cb, "on_interrupt")) if h]
+        raise TrainingInterrupted(
+            f"Training interrupted at {where}; the module holds the weights of epoch "
+            f"{state.epoch}. " + (" ".join(hints) if hints else
+                                  "Set checkpoint_dir to be able to resume an interrupted fit.")
+        ) from None
 
-    if best_weights is not None:
-        module.load_state_dict(best_weights)
+    if state.best_weights is not None:
+        module.load_state_dict(state.best_weights)
     for cb in callbacks:
         cb.on_train_end(state)
     module.eval()

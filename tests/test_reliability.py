@@ -1,0 +1,209 @@
+"""Faults injected into training: SIGKILL and Ctrl-C mid-fit, resuming, divergence, threads."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+
+from ursa import SequenceAutoencoder, TrainingDiverged
+from ursa.training import Callback, CheckpointError, TrainingInterrupted
+from conftest import make_sines, make_variable
+from reliability_log import record
+
+# Dropout between two layers and an early-stopping split: every random generator is in play.
+PARAMS = dict(hidden_size=8, latent_dim=3, num_layers=2, dropout=0.2, epochs=8, batch_size=8,
+              validation_fraction=0.25, patience=3, random_state=7, device="cpu", n_threads=1)
+X = make_variable(32, 12, 2, seed=5)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted():
+    return SequenceAutoencoder(**PARAMS).fit(X)
+
+
+def same_weights(a, b):
+    wa, wb = a.network_.state_dict(), b.network_.state_dict()
+    return wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def checkpoint_epoch(directory):
+    path = directory / "checkpoint.safetensors"
+    if not path.exists():
+        return 0
+    with safe_open(str(path), framework="pt") as fh:
+        return json.loads(fh.metadata()["state"])["epoch"]
+
+
+CHILD = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    from ursa import SequenceAutoencoder
+    from ursa.training import Callback
+
+    class Slow(Callback):  # gives the parent time to strike mid-fit
+        def on_epoch_end(self, state, record):
+            time.sleep(0.3)
+
+    data = np.load(sys.argv[1])
+    X = [data[f"x{i}"] for i in range(len(data.files))]
+    params = eval(sys.argv[2])
+    SequenceAutoencoder(**params, callbacks=[Slow()], checkpoint_dir=sys.argv[3]).fit(X)
+    print("finished")
+""")
+
+
+def run_child_until(tmp_path, sig, min_epoch=2):
+    data = tmp_path / "X.npz"
+    np.savez(data, **{f"x{i}": x for i, x in enumerate(X)})
+    ckpt = tmp_path / "ckpt"
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(data), repr(PARAMS), str(ckpt)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while checkpoint_epoch(ckpt) < min_epoch:
+        assert child.poll() is None, child.communicate()
+        assert time.monotonic() < deadline, "the child never wrote a checkpoint"
+        time.sleep(0.02)
+    child.send_signal(sig)
+    out, err = child.communicate(timeout=60)
+    return child.returncode, out, err, ckpt
+
+
+def test_sigkill_mid_fit_then_resume_gives_the_uninterrupted_weights(tmp_path, uninterrupted):
+    code, out, _, ckpt = run_child_until(tmp_path, signal.SIGKILL)
+    assert code == -signal.SIGKILL and "finished" not in out
+    killed_at = checkpoint_epoch(ckpt)
+    assert 2 <= killed_at < len(uninterrupted.history_)
+    resumed = SequenceAutoencoder(**PARAMS, checkpoint_dir=ckpt).fit(X, resume=True)
+    assert same_weights(resumed, uninterrupted)
+    drop = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
+    assert drop(resumed.history_) == drop(uninterrupted.history_)
+    assert [r["train_loss"] for r in resumed.history_] == uninterrupted.loss_curve_
+    np.testing.assert_array_equal(resumed.transform(X), uninterrupted.transform(X))
+    assert not list(ckpt.glob("*.tmp"))
+    record("fault: SIGKILL mid-fit, then fit(resume=True)", 1, "weights bit-identical to an "
+           "uninterrupted fit")
+
+
+def test_ctrl_c_leaves_a_usable_checkpoint_and_says_how_to_resume(tmp_path, uninterrupted):
+    code, out, err, ckpt = run_child_until(tmp_path, signal.SIGINT)
+    assert code != 0 and "finished" not in out
+    assert "TrainingInterrupted: Training interrupted" in err
+    assert "resume=True" in err and "checkpoint.safetensors" in err
+    resumed = SequenceAutoencoder(**PARAMS, checkpoint_dir=ckpt).fit(X, resume=True)
+    assert same_weights(resumed, uninterrupted)
+    record("fault: Ctrl-C (SIGINT) mid-fit, then fit(resume=True)", 1,
+           "TrainingInterrupted naming the checkpoint; resumed weights bit-identical")
+
+
+class InterruptAt(Callback):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, state, record):
+        if record["epoch"] == self.epoch:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("every", [1, 3])
+def test_interrupt_in_process_then_resume(tmp_path, uninterrupted, every):
+    est = SequenceAutoencoder(**PARAMS, checkpoint_dir=tmp_path, checkpoint_every=every,
+                              callbacks=[InterruptAt(5)])
+    with pytest.raises(TrainingInterrupted, match=r"after epoch 5.*epoch 5\..*checkpoint") as info:
+        est.fit(X)
+    last = 4 if every == 1 else 3  # this callback runs before the checkpoint writer
+    assert f"epoch {last}) is complete" in str(info.value)
+    assert not hasattr(est, "network_")  # an interrupted fit leaves no half-fitted model
+    est.set_params(callbacks=None).fit(X, resume=True)
+    assert same_weights(est, uninterrupted)
+    record("fault: KeyboardInterrupt at an epoch end (checkpoint every 1 or 3 epochs)", 2,
+           "clear message; resumed weights bit-identical")
+
+
+def test_interrupt_without_checkpoint_dir_says_how_to_make_it_resumable():
+    est = SequenceAutoencoder(**PARAMS, callbacks=[InterruptAt(2)])
+    with pytest.raises(TrainingInterrupted, match="Set checkpoint_dir"):
+        est.fit(X)
+
+
+def test_resume_refuses_a_checkpoint_of_another_fit(tmp_path):
+    SequenceAutoencoder(**{**PARAMS, "epochs": 2}, checkpoint_dir=tmp_path).fit(X)
+    other = make_variable(32, 12, 2, seed=6)
+    with pytest.raises(CheckpointError, match="other data or parameters"):
+        SequenceAutoencoder(**PARAMS, checkpoint_dir=tmp_path).fit(other, resume=True)
+    with pytest.raises(CheckpointError, match="other data or parameters"):
+        SequenceAutoencoder(**{**PARAMS, "hidden_size": 9}, checkpoint_dir=tmp_path).fit(
+            X, resume=True)
+    (tmp_path / "checkpoint.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="cannot be read.*delete it"):
+        SequenceAutoencoder(**PARAMS, checkpoint_dir=tmp_path).fit(X, resume=True)
+    record("fault: resume from a checkpoint of other data, other parameters, or garbage", 3,
+           "CheckpointError naming the file and the fix")
+
+
+def test_resume_without_checkpoint_dir_is_a_clear_error():
+    with pytest.raises(ValueError, match="resume=True needs checkpoint_dir"):
+        SequenceAutoencoder(**PARAMS).fit(X, resume=True)
+
+
+def test_resume_with_nothing_saved_starts_afresh_and_a_finished_run_can_be_extended(
+        tmp_path, uninterrupted):
+    est = SequenceAutoencoder(**PARAMS, checkpoint_dir=tmp_path).fit(X, resume=True)
+    assert same_weights(est, uninterrupted)
+    again = SequenceAutoencoder(**PARAMS, checkpoint_dir=tmp_path).fit(X, resume=True)
+    assert same_weights(again, uninterrupted) and len(again.history_) == uninterrupted.n_iter_
+    no_stop = {**PARAMS, "patience": None, "epochs": 3}
+    SequenceAutoencoder(**no_stop, checkpoint_dir=tmp_path / "b").fit(X)
+    longer = SequenceAutoencoder(**{**no_stop, "epochs": 5}, checkpoint_dir=tmp_path / "b")
+    assert len(longer.fit(X, resume=True).history_) == 5
+    straight = SequenceAutoencoder(**{**no_stop, "epochs": 5}).fit(X)
+    assert same_weights(longer, straight)
+
+
+def test_divergence_names_epoch_and_batch_keeps_last_good_weights_and_suggests_fixes():
+    seen = {}
+
+    class Poison(Callback):  # corrupt one weight after epoch 2: the next loss is NaN
+        def on_epoch_end(self, state, record):
+            if record["epoch"] == 2:
+                seen["good"] = {k: v.clone() for k, v in state.module.state_dict().items()}
+                with torch.no_grad():
+                    next(state.module.parameters()).view(-1)[0] = float("nan")
+
+    est = SequenceAutoencoder(**{**PARAMS, "dropout": 0.0}, callbacks=[Poison()])
+    with pytest.raises(TrainingDiverged) as info:
+        est.fit(X)
+    message = str(info.value)
+    assert "epoch 3, batch 1" in message and "Lower learning_rate" in message
+    assert "scaling='standard'" in message
+    kept = est.network_.state_dict()  # the estimator keeps the last good weights, usable
+    assert all(torch.equal(kept[k], seen["good"][k]) for k in kept)
+    assert len(est.history_) == 2 and np.isfinite(est.transform(X)).all()
+    record("fault: NaN loss mid-training", 1, "TrainingDiverged naming epoch and batch, "
+           "suggesting fixes; last good weights kept")
+
+
+def test_a_fitted_model_is_safe_to_use_from_several_threads():
+    Xs = [make_sines(40, 16, 2, seed=s) for s in range(8)]
+    est = SequenceAutoencoder(hidden_size=16, latent_dim=4, epochs=3, random_state=0,
+                              device="cpu").fit(Xs[0])
+    methods = ["transform", "reconstruct", "decision_function", "step_errors"]
+    sequential = [[getattr(est, m)(x) for m in methods] for x in Xs]
+    fresh = SequenceAutoencoder(hidden_size=16, latent_dim=4, epochs=3, random_state=0,
+                                device="cpu").fit(Xs[0])  # first use happens concurrently
+    for model in (est, fresh):
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            results = list(pool.map(lambda x: [getattr(model, m)(x) for m in methods], Xs * 3))
+        for got, want in zip(results, sequential * 3):
+            for g, w in zip(got, want):
+                np.testing.assert_array_equal(g, w)
+    record("fault: one fitted model used from 4 threads at once", 24 * len(methods),
+           "results identical to sequential use")
