@@ -2,7 +2,7 @@
 the class, tiny parameters that fit in well under a second, and the inference methods it has
 with the shape each returns for (n_sequences, n_timesteps, n_features) input."""
 
-from ursa import SequenceAutoencoder
+from ursa import SequenceAnomalyDetector, SequenceAutoencoder
 
 TINY = dict(hidden_size=8, latent_dim=3, epochs=2, batch_size=16, random_state=0, device="cpu")
 
@@ -17,7 +17,18 @@ def _autoencoder_outputs(est, n, t, c):
     }
 
 
+def _anomaly_outputs(est, n, t, c):
+    return {"decision_function": (n, t), "score_samples": (n, t)}  # one score per step
+
+
+# 3-D input is several long series; a 2-D array is one (T, C) series (see the suite).
+_anomaly_outputs.series_input = True
+ANOMALY_TINY = dict(window=4, score_stride=2, hidden_size=8, latent_dim=3, epochs=2, batch_size=16,
+                    random_state=0, device="cpu")
+
+
 ESTIMATORS = [
     # (class, tiny parameters, method -> expected shape for 3-D input)
     (SequenceAutoencoder, TINY, _autoencoder_outputs),
+    (SequenceAnomalyDetector, ANOMALY_TINY, _anomaly_outputs),
 ]
