@@ -2,7 +2,7 @@
 the class, tiny parameters that fit in well under a second, and the inference methods it has
 with the shape each returns for (n_sequences, n_timesteps, n_features) input."""
 
-from ursa import SequenceAnomalyDetector, SequenceAutoencoder
+from ursa import RecurrentGAN, SequenceAnomalyDetector, SequenceAutoencoder
 
 TINY = dict(hidden_size=8, latent_dim=3, epochs=2, batch_size=16, random_state=0, device="cpu")
 
@@ -27,8 +27,24 @@ ANOMALY_TINY = dict(window=4, score_stride=2, hidden_size=8, latent_dim=3, epoch
                     random_state=0, device="cpu")
 
 
+def _gan_outputs(est, n, t, c):
+    # TimeGAN's data -> output methods; sampling is covered in test_gan.py.
+    return {
+        "transform": (n, t, est.latent_dim),  # per-step latent embedding
+        "reconstruct": (n, t, c),
+        "decision_function": (n,),
+        "score_samples": (n,),
+    }
+
+
+# A GAN counts iterations, not epochs, and has no validation split.
+GAN_TINY = dict(hidden_size=8, latent_dim=3, num_layers=1, iterations=2, pretrain_iterations=2,
+                batch_size=16, random_state=0, device="cpu")
+
+
 ESTIMATORS = [
     # (class, tiny parameters, method -> expected shape for 3-D input)
     (SequenceAutoencoder, TINY, _autoencoder_outputs),
     (SequenceAnomalyDetector, ANOMALY_TINY, _anomaly_outputs),
+    (RecurrentGAN, GAN_TINY, _gan_outputs),
 ]

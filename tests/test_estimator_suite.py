@@ -259,6 +259,8 @@ BAD_PARAMS = [
 @CASES
 @pytest.mark.parametrize("name, value, pattern", BAD_PARAMS, ids=[b[0] for b in BAD_PARAMS])
 def test_bad_parameters_rejected_at_fit(cls, params, outputs, name, value, pattern):
+    if name not in cls._get_param_names():  # e.g. a GAN counts iterations, not epochs
+        pytest.skip(f"{cls.__name__} has no {name!r} parameter")
     est = cls(**{**params, name: value})  # __init__ never validates (scikit-learn contract)
     with pytest.raises(ValueError, match=pattern):
         est.fit(make_sines(8, 6, 1))

@@ -1,3 +1,284 @@
-"""Generation metrics."""
+"""Generation metrics: the TimeGAN protocol's discriminative and predictive scores, and a 2-D view of
+real against synthetic sequences.
 
-__all__: list[str] = []
+Protocol (Yoon et al., NeurIPS 2019, as in ../shared/data/README.md), for data scaled to [0, 1]:
+
+- discriminative score: a post-hoc 1-layer GRU classifier (hidden = n_features // 2) reads each
+  sequence and outputs real/synthetic from its last state; trained with Adam on 80 % of the real and
+  80 % of the synthetic sequences (2000 steps, a batch of 128 of each per step), scored on the rest:
+  ``|accuracy - 0.5|`` (0 = indistinguishable).
+- predictive score (train on synthetic, test on real): a 1-layer GRU (hidden = n_features // 2)
+  with a sigmoid readout predicts the last feature one step ahead from the other features, trained
+  on synthetic data only (5000 steps, batch 128, absolute error), scored as the mean absolute error
+  per real sequence, averaged over all real sequences. With one feature it predicts the feature's
+  next value from its past.
+
+Each score is repeated ``n_repeats`` times (10 in the protocol) with fresh networks and splits.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from numbers import Integral
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data import Sequences, as_sequences
+
+__all__ = [
+    "GenerationScore",
+    "discriminative_score",
+    "predictive_score",
+    "real_vs_synthetic_embedding",
+]
+
+GenerationScore = namedtuple("GenerationScore", ["mean", "std", "scores"])
+GenerationScore.__doc__ = """Mean and standard deviation over repeats, and each repeat's score."""
+
+
+def _check_pair(real, synthetic) -> tuple[Sequences, Sequences]:
+    real_seqs = as_sequences(real, name="real")
+    synthetic_seqs = as_sequences(synthetic, name="synthetic")
+    if real_seqs.n_features != synthetic_seqs.n_features:
+        raise ValueError(
+            f"real has {real_seqs.n_features} features but synthetic has "
+            f"{synthetic_seqs.n_features}; pass sequences with the same features."
+        )
+    return real_seqs, synthetic_seqs
+
+
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
+    return int(value)
+
+
+def _seeds(random_state, n: int) -> list[int]:
+    if random_state is None:
+        return [int(s) for s in np.random.SeedSequence().generate_state(n) >> 1]
+    if isinstance(random_state, np.random.RandomState):
+        return [int(random_state.randint(0, 2**31 - 1)) for _ in range(n)]
+    if isinstance(random_state, Integral) and not isinstance(random_state, bool) and random_state >= 0:
+        rng = np.random.default_rng(int(random_state))
+        return [int(s) for s in rng.integers(0, 2**31 - 1, size=n)]
+    raise ValueError(f"random_state must be None, an integer >= 0 or a RandomState, got "
+                     f"{random_state!r}.")
+
+
+class _PostHocGRU(nn.Module):
+    def __init__(self, input_size: int, hidden_size: int, output_size: int):
+        super().__init__()
+        self.rnn = nn.GRU(input_size, hidden_size, batch_first=True)
+        self.readout = nn.Linear(hidden_size, output_size)
+
+    def forward(self, x):
+        outputs, _ = self.rnn(x)  # (batch, time, hidden)
+        return self.readout(outputs)  # (batch, time, output)
+
+
+def _repeat(fn, seeds):
+    scores = []
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    for seed in seeds:
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            scores.append(float(fn(np.random.default_rng(seed))))
+    scores = np.asarray(scores)
+    return GenerationScore(float(scores.mean()), float(scores.std()), scores)
+
+
+def _last(outputs, lengths):
+    return outputs[torch.arange(outputs.size(0)), lengths - 1]
+
+
+def discriminative_score(real, synthetic, n_repeats: int = 10, iterations: int = 2000,
+                         batch_size: int = 128, random_state=None) -> GenerationScore:
+    """TimeGAN's discriminative score: ``|accuracy - 0.5|`` of a post-hoc GRU classifier.
+
+    Parameters
+    ----------
+    real, synthetic : arrays of shape (n, n_timesteps, n_features), NaN-padded arrays or lists of
+        (T_i, n_features) arrays, both scaled to [0, 1] as in the protocol
+    n_repeats : int, default=10
+    iterations : int, default=2000
+        Adam steps per repeat (the protocol's 2000).
+    batch_size : int, default=128
+        Real and synthetic sequences per step, each (the protocol's 128).
+    random_state : int, RandomState or None
+
+    Returns
+    -------
+    GenerationScore(mean, std, scores); lower is better, 0.5 means perfectly separable.
+    """
+    real_seqs, synthetic_seqs = _check_pair(real, synthetic)
+    n_repeats = _positive_int(n_repeats, "n_repeats")
+    iterations = _positive_int(iterations, "iterations")
+    batch_size = _positive_int(batch_size, "batch_size")
+    for name, seqs in (("real", real_seqs), ("synthetic", synthetic_seqs)):
+        if len(seqs) < 2:
+            raise ValueError(f"{name} needs at least 2 sequences for the 80/20 split, got {len(seqs)}.")
+    n_features = real_seqs.n_features
+    steps = max(real_seqs.max_length, synthetic_seqs.max_length)
+
+    def tensors(seqs):
+        values = np.zeros((len(seqs), steps, n_features), np.float32)
+        values[:, : seqs.max_length] = seqs.values
+        return torch.from_numpy(values), torch.from_numpy(seqs.lengths)
+
+    real_x, real_n = tensors(real_seqs)
+    fake_x, fake_n = tensors(synthetic_seqs)
+
+    def split(n, rng):
+        order = rng.permutation(n)
+        cut = int(n * 0.8)
+        return order[:cut], order[cut:]
+
+    def once(rng):
+        model = _PostHocGRU(n_features, max(1, n_features // 2), 1)
+        optimizer = torch.optim.Adam(model.parameters())
+        real_train, real_test = split(len(real_x), rng)
+        fake_train, fake_test = split(len(fake_x), rng)
+        for _ in range(iterations):
+            r = real_train[rng.integers(0, len(real_train), size=min(batch_size, len(real_train)))]
+            f = fake_train[rng.integers(0, len(fake_train), size=min(batch_size, len(fake_train)))]
+            x = torch.cat([real_x[r], fake_x[f]])
+            n = torch.cat([real_n[r], fake_n[f]])
+            logits = _last(model(x), n).squeeze(-1)
+            target = torch.cat([torch.ones(len(r)), torch.zeros(len(f))])
+            loss = F.binary_cross_entropy_with_logits(logits, target)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        with torch.no_grad():
+            x = torch.cat([real_x[real_test], fake_x[fake_test]])
+            n = torch.cat([real_n[real_test], fake_n[fake_test]])
+            predicted = _last(model(x), n).squeeze(-1) > 0  # probability > 0.5
+            target = torch.cat([torch.ones(len(real_test)), torch.zeros(len(fake_test))]).bool()
+            accuracy = (predicted == target).float().mean().item()
+        return abs(accuracy - 0.5)
+
+    return _repeat(once, _seeds(random_state, n_repeats))
+
+
+def predictive_score(real, synthetic, n_repeats: int = 10, iterations: int = 5000,
+                     batch_size: int = 128, random_state=None) -> GenerationScore:
+    """TimeGAN's predictive score (train on synthetic, test on real): one-step-ahead MAE.
+
+    Parameters
+    ----------
+    real, synthetic : arrays of shape (n, n_timesteps, n_features), NaN-padded arrays or lists of
+        (T_i, n_features) arrays, scaled to [0, 1] as in the protocol; every sequence needs at
+        least 2 steps
+    n_repeats : int, default=10
+    iterations : int, default=5000
+        Adam steps per repeat (the protocol's 5000).
+    batch_size : int, default=128
+    random_state : int, RandomState or None
+
+    Returns
+    -------
+    GenerationScore(mean, std, scores); lower is better.
+    """
+    real_seqs, synthetic_seqs = _check_pair(real, synthetic)
+    n_repeats = _positive_int(n_repeats, "n_repeats")
+    iterations = _positive_int(iterations, "iterations")
+    batch_size = _positive_int(batch_size, "batch_size")
+    for name, seqs in (("real", real_seqs), ("synthetic", synthetic_seqs)):
+        short = np.flatnonzero(seqs.lengths < 2)
+        if len(short):
+            raise ValueError(f"{name}[{short[0]}] has {seqs.lengths[short[0]]} step; the predictive "
+                             "score needs at least 2 steps per sequence.")
+    n_features = real_seqs.n_features
+    inputs = slice(0, n_features - 1) if n_features > 1 else slice(0, 1)
+
+    def tensors(seqs):
+        values = torch.from_numpy(seqs.values)
+        x = values[:, :-1, inputs]  # (n, T-1, inputs)
+        y = values[:, 1:, n_features - 1]  # (n, T-1) the last feature one step ahead
+        n_valid = torch.from_numpy(seqs.lengths - 1)
+        mask = (torch.arange(x.size(1))[None, :] < n_valid[:, None]).float()
+        return x, y, mask
+
+    fake_x, fake_y, fake_mask = tensors(synthetic_seqs)
+    real_x, real_y, real_mask = tensors(real_seqs)
+    n_inputs = fake_x.size(2)
+
+    def once(rng):
+        model = _PostHocGRU(n_inputs, max(1, n_features // 2), 1)
+        optimizer = torch.optim.Adam(model.parameters())
+        for _ in range(iterations):
+            b = rng.integers(0, len(fake_x), size=min(batch_size, len(fake_x)))
+            predicted = torch.sigmoid(model(fake_x[b])).squeeze(-1)
+            error = (predicted - fake_y[b]).abs() * fake_mask[b]
+            loss = error.sum() / fake_mask[b].sum()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        with torch.no_grad():
+            predicted = torch.sigmoid(model(real_x)).squeeze(-1)
+            per_sequence = ((predicted - real_y).abs() * real_mask).sum(1) / real_mask.sum(1)
+            return per_sequence.mean().item()
+
+    return _repeat(once, _seeds(random_state, n_repeats))
+
+
+def real_vs_synthetic_embedding(real, synthetic, method: str = "pca", random_state=None,
+                                max_samples: int = 1000):
+    """2-D embedding of real and synthetic sequences (TimeGAN's visual check).
+
+    As in the TimeGAN reference, up to ``max_samples`` sequences of each are drawn, each sequence is
+    reduced to its mean over features at every step, and the (n, n_timesteps) rows are embedded:
+    ``"pca"`` fits a 2-component PCA on the real rows and projects both; ``"tsne"`` runs t-SNE on
+    both together.
+
+    Parameters
+    ----------
+    real, synthetic : arrays of shape (n, n_timesteps[, n_features]) with the same n_timesteps
+        (equal-length sequences; crop variable-length data to a common length first)
+    method : {"pca", "tsne"}, default="pca"
+    random_state : int or None
+    max_samples : int, default=1000
+
+    Returns
+    -------
+    real_2d : ndarray of shape (n_real_used, 2)
+    synthetic_2d : ndarray of shape (n_synthetic_used, 2)
+    """
+    if method not in ("pca", "tsne"):
+        raise ValueError(f"method must be 'pca' or 'tsne', got {method!r}.")
+    max_samples = _positive_int(max_samples, "max_samples")
+    real_seqs, synthetic_seqs = _check_pair(real, synthetic)
+    for name, seqs in (("real", real_seqs), ("synthetic", synthetic_seqs)):
+        if not seqs.equal_length:
+            raise ValueError(f"{name} has sequences of different lengths; crop them to a common "
+                             "length before embedding.")
+    if real_seqs.max_length != synthetic_seqs.max_length:
+        raise ValueError(f"real has {real_seqs.max_length} steps but synthetic has "
+                         f"{synthetic_seqs.max_length}; pass sequences of the same length.")
+    rng = np.random.default_rng(random_state)
+
+    def rows(seqs):
+        pick = np.sort(rng.permutation(len(seqs))[:max_samples])
+        return seqs.values[pick].mean(axis=2).astype(np.float64)  # (n, T)
+
+    real_rows, synthetic_rows = rows(real_seqs), rows(synthetic_seqs)
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        n_components = min(2, real_rows.shape[1], len(real_rows))
+        pca = PCA(n_components=n_components).fit(real_rows)
+        out = [pca.transform(real_rows), pca.transform(synthetic_rows)]
+        if n_components < 2:  # a 1-step sequence has one coordinate: pad the second with zeros
+            out = [np.pad(o, [(0, 0), (0, 2 - n_components)]) for o in out]
+        return out[0], out[1]
+    from sklearn.manifold import TSNE
+
+    both = np.concatenate([real_rows, synthetic_rows])
+    perplexity = float(min(40, max(1, (len(both) - 1) // 3)))
+    seed = None if random_state is None else int(rng.integers(2**31 - 1))
+    embedded = TSNE(n_components=2, perplexity=perplexity, init="pca",
+                    random_state=seed).fit_transform(both)
+    return embedded[: len(real_rows)], embedded[len(real_rows):]

@@ -1,0 +1,656 @@
+"""RecurrentGAN: synthetic sequences (TimeGAN or a plain recurrent GAN), optionally conditional."""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .._params import Instance, Interval, Options
+from ..data import Sequences, restore_layout
+from ..networks.gan import ARCHITECTURES, GANConfig, build_gan
+from ..networks.recurrent import step_mask
+from ..persistence import register
+from ..training.adversarial import Phase, train_phases
+from .base import COMMON_CONSTRAINTS, BaseSequenceEstimator
+
+__all__ = ["RecurrentGAN"]
+
+_SHARED = ("cell", "hidden_size", "num_layers", "bidirectional", "dropout", "latent_dim",
+           "batch_size", "learning_rate", "max_grad_norm", "scaling", "random_state", "device",
+           "verbose", "n_threads", "checkpoint_dir")
+
+# Below this ratio of synthetic to real mean pairwise distance, fit warns of mode collapse.
+COLLAPSE_RATIO = 0.3
+
+
+def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``values`` (batch, time[, features]) over valid steps (mask (batch, time))."""
+    if values.dim() == 3:
+        mask = mask.unsqueeze(-1).expand_as(values)
+    return (values * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def _mse(a, b, mask):
+    return _masked_mean((a - b) ** 2, mask)
+
+
+def _bce(logits, target: float, mask):
+    loss = F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target),
+                                              reduction="none")
+    return _masked_mean(loss, mask)
+
+
+def _twice(c):
+    return None if c is None else torch.cat([c, c])
+
+
+def _moment_loss(fake, real, mask):
+    """TimeGAN's moment loss: mean |std_fake - std_real| + mean |mean_fake - mean_real|, with the
+    moments taken over the batch for every (step, feature)."""
+    m = mask.unsqueeze(-1)  # (batch, time, 1)
+    count = m.sum(0).clamp(min=1.0)  # (time, 1)
+    mean_f, mean_r = (fake * m).sum(0) / count, (real * m).sum(0) / count  # (time, features)
+    var_f = (((fake - mean_f) ** 2) * m).sum(0) / count
+    var_r = (((real - mean_r) ** 2) * m).sum(0) / count
+    valid = (m.sum(0) > 0).float().expand_as(mean_f)
+    std_gap = (torch.sqrt(var_f + 1e-6) - torch.sqrt(var_r + 1e-6)).abs()
+    mean_gap = (mean_f - mean_r).abs()
+    denom = valid.sum().clamp(min=1.0)
+    return ((std_gap + mean_gap) * valid).sum() / denom
+
+
+@register
+class RecurrentGAN(BaseSequenceEstimator):
+    """Recurrent generative adversarial network for sequences (TimeGAN by default).
+
+    ``architecture="timegan"`` (Yoon et al., NeurIPS 2019) trains in three phases: (1) an embedder
+    and a recovery network as an autoencoder into a latent sequence space; (2) a supervisor that
+    predicts the next latent step, teaching the latent dynamics; (3) jointly: the generator (noise
+    -> latent sequence, refined by the supervisor) against a discriminator on latent sequences, with
+    the supervised loss and a moment-matching loss, while the autoencoder keeps being refined.
+    ``architecture="rcgan"`` is a plain recurrent generator and discriminator on the data (Esteban
+    et al. 2017), for comparison; it runs only the adversarial phase.
+
+    Conditional generation: ``fit(X, y)`` with class labels (1-D integers or strings) or static
+    attributes (a 2-D float array, one row per sequence); the condition is fed to the generator,
+    supervisor and discriminator at every step, and ``sample(n, y=...)`` draws for given conditions.
+
+    Parameters
+    ----------
+    architecture : {"timegan", "rcgan"}, default="timegan"
+    cell : {"rnn", "gru", "lstm"}, default="gru"
+        Recurrent cell of every network.
+    hidden_size : int, default=24
+        Units per recurrent layer (the reference TimeGAN's 24).
+    num_layers : int, default=3
+        Layers per network (the supervisor has one less).
+    bidirectional : bool, default=False
+        Bidirectional discriminator. Generation stays causal in any case.
+    dropout : float, default=0.0
+    latent_dim : int, default=24
+        Size of TimeGAN's latent (embedding) space per time step.
+    noise_dim : int or None, default=None
+        Noise channels per step; None uses the number of features (as the reference does).
+    iterations : int, default=5000
+        Iterations of the joint adversarial phase (the reference runs 50,000).
+    pretrain_iterations : int or None, default=None
+        Iterations of each of the two TimeGAN pretraining phases; None uses ``iterations``.
+    batch_size : int, default=128
+    learning_rate : float, default=1e-3
+        Adam's step size for every network (the reference's).
+    max_grad_norm : float or None, default=None
+        Gradient clipping threshold; None disables it (the reference does not clip).
+    gamma : float, default=1.0
+        Weight of the adversarial loss on unsupervised latent sequences (TimeGAN's gamma).
+    supervised_weight : float, default=100.0
+        Weight of sqrt(supervised loss) in the generator objective (TimeGAN's 100).
+    moment_weight : float, default=100.0
+        Weight of the moment-matching loss in the generator objective (TimeGAN's 100).
+    scaling : {"minmax", "standard", None}, default="minmax"
+        Per-feature scaling fitted on the training data and inverted on output. With "minmax" the
+        data-space outputs end in a sigmoid (values in [0, 1], as in the reference).
+    random_state : int, RandomState or None, default=None
+        Seed; the same seed, data and machine give bit-identical fits on CPU.
+    device : {"auto", "cpu", "cuda"}, default="auto"
+    verbose : bool, default=False
+        Progress bar over the training records.
+    n_threads : int or None, default=None
+        torch intra-op threads during fit and sampling; None keeps torch's setting.
+    callbacks : list of ursa.training.Callback, optional
+        Called once per history record (not saved with the model).
+    checkpoint_dir : str, path or None, default=None
+        Write a weights checkpoint there after every history record.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+    scaler_ : ursa.data.SequenceScaler
+    network_ : ursa.networks.gan.TimeGANNet or RCGANNet
+        All networks in one module.
+    history_ : list of dict
+        One record per 100 iterations of a phase: ``phase`` ("embedding", "supervised", "joint" or
+        "adversarial"), ``iteration``, the phase's losses averaged over those iterations and
+        ``seconds``; ``train_loss`` repeats the phase's main loss.
+    lengths_ : ndarray of shape (n_sequences,)
+        Training lengths; ``sample`` draws lengths from them when they vary.
+    classes_ : ndarray or None
+        Class labels when fitted with labels.
+    diversity_ratio_ : float
+        Mean pairwise distance of synthetic sequences over that of training sequences (scaled
+        data); near 0 means mode collapse (``fit`` warns below 0.3).
+
+    Examples
+    --------
+    >>> import numpy as np, ursa
+    >>> X = ursa.datasets.make_sines(64, n_timesteps=12, n_features=2, random_state=0)
+    >>> gan = ursa.RecurrentGAN(hidden_size=8, latent_dim=4, num_layers=1, iterations=5,
+    ...                         batch_size=16, random_state=0).fit(X)
+    >>> gan.sample(3, random_state=0).shape
+    (3, 12, 2)
+    """
+
+    _parameter_constraints = {
+        **{k: COMMON_CONSTRAINTS[k] for k in _SHARED},
+        "architecture": [Options(ARCHITECTURES)],
+        "noise_dim": [Interval(int, 1), None],
+        "iterations": [Interval(int, 1)],
+        "pretrain_iterations": [Interval(int, 0), None],
+        "gamma": [Interval(float, 0.0)],
+        "supervised_weight": [Interval(float, 0.0)],
+        "moment_weight": [Interval(float, 0.0)],
+        "callbacks": [Instance((list, tuple)), None],
+    }
+
+    def __init__(
+        self,
+        architecture="timegan",
+        cell="gru",
+        hidden_size=24,
+        num_layers=3,
+        bidirectional=False,
+        dropout=0.0,
+        latent_dim=24,
+        noise_dim=None,
+        iterations=5000,
+        pretrain_iterations=None,
+        batch_size=128,
+        learning_rate=1e-3,
+        max_grad_norm=None,
+        gamma=1.0,
+        supervised_weight=100.0,
+        moment_weight=100.0,
+        scaling="minmax",
+        random_state=None,
+        device="auto",
+        verbose=False,
+        n_threads=None,
+        callbacks=None,
+        checkpoint_dir=None,
+    ):
+        self.architecture = architecture
+        self.cell = cell
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+        self.dropout = dropout
+        self.latent_dim = latent_dim
+        self.noise_dim = noise_dim
+        self.iterations = iterations
+        self.pretrain_iterations = pretrain_iterations
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.max_grad_norm = max_grad_norm
+        self.gamma = gamma
+        self.supervised_weight = supervised_weight
+        self.moment_weight = moment_weight
+        self.scaling = scaling
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+        self.n_threads = n_threads
+        self.callbacks = callbacks
+        self.checkpoint_dir = checkpoint_dir
+
+    # ----------------------------------------------------------------- building
+    def _config(self) -> GANConfig:
+        return GANConfig(
+            n_features=self.n_features_in_,
+            architecture=self.architecture,
+            cell=self.cell,
+            hidden_size=self.hidden_size,
+            num_layers=self.num_layers,
+            latent_dim=self.latent_dim,
+            noise_dim=self.noise_dim or self.n_features_in_,
+            condition_dim=self._condition_dim(),
+            bidirectional=self.bidirectional,
+            dropout=self.dropout,
+            bounded_output=self.scaling == "minmax",
+        )
+
+    def _build_network(self):
+        return build_gan(self._config())
+
+    def _condition_dim(self) -> int:
+        if self.condition_kind_ == "labels":
+            return len(self.classes_)
+        if self.condition_kind_ == "attributes":
+            return len(self.condition_offset_)
+        return 0
+
+    # ----------------------------------------------------------------- conditions
+    def _fit_condition(self, y, n: int) -> np.ndarray | None:
+        """Learn how to encode ``y``; return the encoded (n, k) float32 conditions or None."""
+        self.classes_ = None
+        self.class_counts_ = None
+        self.condition_offset_ = None
+        self.condition_scale_ = None
+        if y is None:
+            self.condition_kind_ = None
+            return None
+        y = self._check_y_array(y, n)
+        if y.ndim == 1:
+            self.condition_kind_ = "labels"
+            self.classes_, self.class_counts_ = np.unique(y, return_counts=True)
+        else:
+            self.condition_kind_ = "attributes"
+            values = y.astype(np.float64)
+            self.condition_offset_ = values.mean(axis=0).astype(np.float32)
+            scale = values.std(axis=0)
+            self.condition_scale_ = np.where(scale > 1e-12, scale, 1.0).astype(np.float32)
+        return self._encode_condition(y, n)
+
+    @staticmethod
+    def _check_y_array(y, n: int) -> np.ndarray:
+        if isinstance(y, (str, bytes)) or not hasattr(y, "__len__"):
+            raise TypeError(f"y must be a 1-D array of class labels or a 2-D array of static "
+                            f"attributes, got {type(y).__name__}.")
+        y = np.asarray(y)
+        if y.ndim not in (1, 2):
+            raise ValueError(f"y must be 1-D (class labels) or 2-D (static attributes, one row per "
+                             f"sequence), got {y.ndim} dimensions with shape {y.shape}.")
+        if len(y) != n:
+            raise ValueError(f"y has {len(y)} rows but there are {n} sequences; pass one label or "
+                             "attribute row per sequence.")
+        if y.ndim == 1 and y.dtype.kind == "f":
+            if np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+                y = y.astype(np.int64)  # integral floats are class labels
+            else:
+                y = y[:, None]  # a single continuous attribute
+        if y.ndim == 2:
+            if y.dtype.kind not in "biuf":
+                raise TypeError(f"2-D y (static attributes) must hold numbers, got dtype {y.dtype}.")
+            bad = np.argwhere(~np.isfinite(y.astype(np.float64)))
+            if len(bad):
+                raise ValueError(f"y[{bad[0][0]}] contains NaN or an infinite value at column "
+                                 f"{bad[0][1]}; pass finite attributes.")
+        elif y.dtype.kind not in "biuUSO":
+            raise TypeError(f"1-D y (class labels) must hold integers or strings, got {y.dtype}.")
+        return y
+
+    def _encode_condition(self, y, n: int) -> np.ndarray | None:
+        if self.condition_kind_ is None:
+            if y is not None:
+                raise ValueError("y was given, but this model was fitted without conditions; fit "
+                                 "with fit(X, y) to generate conditionally.")
+            return None
+        if y is None:
+            raise ValueError("This model was fitted with conditions: pass y (one condition per "
+                             "sequence).")
+        y = self._check_y_array(y, n)
+        if self.condition_kind_ == "labels":
+            if y.ndim != 1:
+                raise ValueError(f"y must be 1-D class labels for this model (fitted with labels "
+                                 f"{self.classes_.tolist()}), got shape {y.shape}.")
+            if self.classes_.dtype.kind in "iu" and y.dtype.kind not in "iu":
+                raise ValueError(f"y must hold integer labels from {self.classes_.tolist()}.")
+            codes = np.searchsorted(self.classes_, y)
+            codes = np.clip(codes, 0, len(self.classes_) - 1)
+            unknown = np.flatnonzero(self.classes_[codes] != y)
+            if len(unknown):
+                i = unknown[0]
+                raise ValueError(f"y[{i}] = {y[i].item()!r} is not a class seen in fit; use one of "
+                                 f"{self.classes_.tolist()}.")
+            return np.eye(len(self.classes_), dtype=np.float32)[codes]
+        if y.ndim != 2 or y.shape[1] != len(self.condition_offset_):
+            raise ValueError(f"y must have shape (n, {len(self.condition_offset_)}) (the static "
+                             f"attributes seen in fit), got {y.shape}.")
+        return ((y.astype(np.float32) - self.condition_offset_) / self.condition_scale_).astype(
+            np.float32)
+
+    # ----------------------------------------------------------------- fitting
+    def fit(self, X, y=None):
+        """Fit the GAN on sequences ``X``.
+
+        Parameters
+        ----------
+        X : array of shape (n_sequences, n_timesteps[, n_features]), NaN-padded array, or list
+            of arrays of shape (T_i[, n_features])
+        y : None, array of shape (n_sequences,) or (n_sequences, n_attributes)
+            Optional condition: class labels (integers or strings) or static attributes.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        seqs = self._validate_data(X, reset=True)
+        conditions = self._fit_condition(y, len(seqs))
+        scaled = self._fit_scaler(seqs)
+        self.lengths_ = seqs.lengths.copy()
+        device = self._device()
+        with self._fit_context() as rng:
+            network = self._build_network()
+            network.to(device)
+            c_all = None if conditions is None else torch.from_numpy(conditions).to(device)
+            phases = self._phases(network, c_all)
+            history = train_phases(network, phases, scaled, batch_size=self.batch_size, rng=rng,
+                                   device=device, callbacks=self._callbacks())
+            self.network_ = network
+            self._set_history(history)
+            self.diversity_ratio_ = self._diversity(scaled, conditions, rng)
+        if self.diversity_ratio_ < COLLAPSE_RATIO:
+            warnings.warn(
+                f"Possible mode collapse: synthetic sequences are {self.diversity_ratio_:.2f} times "
+                "as diverse as the training data (mean pairwise distance). Train longer, lower "
+                "learning_rate or try another random_state.", UserWarning, stacklevel=2)
+        return self
+
+    def _noise(self, n: int, n_steps: int, device, generator=None) -> torch.Tensor:
+        dim = self.noise_dim or self.n_features_in_
+        z = torch.rand(n, n_steps, dim, generator=generator)  # U(0, 1) as in the reference
+        return z.to(device)
+
+    def _optimizer(self, *modules):
+        params = [p for m in modules for p in m.parameters()]
+        return torch.optim.Adam(params, lr=self.learning_rate), params
+
+    def _update(self, optimizer, params, loss):
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm)
+        optimizer.step()
+
+    def _apply(self, optimizer, params, grads):
+        for p, g in zip(params, grads):
+            p.grad = g
+        if self.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm)
+        optimizer.step()
+
+    def _phases(self, net, c_all) -> list[Phase]:
+        pre = self.iterations if self.pretrain_iterations is None else self.pretrain_iterations
+        cond = (lambda index: None) if c_all is None else (
+            lambda index: c_all[torch.from_numpy(index).to(c_all.device)])
+        if self.architecture == "rcgan":
+            return [Phase("adversarial", self.iterations, self._rcgan_step(net, cond))]
+
+        opt_ae, p_ae = self._optimizer(net.embedder, net.recovery)
+        opt_sup, p_sup = self._optimizer(net.generator, net.supervisor)
+        opt_gen, p_gen = self._optimizer(net.generator, net.supervisor)
+        opt_joint_ae, _ = self._optimizer(net.embedder, net.recovery)
+        p_gen, p_ae = tuple(p_gen), tuple(p_ae)
+        opt_disc, p_disc = self._optimizer(net.discriminator)
+        gamma, w_sup, w_mom = self.gamma, self.supervised_weight, self.moment_weight
+
+        def supervised_term(h, c, mask):
+            h_sup = net.supervise(h, c)
+            return _mse(h_sup[:, :-1], h[:, 1:], mask[:, 1:])
+
+        def embedding_step(x, lengths, index):
+            mask = step_mask(lengths, x.size(1))
+            recon = _mse(net.recovery(net.embed(x)), x, mask)
+            self._update(opt_ae, p_ae, 10 * torch.sqrt(recon))
+            return {"reconstruction_loss": recon.item()}
+
+        def supervised_step(x, lengths, index):
+            mask = step_mask(lengths, x.size(1))
+            with torch.no_grad():
+                h = net.embed(x)
+            loss = supervised_term(h, cond(index), mask)
+            self._update(opt_sup, p_sup, loss)
+            return {"supervised_loss": loss.item()}
+
+        def joint_step(x, lengths, index):
+            # One forward graph serves both objectives; each optimiser gets only its own gradients.
+            mask = step_mask(lengths, x.size(1))
+            c = cond(index)
+            batch = x.size(0)
+            h = net.embed(x)  # (batch, time, latent)
+            recon = _mse(net.recovery(h), x, mask)
+            sup = supervised_term(h, c, mask)
+            z = self._noise(batch, x.size(1), x.device)
+            e_hat = net.generate_latent(z, c)  # (batch, time, latent)
+            h_hat = net.supervise(e_hat, c)
+            x_hat = net.recovery(h_hat)
+            twin = torch.cat([lengths, lengths])
+            logits = net.discriminate(torch.cat([h_hat, e_hat]), twin, _twice(c))
+            adv = _bce(logits[:batch], 1.0, mask)
+            adv_e = _bce(logits[batch:], 1.0, mask)
+            moment = _moment_loss(x_hat, x, mask)
+            g_loss = adv + gamma * adv_e + w_sup * torch.sqrt(sup + 1e-12) + w_mom * moment
+            e_loss = 10 * torch.sqrt(recon) + 0.1 * sup
+            g_grads = torch.autograd.grad(g_loss, p_gen, retain_graph=True, allow_unused=True)
+            e_grads = torch.autograd.grad(e_loss, p_ae, allow_unused=True)
+            self._apply(opt_gen, p_gen, g_grads)
+            self._apply(opt_joint_ae, p_ae, e_grads)
+            # Discriminator: real latents against both kinds of synthetic latents, one call.
+            fakes = torch.cat([h.detach(), h_hat.detach(), e_hat.detach()])
+            logits = net.discriminate(fakes, torch.cat([twin, lengths]),
+                                      None if c is None else torch.cat([c, c, c]))
+            d_loss = (_bce(logits[:batch], 1.0, mask)
+                      + _bce(logits[batch:2 * batch], 0.0, mask)
+                      + gamma * _bce(logits[2 * batch:], 0.0, mask))
+            if d_loss.item() > 0.15:  # the reference skips the update once D is well ahead
+                self._update(opt_disc, p_disc, d_loss)
+            return {"generator_loss": adv.item(), "discriminator_loss": d_loss.item(),
+                    "supervised_loss": sup.item(), "moment_loss": moment.item(),
+                    "reconstruction_loss": recon.item()}
+
+        return [Phase("embedding", pre, embedding_step),
+                Phase("supervised", pre, supervised_step),
+                Phase("joint", self.iterations, joint_step)]
+
+    def _rcgan_step(self, net, cond):
+        opt_gen, p_gen = self._optimizer(net.generator)
+        opt_disc, p_disc = self._optimizer(net.discriminator)
+
+        def step(x, lengths, index):
+            mask = step_mask(lengths, x.size(1))
+            c = cond(index)
+            z = self._noise(x.size(0), x.size(1), x.device)
+            fake = net(z, c)
+            d_loss = (_bce(net.discriminate_data(x, lengths, c), 1.0, mask)
+                      + _bce(net.discriminate_data(fake.detach(), lengths, c), 0.0, mask))
+            self._update(opt_disc, p_disc, d_loss)
+            g_loss = _bce(net.discriminate_data(fake, lengths, c), 1.0, mask)
+            self._update(opt_gen, p_gen, g_loss)
+            return {"generator_loss": g_loss.item(), "discriminator_loss": d_loss.item()}
+
+        return step
+
+    def _diversity(self, scaled: Sequences, conditions, rng) -> float:
+        """Mean pairwise distance of synthetic over real sequences (first min-length steps)."""
+        m = min(256, len(scaled))
+        pick = rng.choice(len(scaled), size=m, replace=False)
+        steps = int(scaled.lengths[pick].min())
+        real = scaled.values[pick, :steps].reshape(m, -1)
+        c = None if conditions is None else conditions[pick]
+        fake = self._generate_scaled(m, steps, c, torch.Generator().manual_seed(
+            int(rng.integers(2**31 - 1)))).reshape(m, -1)
+
+        def spread(a):
+            d = np.sqrt(np.maximum(((a[:, None, :] - a[None, :, :]) ** 2).sum(-1), 0.0))
+            return d.sum() / max(1, m * (m - 1))
+
+        real_spread = spread(real)
+        return float(spread(fake) / real_spread) if real_spread > 0 else 1.0
+
+    # ----------------------------------------------------------------- sampling
+    def _generate_scaled(self, n: int, n_steps: int, conditions, generator) -> np.ndarray:
+        network = self.network_
+        device = next(network.parameters()).device
+        out = []
+        with self._threads(), torch.inference_mode():
+            network.eval()
+            for start in range(0, n, self.predict_batch_size):
+                stop = min(n, start + self.predict_batch_size)
+                z = self._noise(stop - start, n_steps, device, generator)
+                c = None if conditions is None else torch.from_numpy(
+                    np.ascontiguousarray(conditions[start:stop])).to(device)
+                out.append(network(z, c).cpu().numpy())
+        return np.concatenate(out)
+
+    def sample(self, n_samples, n_timesteps=None, y=None, random_state=None):
+        """Draw synthetic sequences in the original scale.
+
+        Parameters
+        ----------
+        n_samples : int
+        n_timesteps : int or None
+            Length of every sequence. None: the training length when it was constant, otherwise
+            lengths drawn from the training lengths (and a list of arrays is returned).
+        y : None or array of shape (n_samples,) / (n_samples, n_attributes)
+            Conditions, for a model fitted with ``y``. Omitted with class labels: labels are drawn
+            with the training class frequencies (see ``sample_labels_`` after the call).
+        random_state : int, RandomState or None
+            Seed for the noise and drawn lengths; the same seed gives the same sequences.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_timesteps, n_features), or a list of (T_i, n_features)
+        arrays when lengths vary.
+        """
+        self._check_is_fitted()
+        if isinstance(n_samples, bool) or not isinstance(n_samples, Integral) or n_samples < 1:
+            raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}.")
+        n_samples = int(n_samples)
+        if n_timesteps is not None and (isinstance(n_timesteps, bool) or not isinstance(
+                n_timesteps, Integral) or n_timesteps < 1):
+            raise ValueError(f"n_timesteps must be an integer >= 1 or None, got {n_timesteps!r}.")
+        if isinstance(random_state, np.random.RandomState):
+            seed = int(random_state.randint(0, 2**31 - 1))
+        elif random_state is None:
+            seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+        elif isinstance(random_state, Integral) and not isinstance(random_state, bool) \
+                and random_state >= 0:
+            seed = int(random_state)
+        else:
+            raise ValueError(f"random_state must be None, an integer >= 0 or a RandomState, got "
+                             f"{random_state!r}.")
+        rng = np.random.default_rng(seed)
+        if y is None and self.condition_kind_ == "labels":
+            y = rng.choice(self.classes_, size=n_samples, p=self.class_counts_ / self.class_counts_.sum())
+            self.sample_labels_ = y
+        conditions = self._encode_condition(y, n_samples)
+        variable = n_timesteps is None and not np.all(self.lengths_ == self.lengths_[0])
+        if n_timesteps is None:
+            lengths = (rng.choice(self.lengths_, size=n_samples) if variable
+                       else np.full(n_samples, int(self.lengths_[0])))
+        else:
+            lengths = np.full(n_samples, int(n_timesteps))
+        generator = torch.Generator().manual_seed(int(rng.integers(2**31 - 1)))
+        values = self._generate_scaled(n_samples, int(lengths.max()), conditions, generator)
+        values = self.scaler_.inverse_transform_values(values, inplace=True)
+        if variable:
+            return [values[i, :length].copy() for i, length in enumerate(lengths)]
+        return values.astype(np.float32, copy=False)
+
+    # ----------------------------------------------------------------- data -> outputs
+    def _require_timegan(self, method: str) -> None:
+        if self.architecture != "timegan":
+            raise ValueError(f"{method} needs the embedder of architecture='timegan'; this model "
+                             f"is architecture={self.architecture!r}.")
+
+    def transform(self, X) -> np.ndarray:
+        """TimeGAN's per-step latent embedding of ``X``: (n_sequences, n_timesteps, latent_dim),
+        NaN after each end (a list of (T_i, latent_dim) arrays for list input)."""
+        self._check_is_fitted()
+        self._require_timegan("transform")
+        seqs = self._validate_data(X, reset=False)
+        scaled = self.scaler_.transform(seqs)
+        (codes,) = self._map_batches(scaled, lambda v, n: (self.network_.embed(v),),
+                                     per_step=(True,))
+        return restore_layout(X, codes, seqs.lengths)
+
+    def reconstruct(self, X):
+        """Embed and recover ``X`` (TimeGAN's autoencoder), original scale, laid out like ``X``."""
+        self._check_is_fitted()
+        self._require_timegan("reconstruct")
+        seqs = self._validate_data(X, reset=False)
+        scaled = self.scaler_.transform(seqs)
+        (values,) = self._map_batches(
+            scaled, lambda v, n: (self.network_.recovery(self.network_.embed(v)),),
+            per_step=(True,))
+        values = self.scaler_.inverse_transform_values(values, inplace=True)
+        return restore_layout(X, values, seqs.lengths)
+
+    def decision_function(self, X, y=None) -> np.ndarray:
+        """The discriminator's mean probability that each sequence is synthetic, shape
+        (n_sequences,). Higher = less like the training data (PyOD's sign)."""
+        seqs = self._validate_data(X, reset=False)
+        conditions = self._encode_condition(y, len(seqs))
+        scaled = self.scaler_.transform(seqs)
+        order_conditions = conditions
+
+        def score(v, n, c=None):
+            logits = self.network_.discriminate_data(v, n, c)  # (batch, time)
+            mask = step_mask(n, v.size(1))
+            return (((1 - torch.sigmoid(logits)) * mask).sum(1) / n,)
+
+        if order_conditions is None:
+            (scores,) = self._map_batches(scaled, score, per_step=(False,))
+            return scores.astype(np.float64)
+        # With conditions, score in input order so that each row meets its own condition.
+        out = []
+        with self._threads(), torch.inference_mode():
+            self.network_.eval()
+            device = next(self.network_.parameters()).device
+            for start in range(0, len(scaled), self.predict_batch_size):
+                part = scaled.subset(np.arange(start, min(len(scaled), start + self.predict_batch_size)))
+                v, n = part.tensors(device)
+                c = torch.from_numpy(order_conditions[start:start + len(part)]).to(device)
+                out.append(score(v, n, c)[0].cpu().numpy())
+        return np.concatenate(out).astype(np.float64)
+
+    def score_samples(self, X, y=None) -> np.ndarray:
+        """Negated :meth:`decision_function` (scikit-learn's sign: lower = more abnormal)."""
+        return -self.decision_function(X, y)
+
+    # ----------------------------------------------------------------- persistence
+    def _get_state(self):
+        document, arrays = super()._get_state()
+        document["condition_kind"] = self.condition_kind_
+        document["diversity_ratio"] = self.diversity_ratio_
+        arrays["lengths"] = self.lengths_.astype(np.int64)
+        if self.condition_kind_ == "labels":
+            document["classes"] = [c.item() if hasattr(c, "item") else c for c in self.classes_]
+            document["classes_kind"] = self.classes_.dtype.kind
+            arrays["class_counts"] = self.class_counts_.astype(np.int64)
+        elif self.condition_kind_ == "attributes":
+            arrays["condition_offset"] = self.condition_offset_
+            arrays["condition_scale"] = self.condition_scale_
+        return document, arrays
+
+    def _set_state(self, document, arrays):
+        kind = document["condition_kind"]
+        if kind not in (None, "labels", "attributes"):
+            raise ValueError(f"unknown condition kind {kind!r}")
+        self.condition_kind_ = kind
+        self.classes_ = self.class_counts_ = None
+        self.condition_offset_ = self.condition_scale_ = None
+        if kind == "labels":
+            classes = list(document["classes"])
+            self.classes_ = (np.array(classes, dtype=np.int64) if document["classes_kind"] in "iu"
+                             else np.array(classes))
+            self.class_counts_ = np.asarray(arrays["class_counts"], dtype=np.int64)
+        elif kind == "attributes":
+            self.condition_offset_ = np.asarray(arrays["condition_offset"], dtype=np.float32)
+            self.condition_scale_ = np.asarray(arrays["condition_scale"], dtype=np.float32)
+        self.lengths_ = np.asarray(arrays["lengths"], dtype=np.int64)
+        self.diversity_ratio_ = float(document["diversity_ratio"])
+        super()._set_state(document, arrays)

@@ -1,0 +1,148 @@
+"""Recurrent GAN networks: TimeGAN (Yoon et al., NeurIPS 2019) and a plain recurrent GAN (RCGAN).
+
+TimeGAN has five recurrent blocks. The embedder maps data to a latent sequence ``H`` and the recovery
+maps it back; the generator maps noise to a latent sequence, the supervisor predicts the next latent
+step (which teaches the generator the data's step-to-step dynamics), and the discriminator scores
+latent sequences per step. RCGAN (Esteban et al. 2017) is a recurrent generator and discriminator on
+the data itself.
+
+Shapes: data ``x`` is (batch, time, n_features), noise ``z`` (batch, time, noise_dim), latent ``h``
+(batch, time, latent_dim), an optional condition ``c`` (batch, condition_dim) that is appended to the
+inputs of the conditioned blocks at every step. Padding lies after each sequence's end; every block
+except a bidirectional discriminator is causal, so padding never changes a valid step's output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .recurrent import CELLS, RecurrentConfig, RecurrentStack, make_rnn
+
+__all__ = ["ARCHITECTURES", "GANConfig", "RecurrentBlock", "SequenceDiscriminator", "TimeGANNet",
+           "RCGANNet", "build_gan", "with_condition"]
+
+ARCHITECTURES = ("timegan", "rcgan")
+
+
+@dataclass
+class GANConfig:
+    """Shape of a recurrent GAN."""
+
+    n_features: int
+    architecture: str = "timegan"
+    cell: str = "gru"  # the reference TimeGAN uses GRUs
+    hidden_size: int = 24  # the reference's hidden_dim for Sines and Stocks
+    num_layers: int = 3  # the reference's num_layer; the supervisor gets one layer less
+    latent_dim: int = 24  # size of the embedding H (the reference ties it to hidden_dim)
+    noise_dim: int = 1  # the reference draws noise with one channel per data feature
+    condition_dim: int = 0  # one-hot class or standardised static attributes; 0 = unconditional
+    bidirectional: bool = False  # discriminator only: generation must stay causal
+    dropout: float = 0.0
+    bounded_output: bool = True  # sigmoid on data-space outputs: min-max scaled data lies in [0, 1]
+
+    def __post_init__(self):
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}.")
+        if self.cell not in CELLS:
+            raise ValueError(f"cell must be one of {CELLS}, got {self.cell!r}.")
+
+
+def with_condition(x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+    """Append the static condition to every step: (batch, time, d) -> (batch, time, d + k)."""
+    if c is None:
+        return x
+    return torch.cat([x, c[:, None, :].expand(-1, x.size(1), -1)], dim=-1)
+
+
+class RecurrentBlock(nn.Module):
+    """A causal recurrent stack with a per-step linear readout and an optional sigmoid."""
+
+    def __init__(self, input_size: int, output_size: int, hidden_size: int, num_layers: int,
+                 cell: str, dropout: float = 0.0, sigmoid: bool = True):
+        super().__init__()
+        self.rnn = make_rnn(cell, input_size, hidden_size, num_layers, dropout)
+        self.readout = nn.Linear(hidden_size, output_size)
+        self.sigmoid = sigmoid
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outputs, _ = self.rnn(x)  # (batch, time, hidden)
+        y = self.readout(outputs)  # (batch, time, output)
+        return torch.sigmoid(y) if self.sigmoid else y
+
+
+class SequenceDiscriminator(nn.Module):
+    """Per-step real/fake logits; a bidirectional stack reads each sequence within its length."""
+
+    def __init__(self, input_size: int, config: GANConfig):
+        super().__init__()
+        self.stack = RecurrentStack(RecurrentConfig(
+            input_size=input_size, hidden_size=config.hidden_size, num_layers=config.num_layers,
+            cell=config.cell, bidirectional=config.bidirectional, dropout=config.dropout,
+        ))
+        self.readout = nn.Linear(self.stack.config.output_size, 1)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        outputs, _ = self.stack(x, lengths)  # (batch, time, output_size)
+        return self.readout(outputs).squeeze(-1)  # (batch, time) logits
+
+
+class TimeGANNet(nn.Module):
+    """Embedder, recovery, generator, supervisor and discriminator in one module."""
+
+    def __init__(self, config: GANConfig):
+        super().__init__()
+        self.config = config
+        c, k = config, config.condition_dim
+        block = dict(hidden_size=c.hidden_size, cell=c.cell, dropout=c.dropout)
+        self.embedder = RecurrentBlock(c.n_features, c.latent_dim, num_layers=c.num_layers, **block)
+        self.recovery = RecurrentBlock(c.latent_dim, c.n_features, num_layers=c.num_layers,
+                                       sigmoid=c.bounded_output, **block)
+        self.generator = RecurrentBlock(c.noise_dim + k, c.latent_dim, num_layers=c.num_layers,
+                                        **block)
+        self.supervisor = RecurrentBlock(c.latent_dim + k, c.latent_dim,
+                                         num_layers=max(1, c.num_layers - 1), **block)
+        self.discriminator = SequenceDiscriminator(c.latent_dim + k, c)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.embedder(x)  # (batch, time, latent)
+
+    def supervise(self, h: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        return self.supervisor(with_condition(h, c))  # next-step latent prediction
+
+    def generate_latent(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        return self.generator(with_condition(z, c))  # (batch, time, latent)
+
+    def discriminate(self, h: torch.Tensor, lengths: torch.Tensor, c: torch.Tensor | None):
+        return self.discriminator(with_condition(h, c), lengths)  # (batch, time) logits
+
+    def discriminate_data(self, x, lengths, c=None):
+        return self.discriminate(self.embedder(x), lengths, c)
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """Noise -> synthetic data (scaled): recovery(supervisor(generator(z)))."""
+        return self.recovery(self.supervise(self.generate_latent(z, c), c))
+
+
+class RCGANNet(nn.Module):
+    """A recurrent generator and a recurrent discriminator on the data itself."""
+
+    def __init__(self, config: GANConfig):
+        super().__init__()
+        self.config = config
+        c, k = config, config.condition_dim
+        self.generator = RecurrentBlock(c.noise_dim + k, c.n_features, c.hidden_size, c.num_layers,
+                                        c.cell, c.dropout, sigmoid=c.bounded_output)
+        self.discriminator = SequenceDiscriminator(c.n_features + k, c)
+
+    def discriminate_data(self, x, lengths, c=None):
+        return self.discriminator(with_condition(x, c), lengths)  # (batch, time) logits
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        return self.generator(with_condition(z, c))  # (batch, time, n_features)
+
+
+def build_gan(config: GANConfig) -> nn.Module:
+    return TimeGANNet(config) if config.architecture == "timegan" else RCGANNet(config)

@@ -1,0 +1,267 @@
+"""RecurrentGAN behaviour: sampling, variable lengths, conditions, persistence, history, warnings."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import ursa
+from conftest import make_sines, make_variable
+from ursa.metrics import discriminative_score
+
+TINY = dict(hidden_size=8, latent_dim=4, num_layers=1, iterations=3, pretrain_iterations=2,
+            batch_size=16, random_state=0, device="cpu")
+
+
+def fit_quiet(X, y=None, **params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # tiny fits collapse; tested separately
+        return ursa.RecurrentGAN(**{**TINY, **params}).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def sines():
+    return make_sines(40, 10, 2)
+
+
+@pytest.fixture(scope="module")
+def gan(sines):
+    return fit_quiet(sines)
+
+
+@pytest.mark.parametrize("architecture", ["timegan", "rcgan"])
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_sample_shapes_and_range(sines, architecture, cell):
+    est = fit_quiet(sines, architecture=architecture, cell=cell)
+    out = est.sample(7, random_state=0)
+    assert out.shape == (7, 10, 2) and out.dtype == np.float32
+    assert np.isfinite(out).all()
+    # minmax scaling ends in a sigmoid: samples stay inside the training range
+    low, high = sines.min(axis=(0, 1)), sines.max(axis=(0, 1))
+    assert (out >= low - 1e-5).all() and (out <= high + 1e-5).all()
+    assert est.sample(3, n_timesteps=25, random_state=0).shape == (3, 25, 2)
+
+
+def test_sample_is_reproducible_and_in_original_scale():
+    X = make_sines(40, 10, 2) * 50.0 + 1000.0  # far from [0, 1]: sampling must undo the scaling
+    est = fit_quiet(X)
+    a, b = est.sample(5, random_state=3), est.sample(5, random_state=3)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, est.sample(5, random_state=4))
+    assert not np.array_equal(est.sample(5), est.sample(5))  # None: fresh noise each call
+    assert 940 < a.mean() < 1060
+
+
+def test_standard_scaling_is_unbounded(sines):
+    est = fit_quiet(sines, scaling="standard")
+    assert est.network_.config.bounded_output is False
+    assert est.sample(4, random_state=0).shape == (4, 10, 2)
+
+
+def test_variable_length_samples_follow_training_lengths():
+    X = make_variable(30, 15, 2)
+    est = fit_quiet(X)
+    out = est.sample(200, random_state=0)
+    assert isinstance(out, list) and len(out) == 200
+    lengths = np.array([len(s) for s in out])
+    train_lengths = np.array([len(x) for x in X])
+    assert set(lengths) <= set(train_lengths)
+    assert len(set(lengths)) > 3  # drawn from the distribution, not one length
+    assert abs(lengths.mean() - train_lengths.mean()) < 1.5
+    assert all(s.shape[1] == 2 and np.isfinite(s).all() for s in out)
+    fixed = est.sample(4, n_timesteps=9, random_state=0)
+    assert isinstance(fixed, np.ndarray) and fixed.shape == (4, 9, 2)
+
+
+def test_sample_after_load_is_identical(gan, tmp_path):
+    path = gan.save(tmp_path / "gan.ursa")
+    loaded = ursa.load(path)
+    np.testing.assert_array_equal(loaded.sample(6, random_state=1), gan.sample(6, random_state=1))
+    assert loaded.diversity_ratio_ == gan.diversity_ratio_
+
+
+def test_variable_length_model_survives_save_load(tmp_path):
+    X = make_variable(20, 12, 2)
+    est = fit_quiet(X, architecture="rcgan")
+    loaded = ursa.load(est.save(tmp_path / "m.ursa"))
+    a, b = est.sample(10, random_state=2), loaded.sample(10, random_state=2)
+    assert [len(s) for s in a] == [len(s) for s in b]
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_history_has_every_phase_in_order(gan):
+    phases = [r["phase"] for r in gan.history_]
+    assert phases == ["embedding", "supervised", "joint"]
+    joint = gan.history_[-1]
+    for key in ("generator_loss", "discriminator_loss", "supervised_loss", "moment_loss",
+                "reconstruction_loss", "seconds"):
+        assert np.isfinite(joint[key])
+    assert gan.history_[0]["iteration"] == 2 and joint["iteration"] == 3
+
+
+def test_history_records_every_100_iterations(sines):
+    est = fit_quiet(sines, architecture="rcgan", iterations=101)
+    assert [r["iteration"] for r in est.history_] == [100, 101]
+    assert {r["phase"] for r in est.history_} == {"adversarial"}
+
+
+def test_pretraining_can_be_skipped(sines):
+    est = fit_quiet(sines, pretrain_iterations=0)
+    assert [r["phase"] for r in est.history_] == ["joint"]
+
+
+def test_progress_bar_when_verbose(sines, capsys):
+    fit_quiet(sines, verbose=True)
+    assert "RecurrentGAN" in capsys.readouterr().err
+
+
+def test_mode_collapse_warns(sines):
+    with pytest.warns(UserWarning, match="mode collapse"):
+        ursa.RecurrentGAN(**{**TINY, "iterations": 1, "pretrain_iterations": 1}).fit(sines)
+
+
+def test_callbacks_see_each_record(sines):
+    seen = []
+
+    class Recorder(ursa.training.Callback):
+        def on_epoch_end(self, state, record):
+            seen.append(record["phase"])
+
+    fit_quiet(sines, callbacks=[Recorder()])
+    assert seen == ["embedding", "supervised", "joint"]
+
+
+def test_rcgan_has_no_embedder(sines):
+    est = fit_quiet(sines, architecture="rcgan")
+    with pytest.raises(ValueError, match="architecture='timegan'"):
+        est.transform(sines)
+    assert est.decision_function(sines).shape == (40,)
+
+
+# ----------------------------------------------------------------- conditions
+def two_classes(n=64, steps=8, seed=0):
+    """Class 'low' sits near 0.2, class 'high' near 0.8 (two features, small wiggles)."""
+    rng = np.random.default_rng(seed)
+    y = np.array(["low", "high"] * (n // 2))
+    level = np.where(y == "low", 0.2, 0.8)[:, None, None]
+    X = level + 0.05 * rng.standard_normal((n, steps, 2))
+    return X.astype(np.float32), y
+
+
+def test_conditional_labels_steer_samples():
+    X, y = two_classes()
+    est = fit_quiet(X, y, hidden_size=16, iterations=100, pretrain_iterations=50, batch_size=32,
+                    learning_rate=1e-2)
+    assert list(est.classes_) == ["high", "low"]
+    low = est.sample(100, y=["low"] * 100, random_state=0)
+    high = est.sample(100, y=np.array(["high"] * 100), random_state=0)
+    assert low.mean() + 0.2 < high.mean()
+    mixed = est.sample(50, random_state=0)  # labels drawn with the training frequencies
+    assert set(est.sample_labels_) == {"low", "high"}
+    assert mixed.shape == (50, 8, 2)
+
+
+def test_conditional_labels_persist(tmp_path):
+    X, y = two_classes()
+    est = fit_quiet(X, np.where(y == "low", 3, 7))
+    loaded = ursa.load(est.save(tmp_path / "c.ursa"))
+    assert loaded.classes_.tolist() == [3, 7] and loaded.classes_.dtype.kind == "i"
+    labels = np.array([3, 7, 7])
+    np.testing.assert_array_equal(loaded.sample(3, y=labels, random_state=0),
+                                  est.sample(3, y=labels, random_state=0))
+    scores = est.decision_function(X, y=np.where(y == "low", 3, 7))
+    assert scores.shape == (64,) and ((scores >= 0) & (scores <= 1)).all()
+
+
+def test_static_attributes(tmp_path):
+    X, _ = two_classes()
+    attributes = np.random.default_rng(0).normal(size=(64, 3))
+    est = fit_quiet(X, attributes)
+    assert est.network_.config.condition_dim == 3
+    out = est.sample(5, y=attributes[:5], random_state=0)
+    assert out.shape == (5, 8, 2)
+    loaded = ursa.load(est.save(tmp_path / "s.ursa"))
+    np.testing.assert_array_equal(loaded.sample(5, y=attributes[:5], random_state=0), out)
+    with pytest.raises(ValueError, match=r"pass y"):
+        est.sample(5)
+    with pytest.raises(ValueError, match=r"shape \(n, 3\)"):
+        est.sample(5, y=np.zeros((5, 2)))
+
+
+@pytest.mark.parametrize("y, error, pattern", [
+    (np.zeros(5), ValueError, r"y has 5 rows but there are 40 sequences"),
+    (np.zeros((40, 2, 2)), ValueError, r"1-D \(class labels\) or 2-D"),
+    ("labels", TypeError, r"y must be a 1-D array"),
+    (np.r_[np.zeros(39), np.nan][:, None], ValueError, r"y\[39\] contains NaN"),
+])
+def test_bad_y_at_fit(sines, y, error, pattern):
+    with pytest.raises(error, match=pattern):
+        ursa.RecurrentGAN(**TINY).fit(sines, y)
+
+
+def test_bad_y_at_sample(sines, gan):
+    with pytest.raises(ValueError, match="fitted without conditions"):
+        gan.sample(3, y=[0, 1, 0])
+    est = fit_quiet(sines, np.arange(40) % 2)
+    with pytest.raises(ValueError, match=r"y\[1\] = 5 is not a class seen in fit"):
+        est.sample(3, y=[0, 5, 1])
+    with pytest.raises(ValueError, match="y has 2 rows but there are 3"):
+        est.sample(3, y=[0, 1])
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    (dict(n_samples=0), r"n_samples must be an integer >= 1"),
+    (dict(n_samples=2.5), r"n_samples must be an integer >= 1"),
+    (dict(n_samples=2, n_timesteps=0), r"n_timesteps must be an integer >= 1"),
+    (dict(n_samples=2, random_state=-1), r"random_state must be"),
+])
+def test_bad_sample_arguments(gan, kwargs, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        gan.sample(**kwargs)
+
+
+@pytest.mark.parametrize("name, value", [("architecture", "wgan"), ("iterations", 0),
+                                          ("noise_dim", 0), ("gamma", -1.0)])
+def test_gan_parameters_checked_at_fit(sines, name, value):
+    with pytest.raises(ValueError, match=f"'{name}' parameter"):
+        ursa.RecurrentGAN(**{**TINY, name: value}).fit(sines)
+
+
+def test_sample_needs_fit():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        ursa.RecurrentGAN().sample(3)
+
+
+# ----------------------------------------------------------------- behaviour
+def test_training_beats_noise_on_the_discriminative_score():
+    """After training, the post-hoc classifier separates synthetic from real far worse than it
+    separates uniform noise from real."""
+    X = ursa.datasets.make_sines(200, n_timesteps=12, n_features=4, random_state=0)
+    est = ursa.RecurrentGAN(hidden_size=12, latent_dim=8, num_layers=1, iterations=250,
+                            pretrain_iterations=100, batch_size=64, learning_rate=3e-3,
+                            random_state=0, device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # a trained model must not warn of collapse
+        est.fit(X)
+    synthetic = est.sample(200, random_state=1)
+    noise = np.random.default_rng(0).uniform(size=X.shape).astype(np.float32)
+    metric = dict(n_repeats=2, iterations=300, batch_size=64, random_state=0)
+    trained = discriminative_score(X, synthetic, **metric).mean
+    floor = discriminative_score(X, noise, **metric).mean
+    assert floor > 0.3
+    assert trained < 0.5 * floor
+    assert est.diversity_ratio_ > 0.3
+
+
+def test_fit_leaves_torch_threads_and_rng_alone(sines):
+    threads = torch.get_num_threads()
+    torch.manual_seed(5)
+    expected = torch.rand(2)
+    torch.manual_seed(5)
+    fit_quiet(sines, n_threads=1).sample(2, random_state=0)
+    assert torch.equal(torch.rand(2), expected)
+    assert torch.get_num_threads() == threads
