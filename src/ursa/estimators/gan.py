@@ -21,7 +21,7 @@ __all__ = ["RecurrentGAN"]
 
 _SHARED = ("cell", "hidden_size", "num_layers", "bidirectional", "dropout", "latent_dim",
            "batch_size", "learning_rate", "max_grad_norm", "scaling", "random_state", "device",
-           "verbose", "n_threads", "checkpoint_dir")
+           "verbose", "n_threads")
 
 # Below this ratio of synthetic to real mean pairwise distance, fit warns of mode collapse.
 COLLAPSE_RATIO = 0.3
@@ -121,9 +121,8 @@ class RecurrentGAN(BaseSequenceEstimator):
     n_threads : int or None, default=None
         torch intra-op threads during fit and sampling; None keeps torch's setting.
     callbacks : list of ursa.training.Callback, optional
-        Called once per history record (not saved with the model).
-    checkpoint_dir : str, path or None, default=None
-        Write a weights checkpoint there after every history record.
+        Called once per history record (not saved with the model). Checkpoint/resume is not
+        offered yet: the checkpoint format holds one optimiser and a GAN trains five.
 
     Attributes
     ----------
@@ -189,7 +188,6 @@ class RecurrentGAN(BaseSequenceEstimator):
         verbose=False,
         n_threads=None,
         callbacks=None,
-        checkpoint_dir=None,
     ):
         self.architecture = architecture
         self.cell = cell
@@ -213,7 +211,6 @@ class RecurrentGAN(BaseSequenceEstimator):
         self.verbose = verbose
         self.n_threads = n_threads
         self.callbacks = callbacks
-        self.checkpoint_dir = checkpoint_dir
 
     # ----------------------------------------------------------------- building
     def _config(self) -> GANConfig:
