@@ -278,10 +278,19 @@ class BaseSequenceEstimator(BaseEstimator):
             {k[len("scaler."):]: v for k, v in arrays.items() if k.startswith("scaler.")},
         )
         self._set_history(list(document["history"]))
+        weights = {k[len("network."):]: v for k, v in arrays.items() if k.startswith("network.")}
+        # Check the saved weights against the saved parameters on the "meta" device first (no
+        # memory is allocated there), so that a hostile file cannot make us build a huge network.
+        with torch.device("meta"):
+            probe = self._build_network()
+        expected = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+        found = {k: tuple(v.shape) for k, v in weights.items()}
+        if expected != found:
+            differing = sorted(set(expected.items()) ^ set(found.items()))[:3]
+            raise ValueError(f"the weights do not match the saved parameters (e.g. {differing})")
         network = self._build_network()
-        weights = {k[len("network."):]: torch.from_numpy(np.array(v))
-                   for k, v in arrays.items() if k.startswith("network.")}
-        network.load_state_dict(weights, strict=True)
+        network.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in weights.items()},
+                                strict=True)
         network.eval()
         self.network_ = network
 
