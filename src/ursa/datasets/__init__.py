@@ -2,7 +2,9 @@
 
 Shipped sets (public research data from the UCR/UEA archive; cite the original authors):
 ``"BasicMotions"`` (80 cases, 100 steps, 6 channels, 4 classes) and ``"UnitTest"`` (42 cases,
-24 steps, 1 channel, 2 classes).
+24 steps, 1 channel, 2 classes); and for anomaly detection, series 135 of the UCR Anomaly Archive
+(KDD Cup 2021, Wu and Keogh), ``"InternalBleeding16"``: 7501 points, a clean training prefix of 1200
+points and one labelled anomaly.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import numpy as np
 
 from ..data import read_ts
 
-__all__ = ["SHIPPED", "load_ucr", "make_sines"]
+__all__ = ["SHIPPED", "load_ucr", "load_ucr_anomaly", "make_sines"]
 
 SHIPPED = ("BasicMotions", "UnitTest")
+# UCR Anomaly Archive file names: NNN_UCR_Anomaly_NAME_TRAINEND_BEGIN_END (1-based, inclusive).
+_ANOMALY_FILES = {"InternalBleeding16": "135_UCR_Anomaly_InternalBleeding16_1200_4187_4199.txt"}
 
 
 def load_ucr(name: str, split: str = "all"):
@@ -46,6 +50,28 @@ def load_ucr(name: str, split: str = "all"):
     X = np.concatenate([x for x, _ in loaded])
     y = np.concatenate([y for _, y in loaded])
     return X, y
+
+
+def load_ucr_anomaly(name: str = "InternalBleeding16"):
+    """Load a shipped series of the UCR Anomaly Archive.
+
+    Returns
+    -------
+    series : ndarray of shape (T,), float32
+    labels : ndarray of shape (T,), int64
+        1 on the labelled anomaly (the archive's 1-based inclusive range, here 0-based).
+    train_length : int
+        Length of the clean prefix to fit on (the archive's protocol).
+    """
+    if name not in _ANOMALY_FILES:
+        raise ValueError(f"name must be one of {tuple(_ANOMALY_FILES)}, got {name!r}.")
+    filename = _ANOMALY_FILES[name]
+    train_end, begin, end = (int(v) for v in filename[:-4].split("_")[-3:])
+    with resources.as_file(resources.files(__package__) / "data" / filename) as path:
+        series = np.loadtxt(path, dtype=np.float64).astype(np.float32)
+    labels = np.zeros(len(series), dtype=np.int64)
+    labels[begin - 1:end] = 1
+    return series, labels, train_end
 
 
 def make_sines(n_sequences: int = 1000, n_timesteps: int = 24, n_features: int = 5,
