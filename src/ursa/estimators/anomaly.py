@@ -197,11 +197,16 @@ class SequenceAnomalyDetector(BaseSequenceEstimator):
     bounded for any length. The squared error of each window step, averaged over channels, is the
     raw error; the **window-to-step reduction** is chosen with ``score_reduction``:
 
-    * ``"step"`` (default): a step's score is the mean of its own error over every window that
-      covers it. Each step is rebuilt in ``window / score_stride`` contexts, so the score does not
-      depend on where a window happened to start.
-    * ``"window"``: a step's score is the mean of the window scores (mean error over the whole
-      window) of the windows that cover it: smoother, spreads an anomaly over ~2 windows.
+    * ``"window"`` (default): a step's score is the mean of the window scores (mean error over
+      the whole window) of the windows that cover it. Smooth: an anomaly raises the score over
+      about two windows around it.
+    * ``"step"``: a step's score is the mean of its own error over every window that covers it
+      (sharper in time).
+
+    The default was chosen by measurement (benchmarks/anomaly.py, window 64, 20 epochs): on the
+    first 8 benchmark series, "window" gave mean AUC-PR 0.514 against 0.275 for "step" (NAB's
+    labelled windows are wide, and a window's mean error is steadier than one step's error; on
+    UCR 135 AUC-PR 0.784 against 0.330).
 
     The end-aligned tail window only scores the steps that no grid window covers, so a step's
     score is final once the first grid window starting after it has been scored: this is what
@@ -220,7 +225,7 @@ class SequenceAnomalyDetector(BaseSequenceEstimator):
         Steps between scored windows (1 <= score_stride <= window); each step is scored in
         ``window / score_stride`` windows. 8 keeps scoring above 50,000 points/s on one core for a
         univariate series (benchmarks/RESULTS.md); 1 is the slowest and smoothest.
-    score_reduction : {"step", "window"}, default="step"
+    score_reduction : {"window", "step"}, default="window"
         Window-to-step reduction (see above).
     cell, hidden_size, num_layers, bidirectional, dropout, latent_dim
         Network shape, as in :class:`ursa.SequenceAutoencoder`.
@@ -268,8 +273,9 @@ class SequenceAnomalyDetector(BaseSequenceEstimator):
     >>> from ursa import SequenceAnomalyDetector
     >>> t = np.arange(3000)
     >>> series = np.sin(2 * np.pi * t / 50)
-    >>> det = SequenceAnomalyDetector(window=32, hidden_size=16, epochs=3, random_state=0)
-    >>> det = det.fit(series[:2000])
+    >>> det = SequenceAnomalyDetector(window=32, stride=2, hidden_size=16, epochs=2,
+    ...                               random_state=0, device="cpu")
+    >>> det = det.fit(series[:1000])                      # a normal stretch
     >>> test = series.copy(); test[2500] += 3.0          # a spike
     >>> scores = det.decision_function(test)             # one score per step
     >>> scores.shape
@@ -297,7 +303,7 @@ class SequenceAnomalyDetector(BaseSequenceEstimator):
         window=64,
         stride=1,
         score_stride=8,
-        score_reduction="step",
+        score_reduction="window",
         cell="gru",
         hidden_size=32,
         num_layers=1,
@@ -472,10 +478,10 @@ class SequenceAnomalyDetector(BaseSequenceEstimator):
         """Window errors (n, window, C) -> what the accumulator sums per step."""
         if self.score_reduction == "window":
             if per_channel:
-                per_window = errors.mean(axis=1, keepdims=True) / errors.shape[2]  # (n, 1, C)
-                return np.broadcast_to(per_window, errors.shape).astype(np.float64)
-            per_window = errors.mean(axis=(1, 2))[:, None]
-            return np.broadcast_to(per_window, errors.shape[:2]).astype(np.float64)
+                per_window = errors.mean(axis=1, keepdims=True, dtype=np.float64) / errors.shape[2]
+                return np.broadcast_to(per_window, errors.shape)  # (n, window, C)
+            per_window = errors.mean(axis=(1, 2), dtype=np.float64)[:, None]
+            return np.broadcast_to(per_window, errors.shape[:2])  # (n, window)
         if per_channel:
             return errors.astype(np.float64) / errors.shape[2]
         return errors.mean(axis=2, dtype=np.float64)
