@@ -229,7 +229,7 @@ class SequenceAnomalyDetector(BaseSequenceEstimator):
         Window-to-step reduction (see above).
     cell, hidden_size, num_layers, bidirectional, dropout, latent_dim
         Network shape, as in :class:`ursa.SequenceAutoencoder`.
-    epochs : int, default=30
+    epochs : int, default=20
     batch_size : int, default=64
     learning_rate : float, default=5e-3
     max_grad_norm : float or None, default=1.0
@@ -310,7 +310,7 @@ class SequenceAnomalyDetector(BaseSequenceEstimator):
         bidirectional=False,
         dropout=0.0,
         latent_dim=16,
-        epochs=30,
+        epochs=20,
         batch_size=64,
         learning_rate=5e-3,
         max_grad_norm=1.0,
