@@ -265,3 +265,14 @@ def test_fit_leaves_torch_threads_and_rng_alone(sines):
     fit_quiet(sines, n_threads=1).sample(2, random_state=0)
     assert torch.equal(torch.rand(2), expected)
     assert torch.get_num_threads() == threads
+
+
+def test_docstring_example_runs():
+    import doctest
+
+    import ursa.estimators.gan as module
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0
