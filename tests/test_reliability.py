@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -17,6 +18,7 @@ from safetensors import safe_open
 from ursa import SequenceAutoencoder, TrainingDiverged
 from ursa.training import Callback, CheckpointError, TrainingInterrupted
 from conftest import make_sines, make_variable
+from estimator_registry import ESTIMATORS
 from reliability_log import record
 
 # Dropout between two layers and an early-stopping split: every random generator is in play.
@@ -191,19 +193,24 @@ def test_divergence_names_epoch_and_batch_keeps_last_good_weights_and_suggests_f
            "suggesting fixes; last good weights kept")
 
 
-def test_a_fitted_model_is_safe_to_use_from_several_threads():
-    Xs = [make_sines(40, 16, 2, seed=s) for s in range(8)]
-    est = SequenceAutoencoder(hidden_size=16, latent_dim=4, epochs=3, random_state=0,
-                              device="cpu").fit(Xs[0])
-    methods = ["transform", "reconstruct", "decision_function", "step_errors"]
+@pytest.mark.parametrize("cls, params, outputs", ESTIMATORS,
+                         ids=[cls.__name__ for cls, _, _ in ESTIMATORS])
+def test_a_fitted_model_is_safe_to_use_from_several_threads(cls, params, outputs):
+    Xs = [make_sines(24, 16, 2, seed=s) for s in range(6)]
+    methods = list(outputs(cls(**params), 1, 1, 1))
+
+    def fit():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return cls(**params).fit(Xs[0])
+
+    est = fit()
     sequential = [[getattr(est, m)(x) for m in methods] for x in Xs]
-    fresh = SequenceAutoencoder(hidden_size=16, latent_dim=4, epochs=3, random_state=0,
-                                device="cpu").fit(Xs[0])  # first use happens concurrently
-    for model in (est, fresh):
+    for model in (est, fit()):  # the second model's first use happens concurrently
         with ThreadPoolExecutor(max_workers=4) as pool:
-            results = list(pool.map(lambda x: [getattr(model, m)(x) for m in methods], Xs * 3))
-        for got, want in zip(results, sequential * 3):
+            results = list(pool.map(lambda x: [getattr(model, m)(x) for m in methods], Xs * 2))
+        for got, want in zip(results, sequential * 2):
             for g, w in zip(got, want):
                 np.testing.assert_array_equal(g, w)
-    record("fault: one fitted model used from 4 threads at once (calls)", 2 * 24 * len(methods),
-           "results identical to sequential use")
+    record("fault: one fitted model used from 4 threads at once (calls)",
+           2 * len(Xs) * 2 * len(methods), "results identical to sequential use")

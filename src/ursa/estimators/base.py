@@ -113,6 +113,9 @@ class BaseSequenceEstimator(BaseEstimator):
         ``n_threads=None`` nothing changes and inference from several threads runs concurrently.
         """
         if self.n_threads is None:
+            # OpenMP's thread count is per calling thread: a thread other than the one that set
+            # torch's count would otherwise run with the default and round differently.
+            torch.set_num_threads(torch.get_num_threads())
             yield
             return
         with _THREAD_LOCK:
