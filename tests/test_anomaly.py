@@ -127,7 +127,8 @@ def test_pyod_attributes_and_predict(uni):
     assert uni.labels_.mean() == pytest.approx(uni.contamination, abs=0.01)
     series = sine(300, seed=3)
     flags = uni.predict(series)
-    np.testing.assert_array_equal(flags, (uni.decision_function(series) > uni.threshold_).astype(int))
+    expected = (uni.decision_function(series) > uni.threshold_).astype(int)
+    np.testing.assert_array_equal(flags, expected)
     np.testing.assert_allclose(uni.score_samples(series), -uni.decision_function(series))
 
 
@@ -258,3 +259,13 @@ def test_docstring_example_runs():
 
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_resume_from_checkpoint_continues_the_fit(tmp_path):
+    series = sine(300)
+    params = {**TINY, "checkpoint_dir": str(tmp_path)}
+    SequenceAnomalyDetector(**params).fit(series)  # 2 epochs, checkpointed
+    resumed = SequenceAnomalyDetector(**{**params, "epochs": 3}).fit(series, resume=True)
+    straight = SequenceAnomalyDetector(**{**TINY, "epochs": 3}).fit(series)
+    assert resumed.n_iter_ == 3
+    np.testing.assert_array_equal(resumed.decision_scores_, straight.decision_scores_)

@@ -23,7 +23,8 @@ def labels_with(n=200, ranges=((50, 59), (140, 149))):
 
 
 def test_exported_from_metrics_package():
-    for name in ("auc_roc", "auc_pr", "vus_pr", "range_auc_pr", "best_f1", "point_adjusted_f1_inflated"):
+    for name in ("auc_roc", "auc_pr", "vus_pr", "range_auc_pr", "best_f1",
+                 "point_adjusted_f1_inflated"):
         assert name in metrics.__all__
 
 

@@ -172,7 +172,8 @@ class _Accumulator:
             if keep is not None:
                 flat = flat[keep]
             for c in range(self.n_channels):
-                self.sums[lo : lo + span, c] += np.bincount(index, weights=flat[:, c], minlength=span)
+                self.sums[lo : lo + span, c] += np.bincount(index, weights=flat[:, c],
+                                                            minlength=span)
 
     def take(self, end: int) -> tuple[np.ndarray, np.ndarray]:
         """Remove and return (sums, counts) of the steps before ``end``."""
@@ -379,7 +380,8 @@ class SequenceAnomalyDetector(BaseSequenceEstimator):
 
     def _check_score_stride(self) -> None:
         stride = self.score_stride
-        if isinstance(stride, bool) or not isinstance(stride, Integral) or not 1 <= stride <= self.window:
+        if (isinstance(stride, bool) or not isinstance(stride, Integral)
+                or not 1 <= stride <= self.window):
             raise ValueError(
                 f"score_stride must be an integer in [1, window={self.window}], got {stride!r}: "
                 "a larger stride would leave steps that no window scores."

@@ -32,10 +32,12 @@ __all__ = [
 
 
 def _check(labels, scores) -> tuple[np.ndarray, np.ndarray]:
-    """Validate and convert: labels -> int8 0/1, scores -> float64; same 1-D length; both classes."""
+    """Validate and convert: labels -> int8 0/1, scores -> float64; same length; both classes."""
     for name, value in (("labels", labels), ("scores", scores)):
         if isinstance(value, (str, bytes)) or value is None:
-            raise TypeError(f"{name} must be an array of shape (n_timesteps,), got {type(value).__name__}.")
+            raise TypeError(
+                f"{name} must be an array of shape (n_timesteps,), got {type(value).__name__}."
+            )
     y = np.asarray(labels)
     s = np.asarray(scores)
     for name, array in (("labels", y), ("scores", s)):
@@ -62,7 +64,9 @@ def _check(labels, scores) -> tuple[np.ndarray, np.ndarray]:
     bad = ~np.isin(y, (0, 1))
     if bad.any():
         index = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"labels[{index}] is {y[index].item()!r}; labels must be 0 (normal) or 1 (anomaly).")
+        raise ValueError(
+            f"labels[{index}] is {y[index].item()!r}; labels must be 0 (normal) or 1 (anomaly)."
+        )
     y = y.astype(np.int8)
     n_pos = int(y.sum())
     if n_pos == 0 or n_pos == len(y):
@@ -216,8 +220,8 @@ def range_auc_pr(labels, scores, buffer=None, n_thresholds=250) -> float:
     weights sqrt(1 - d / buffer) that fall with the distance d from the range. At each threshold,
     TP is the sum of those weights over flagged steps; recall is TP over P = (hard positives +
     soft positives) / 2, capped at 1 and multiplied by the existence reward (the share of widened
-    ranges with at least one flagged step); precision is TP over the flagged steps. The curve starts at
-    (recall 0, precision 1) and is integrated with the trapezoid rule.
+    ranges with at least one flagged step); precision is TP over the flagged steps. The curve
+    starts at (recall 0, precision 1) and is integrated with the trapezoid rule.
 
     Parameters
     ----------
