@@ -133,3 +133,40 @@ def test_bad_buffer_arguments():
         vus_pr(y, s, max_buffer=-1)
     with pytest.raises(ValueError, match=r"n_thresholds must be an integer >= 2"):
         vus_pr(y, s, n_thresholds=1)
+
+
+def naive_range_auc_pr(y, s, buffer, n_thresholds):
+    """The paper's definition, one threshold at a time."""
+    n = len(y)
+    label = y.astype(float)
+    half = buffer // 2
+    for a, b in anomaly_ranges(y):
+        for d in range(1, half + 1):
+            w = np.sqrt(1 - d / buffer)
+            if a - d >= 0:
+                label[a - d] += w
+            if b + d < n:
+                label[b + d] += w
+    label = np.minimum(label, 1)
+    widened = anomaly_ranges((label > 0).astype(int))
+    positives = (y.sum() + label.sum()) / 2
+    ordered = np.sort(s)[::-1]
+    recall, precision = [0.0], [1.0]
+    for i in np.linspace(0, n - 1, n_thresholds).astype(int):
+        pred = s >= ordered[i]
+        tp = (label * pred).sum()
+        existence = np.mean([pred[a : b + 1].any() for a, b in widened])
+        recall.append(min(tp / positives, 1) * existence)
+        precision.append(tp / pred.sum())
+    recall, precision = np.array(recall), np.array(precision)
+    return np.sum(np.diff(recall) * (precision[1:] + precision[:-1]) / 2)
+
+
+@pytest.mark.parametrize("buffer", [0, 1, 6, 15, 40])
+def test_range_auc_pr_matches_a_direct_reading_of_the_definition(buffer):
+    rng = np.random.default_rng(buffer)
+    y = labels_with(300, ((20, 24), (100, 139), (150, 152), (290, 299)))
+    s = np.round(y * 0.4 + rng.random(300), 2)  # rounding makes ties
+    for n_thresholds in (250, 37):
+        assert range_auc_pr(y, s, buffer=buffer, n_thresholds=n_thresholds) == pytest.approx(
+            naive_range_auc_pr(y, s, buffer, n_thresholds), rel=1e-12)
