@@ -14,7 +14,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 venv: $(VENV)/.installed
 
 demo: venv
-	$(PY) -m ursa.demo
+	$(VENV)/bin/ursa demo
 
 test: venv
 	$(PY) -m pytest -q
