@@ -42,3 +42,40 @@ def test_demo_command_line_usage_error():
     result = subprocess.run([sys.executable, "-m", "ursa.demo", "--epochs", "many"],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "invalid int value" in result.stderr
+
+
+def test_shipped_anomaly_series_and_its_labels():
+    from ursa.datasets import load_ucr_anomaly
+
+    series, labels, train_length = load_ucr_anomaly()
+    assert series.shape == labels.shape == (7501,) and series.dtype == np.float32
+    assert train_length == 1200
+    # The archive's 1-based range 4187..4199 is 0-based 4186..4198.
+    np.testing.assert_array_equal(np.flatnonzero(labels), np.arange(4186, 4199))
+    with pytest.raises(ValueError, match="name must be one of"):
+        load_ucr_anomaly("InternalBleeding99")
+
+
+def test_full_demo_in_quick_mode_writes_table_and_report(tmp_path):
+    import re
+
+    from ursa.demo import PARTS, run_all
+    from ursa.report import available_tasks
+
+    out = io.StringIO()
+    report = tmp_path / "demo.html"
+    rows = run_all(quick=True, report_path=report, verbose=False, out=out)
+    names = [r[0] for r in rows]
+    available = set(available_tasks())
+    for part, (class_name, _) in PARTS.items():
+        mine = [r for r in rows if r[0].startswith(class_name)]
+        if part in available:
+            assert mine and all(r[1] not in ("", "not available") for r in mine), rows
+        else:
+            assert mine == [(class_name, "not available", "not in this build")]
+    assert any("k-means NMI on embeddings" in n for n in names)
+    assert names[-1].startswith("demo wall time")
+    text = report.read_text(encoding="utf-8")
+    # One summary table plus, per fitted model, its training curves and task figures.
+    assert "<h2>Summary</h2>" in text and len(re.findall(r"<img ", text)) >= 3
+    assert f"report: {report}" in out.getvalue()
