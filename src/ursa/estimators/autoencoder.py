@@ -264,22 +264,26 @@ class SequenceAutoencoder(BaseSequenceEstimator):
                 out.append(network.decoder(z, int(n_timesteps)).cpu().numpy())
         return np.concatenate(out)
 
-    def _errors(self, X):
-        """Per-step squared error in the scaled space, batch by batch (no scaled copy of X).
+    def _errors(self, X, per_step: bool = True):
+        """Squared error in the scaled space, batch by batch (no scaled copy of X).
 
         With the scaler folded into the network, (reconstruction - x) / scale is the error of the
-        scaled data, so the input is read as given.
+        scaled data, so the input is read as given. ``per_step=False`` reduces each batch to one
+        mean per sequence at once, so that no (n_sequences, n_timesteps) array is ever built.
         """
         seqs = self._validate_data(X, reset=False)
         network = self._unscaled_network()
         device = next(network.parameters()).device
         scale = torch.from_numpy(self.scaler_.scale_).to(device)
 
-        def per_step(v, n):
-            return (step_errors(network(v, n)[0] / scale, v / scale, n),)
+        def errors(v, n):
+            steps = step_errors(network(v, n)[0] / scale, v / scale, n)  # (batch, time)
+            if per_step:
+                return (steps,)
+            return (steps.sum(dim=1, dtype=torch.float64) / n,)
 
-        (errors,) = self._map_batches(seqs, per_step, per_step=(True,), network=network)
-        return seqs, errors  # (n, max_length), zero on padding
+        (out,) = self._map_batches(seqs, errors, per_step=(per_step,), network=network)
+        return seqs, out  # (n, max_length) zero on padding, or (n,)
 
     def step_errors(self, X):
         """Per-step reconstruction error (squared error averaged over features, scaled data).
@@ -295,8 +299,7 @@ class SequenceAutoencoder(BaseSequenceEstimator):
 
     def decision_function(self, X) -> np.ndarray:
         """Per-sequence reconstruction error, shape (n_sequences,). Higher = more abnormal (PyOD)."""
-        seqs, errors = self._errors(X)
-        return (errors.sum(axis=1) / seqs.lengths).astype(np.float64)
+        return self._errors(X, per_step=False)[1]
 
     def score_samples(self, X) -> np.ndarray:
         """Negated reconstruction error (scikit-learn's sign: lower = more abnormal)."""
