@@ -73,8 +73,11 @@ def load_series():
         yield "UCR", "_".join(parts[:1] + parts[3:-3]), values, train, labels
 
 
+SCORE_REDUCTION = "window"
+
+
 def score_ursa(values, train, quick):
-    params = dict(window=WINDOW, random_state=0, device="cpu")
+    params = dict(window=WINDOW, random_state=0, device="cpu", score_reduction=SCORE_REDUCTION)
     if quick:
         params["epochs"] = 2
     det = ursa.SequenceAnomalyDetector(**params).fit(values[:train])
@@ -154,7 +157,11 @@ def main() -> None:
     parser.add_argument("--memory-points", type=int, default=10_000_000,
                         help="length of the series scored for the memory check (0 skips it)")
     parser.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--score-reduction", default="window", choices=("window", "step"),
+                        help="the detector's window-to-step reduction (default: its default)")
     args = parser.parse_args()
+    global SCORE_REDUCTION
+    SCORE_REDUCTION = args.score_reduction
     if args.memory_child:
         _memory_child(args.memory_child)
         return

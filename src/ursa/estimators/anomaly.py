@@ -204,10 +204,11 @@ class SequenceAnomalyDetector(BaseSequenceEstimator):
     * ``"step"``: a step's score is the mean of its own error over every window that covers it
       (sharper in time).
 
-    The default was chosen by measurement (benchmarks/anomaly.py, window 64, 20 epochs): on the
-    first 8 benchmark series, "window" gave mean AUC-PR 0.514 against 0.275 for "step" (NAB's
-    labelled windows are wide, and a window's mean error is steadier than one step's error; on
-    UCR 135 AUC-PR 0.784 against 0.330).
+    The default was chosen by measurement (``benchmarks/anomaly.py --score-reduction step`` and
+    ``window``; window 64, 20 epochs, benchmarks/RESULTS.md): over the 11 NAB and UCR series,
+    "window" gave mean AUC-ROC / AUC-PR 0.870 / 0.600 against 0.768 / 0.369 for "step", and was
+    better in AUC-PR on 8 of the 11 series (NAB's labelled windows are wide, and a window's mean
+    error is steadier than one step's error).
 
     The end-aligned tail window only scores the steps that no grid window covers, so a step's
     score is final once the first grid window starting after it has been scored: this is what
