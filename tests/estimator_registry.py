@@ -2,7 +2,7 @@
 the class, tiny parameters that fit in well under a second, and the inference methods it has
 with the shape each returns for (n_sequences, n_timesteps, n_features) input."""
 
-from ursa import RecurrentGAN, SequenceAnomalyDetector, SequenceAutoencoder
+from ursa import RecurrentClusterer, RecurrentGAN, SequenceAnomalyDetector, SequenceAutoencoder
 
 TINY = dict(hidden_size=8, latent_dim=3, epochs=2, batch_size=16, random_state=0, device="cpu")
 
@@ -15,6 +15,18 @@ def _autoencoder_outputs(est, n, t, c):
         "score_samples": (n,),
         "step_errors": (n, t),
     }
+
+
+def _clusterer_outputs(est, n, t, c):
+    return {
+        "transform": (n, est.latent_dim),
+        "predict": (n,),
+        "predict_proba": (n, est.n_clusters),
+    }
+
+
+CLUSTERER_TINY = dict(n_clusters=2, hidden_size=8, latent_dim=3, epochs=2, clustering_epochs=2,
+                      batch_size=16, random_state=0, device="cpu")
 
 
 def _anomaly_outputs(est, n, t, c):
@@ -45,6 +57,7 @@ GAN_TINY = dict(hidden_size=8, latent_dim=3, num_layers=1, iterations=2, pretrai
 ESTIMATORS = [
     # (class, tiny parameters, method -> expected shape for 3-D input)
     (SequenceAutoencoder, TINY, _autoencoder_outputs),
+    (RecurrentClusterer, CLUSTERER_TINY, _clusterer_outputs),
     (SequenceAnomalyDetector, ANOMALY_TINY, _anomaly_outputs),
     (RecurrentGAN, GAN_TINY, _gan_outputs),
 ]

@@ -1,0 +1,286 @@
+"""Clustering quality and fit time of ursa.RecurrentClusterer against classic baselines.
+
+Protocol (../shared/data/README.md): merge the TRAIN and TEST files, z-normalise each series (each
+channel over its own valid steps), k = number of classes, several seeds; report NMI, ARI and the
+wall time of ``fit`` for every method, all in the same run on the same machine:
+
+- ``ursa``: ``ursa.RecurrentClusterer`` with its default parameters (plus ``n_clusters`` and the seed);
+- ``kmeans``: scikit-learn ``KMeans`` on the raw series (variable-length series are first resampled
+  to the longest length by linear interpolation, as tslearn's ``TimeSeriesResampler`` does);
+- ``kshape``: tslearn ``KShape`` (same resampling);
+- ``kmeans_dtw``: tslearn ``TimeSeriesKMeans(metric="dtw")`` (DBA barycentres), variable length natively.
+
+tslearn is a benchmark-only extra: ``pip install -r benchmarks/requirements.txt``.
+
+Usage::
+
+    python benchmarks/clustering.py                 # full run (3 seeds), appends to benchmarks/RESULTS.md
+    python benchmarks/clustering.py --quick         # UnitTest + BasicMotions, 1 seed, writes nothing
+    python benchmarks/clustering.py --datasets OSULeaf --methods ursa --no-write
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))  # measure this checkout, installed or not
+
+import ursa  # noqa: E402
+from ursa.metrics import adjusted_rand_score, normalized_mutual_info_score  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "ucr"
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+DATASETS = ("ArrowHead", "BasicMotions", "JapaneseVowels", "OSULeaf")
+METHODS = ("ursa", "kmeans", "kshape", "kmeans_dtw")
+# Published or protocol targets (issue 3): NMI the clusterer must reach on each set.
+TARGETS = {"BasicMotions": 0.90, "JapaneseVowels": 0.78, "ArrowHead": 0.30, "OSULeaf": 0.35}
+
+
+def load(name: str):
+    """Merged TRAIN + TEST as a list of (T_i, C) float arrays, z-normalised per series, and labels."""
+    X, y = [], []
+    for part in ("TRAIN", "TEST"):
+        values, labels = ursa.data.read_ts(DATA / name / f"{name}_{part}.ts")
+        seqs = ursa.data.as_sequences(values)
+        X.extend(seqs.to_list())
+        y.extend(labels)
+    out = []
+    for x in X:
+        x = x.astype(np.float64)
+        std = x.std(axis=0)
+        out.append(((x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)).astype(np.float32))
+    _, codes = np.unique(np.asarray(y), return_inverse=True)
+    return out, codes
+
+
+def resampled(X: list[np.ndarray]) -> np.ndarray:
+    """Every series linearly resampled to the longest length: (n, T_max, C)."""
+    longest = max(len(x) for x in X)
+    grid = np.linspace(0, 1, longest)
+    out = np.empty((len(X), longest, X[0].shape[1]), dtype=np.float64)
+    for i, x in enumerate(X):
+        source = np.linspace(0, 1, len(x))
+        for c in range(x.shape[1]):
+            out[i, :, c] = np.interp(grid, source, x[:, c])
+    return out
+
+
+def nan_padded(X: list[np.ndarray]) -> np.ndarray:
+    longest = max(len(x) for x in X)
+    out = np.full((len(X), longest, X[0].shape[1]), np.nan, dtype=np.float64)
+    for i, x in enumerate(X):
+        out[i, : len(x)] = x
+    return out
+
+
+def run_method(method: str, X, k: int, seed: int, ursa_params: dict):
+    """Fit one method; return (labels, seconds of fit, including any input conversion)."""
+    started = time.perf_counter()
+    if method == "ursa":
+        model = ursa.RecurrentClusterer(n_clusters=k, random_state=seed, **ursa_params)
+        labels = model.fit_predict(X)
+    elif method == "kmeans":
+        from sklearn.cluster import KMeans
+
+        flat = resampled(X).reshape(len(X), -1)
+        labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(flat)
+    elif method == "kshape":
+        from tslearn.clustering import KShape
+
+        labels = KShape(n_clusters=k, random_state=seed).fit_predict(resampled(X))
+    elif method == "kmeans_dtw":
+        from tslearn.clustering import TimeSeriesKMeans
+
+        labels = TimeSeriesKMeans(n_clusters=k, metric="dtw", random_state=seed).fit_predict(
+            nan_padded(X))
+    else:
+        raise ValueError(f"unknown method {method!r}")
+    return np.asarray(labels), time.perf_counter() - started
+
+
+def warm_up() -> None:
+    """Compile tslearn's numba kernels and import torch's optimiser machinery once, so that no
+    method's time includes JIT compilation or first-use imports."""
+    rng = np.random.default_rng(0)
+    ursa.RecurrentClusterer(n_clusters=2, hidden_size=4, epochs=1, clustering_epochs=1,
+                            random_state=0).fit(rng.normal(size=(8, 12, 1)))
+    try:
+        from tslearn.clustering import KShape, TimeSeriesKMeans
+    except ImportError:
+        return
+    tiny = rng.normal(size=(8, 12, 1))
+    TimeSeriesKMeans(n_clusters=2, metric="dtw", max_iter=2, random_state=0).fit(tiny)
+    KShape(n_clusters=2, max_iter=2, random_state=0).fit(tiny)
+
+
+def run_dataset(name: str, methods, seeds: int, ursa_params: dict, threads) -> dict:
+    """Every method on one data set, seeds in turn (methods interleaved within a seed)."""
+    if threads:
+        torch.set_num_threads(threads)
+    warm_up()
+    X, y = load(name)
+    k = len(np.unique(y))
+    results = {m: [] for m in methods}
+    for seed in range(seeds):
+        for method in methods:
+            labels, seconds = run_method(method, X, k, seed, ursa_params)
+            row = {"seed": seed, "seconds": seconds,
+                   "nmi": float(normalized_mutual_info_score(y, labels)),
+                   "ari": float(adjusted_rand_score(y, labels))}
+            results[method].append(row)
+            print(f"{name:15s} seed {seed} {method:11s} NMI {row['nmi']:.3f} "
+                  f"ARI {row['ari']:.3f} {seconds:7.1f} s", flush=True)
+    return results
+
+
+def cpu_model() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                return line.split(":", 1)[1].strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def machine() -> str:
+    try:
+        import tslearn
+
+        tsl = f"tslearn {tslearn.__version__}"
+    except ImportError:
+        tsl = "tslearn not installed"
+    return (f"{cpu_model()}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}, torch {torch.__version__}, {tsl}, "
+            f"torch threads {torch.get_num_threads()}; the machine was shared with other jobs "
+            "(timings are noisy but every method ran in the same process, interleaved per seed)")
+
+
+def table(results: dict, datasets, methods) -> str:
+    lines = ["| data set | method | NMI mean ± sd | ARI mean ± sd | fit seconds (mean) |",
+             "|---|---|---:|---:|---:|"]
+    for name in datasets:
+        for method in methods:
+            rows = results[name][method]
+            nmi = np.array([r["nmi"] for r in rows])
+            ari = np.array([r["ari"] for r in rows])
+            sec = np.array([r["seconds"] for r in rows])
+            lines.append(f"| {name} | {method} | {nmi.mean():.3f} ± {nmi.std():.3f} | "
+                         f"{ari.mean():.3f} ± {ari.std():.3f} | {sec.mean():.1f} |")
+    return "\n".join(lines)
+
+
+def summary(results: dict, datasets, methods) -> str:
+    def mean_nmi(name, method):
+        return float(np.mean([r["nmi"] for r in results[name][method]]))
+
+    def mean_sec(name, method):
+        return float(np.mean([r["seconds"] for r in results[name][method]]))
+
+    lines = ["| method | mean NMI over the data sets | mean ARI |", "|---|---:|---:|"]
+    for method in methods:
+        nmi = np.mean([mean_nmi(n, method) for n in datasets])
+        ari = np.mean([np.mean([r["ari"] for r in results[n][method]]) for n in datasets])
+        lines.append(f"| {method} | {nmi:.3f} | {ari:.3f} |")
+    checks = []
+    if "ursa" in methods:
+        baselines = [m for m in methods if m != "ursa"]
+        if baselines:
+            best = max(baselines, key=lambda m: np.mean([mean_nmi(n, m) for n in datasets]))
+            ours = np.mean([mean_nmi(n, "ursa") for n in datasets])
+            theirs = np.mean([mean_nmi(n, best) for n in datasets])
+            checks.append(f"- mean NMI: ursa {ours:.3f} vs best baseline ({best}) {theirs:.3f}: "
+                          f"{'met' if ours > theirs else '**not met**'}")
+        for name in datasets:
+            if name in TARGETS:
+                got = mean_nmi(name, "ursa")
+                checks.append(f"- {name} NMI {got:.3f} >= {TARGETS[name]:.2f}: "
+                              f"{'met' if got >= TARGETS[name] else '**not met**'}")
+            if "kmeans_dtw" in methods:
+                ours, dtw = mean_sec(name, "ursa"), mean_sec(name, "kmeans_dtw")
+                checks.append(f"- {name} fit time {ours:.1f} s < k-means-DTW {dtw:.1f} s: "
+                              f"{'met' if ours < dtw else '**not met**'}")
+    return "\n".join(lines + ([""] + checks if checks else []))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true",
+                        help="UnitTest and BasicMotions, one seed, no RESULTS.md entry")
+    parser.add_argument("--ursa-params", default="{}",
+                        help="JSON of extra RecurrentClusterer parameters (default: none)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (default: torch's own setting)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="data sets run in this many parallel processes (default 1)")
+    parser.add_argument("--json", help="also write the raw per-seed results to this file")
+    w = parser.add_mutually_exclusive_group()
+    w.add_argument("--write", dest="write", action="store_true", default=None,
+                   help="append to benchmarks/RESULTS.md (default unless --quick)")
+    w.add_argument("--no-write", dest="write", action="store_false")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.datasets, args.seeds = ["UnitTest", "BasicMotions"], 1
+    write = (not args.quick) if args.write is None else args.write
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    ursa_params = json.loads(args.ursa_params)
+    methods = list(dict.fromkeys(args.methods))
+    if any(m != "ursa" for m in methods):
+        try:
+            import tslearn  # noqa: F401
+        except ImportError:
+            if "kshape" in methods or "kmeans_dtw" in methods:
+                parser.error("k-Shape and k-means-DTW need tslearn: "
+                             "pip install -r benchmarks/requirements.txt")
+    began = time.perf_counter()
+    jobs = [(name, methods, args.seeds, ursa_params, args.threads) for name in args.datasets]
+    if args.jobs > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(min(args.jobs, len(jobs))) as pool:
+            results = dict(zip(args.datasets, pool.starmap(run_dataset, jobs)))
+    else:
+        results = {job[0]: run_dataset(*job) for job in jobs}
+    runtime = time.perf_counter() - began
+
+    body = (table(results, args.datasets, methods) + "\n\n"
+            + summary(results, args.datasets, methods))
+    print()
+    print(body)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    if write:
+        command = "python benchmarks/clustering.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        section = (f"\n## {stamp} — clustering (issue 3)\n\nCommand: `{command.strip()}`\n\n"
+                   f"Machine: {machine()}\n\nRuntime: {runtime:.0f} s\n\n"
+                   f"Protocol: TRAIN+TEST merged, each series z-normalised, k = number of classes, "
+                   f"seeds 0..{args.seeds - 1}; data sets in {min(args.jobs, len(jobs))} parallel "
+                   f"process(es); ursa parameters: defaults"
+                   f"{' + ' + json.dumps(ursa_params) if ursa_params else ''}.\n\n{body}\n")
+        with RESULTS.open("a") as fh:
+            fh.write(section)
+        print(f"Appended to {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

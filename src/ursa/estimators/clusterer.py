@@ -1,0 +1,450 @@
+"""RecurrentClusterer: deep temporal clustering (IDEC / DTC style) on a recurrent autoencoder."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, clone
+
+from .._params import Instance, Interval, Options
+from ..data import Sequences
+from ..networks import RecurrentConfig, masked_mse
+from ..networks.clustering import (
+    SUMMARIES,
+    ClusteringNet,
+    nt_xent,
+    random_crops,
+    target_distribution,
+    temporal_pool,
+)
+from ..persistence import register
+from ..training import Callback, TrainingConfig, train
+from .base import COMMON_CONSTRAINTS, BaseSequenceEstimator
+
+__all__ = ["RecurrentClusterer"]
+
+# pool="auto" averages windows so that the recurrence reads about this many steps of the median
+# training sequence (see ClusteringNet).
+AUTO_POOL_STEPS = 32
+
+
+@register
+class RecurrentClusterer(BaseSequenceEstimator):
+    """Deep temporal clustering with a recurrent autoencoder.
+
+    Three stages, as in IDEC (Guo et al. 2017) and DTC (Madiraju et al. 2018):
+
+    1. pretrain a recurrent autoencoder (bidirectional ``cell`` encoder, recurrent decoder) on the
+       scaled, time-pooled sequences (reconstruction loss);
+    2. initialise ``n_clusters`` centres in its latent space with k-means++ (scikit-learn ``KMeans``)
+       or with the ``clusterer`` you pass;
+    3. optimise reconstruction + ``gamma`` * KL(p || q) jointly, where q are Student-t soft
+       assignments of each code to the centres and p the sharpened target (q^2 / cluster frequency,
+       renormalised), refreshed every ``update_interval`` epochs; training stops when fewer than a
+       ``tol`` fraction of the labels change between two refreshes.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters.
+    cell : {"rnn", "gru", "lstm"}, default="gru"
+    hidden_size : int, default=32
+        Units per recurrent layer (and direction).
+    num_layers : int, default=1
+    bidirectional : bool, default=True
+        Bidirectional encoder: each code has read the sequence from both ends.
+    dropout : float, default=0.0
+    latent_dim : int, default=16
+        Size of the latent space where the centres live (``transform`` output).
+    pool : int or "auto", default="auto"
+        Average windows of this many time steps before the recurrence. "auto" picks
+        ceil(median length / 32), so long series are read as about 32 pooled steps.
+    summary : {"last", "mean", "both"}, default="mean"
+        What the encoder projects to the code: the last recurrent state, the mean of the recurrent
+        outputs over the valid steps, or both.
+    epochs : int, default=100
+        Maximum pretraining epochs (early stopping on ``validation_fraction`` / ``patience``).
+    clustering_epochs : int, default=20
+        Maximum epochs of the joint reconstruction + clustering stage.
+    batch_size : int, default=32
+    learning_rate : float, default=5e-3
+    max_grad_norm : float or None, default=1.0
+    validation_fraction : float, default=0.1
+        Held-out share for early stopping during pretraining only; the clustering stage uses every
+        sequence.
+    patience : int or None, default=10
+    contrastive : float, default=1.0
+        Weight of a contrastive term during pretraining: the codes of two random crops (each
+        between half and all of a sequence) of the same sequence are pulled together and pushed
+        away from the other sequences of the batch (SimCLR's NT-Xent). It makes codes depend on
+        what a sequence is rather than where its features happen to fall in time. 0 disables it.
+    gamma : float, default=0.1
+        Weight of the clustering loss against the reconstruction loss (IDEC's gamma).
+    alpha : float, default=1.0
+        Degrees of freedom of the Student-t kernel.
+    update_interval : int, default=1
+        Epochs between refreshes of the target distribution p.
+    tol : float, default=1e-3
+        Stop the clustering stage when fewer than this fraction of labels change between refreshes.
+    clusterer : scikit-learn clusterer or None, default=None
+        Estimator fitted on the latent codes to initialise the centres (its ``cluster_centers_``,
+        or the mean code of each of its ``labels_``); None uses ``KMeans(n_clusters, n_init=10)``.
+        It must find exactly ``n_clusters`` clusters. Not saved with the model (the centres are).
+    scaling : {"standard", "minmax", None}, default="standard"
+    random_state : int, RandomState or None, default=None
+    device : {"auto", "cpu", "cuda"}, default="auto"
+    verbose : bool, default=False
+    n_threads : int or None, default=None
+    callbacks : list of ursa.training.Callback, optional
+        Extra callbacks, called in both training stages.
+    checkpoint_dir : str, path or None, default=None
+        Write training checkpoints there (both stages).
+    checkpoint_every : int, default=1
+        Epochs between checkpoints.
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_sequences,)
+        Cluster of each training sequence (``predict`` on the training data).
+    cluster_centers_ : ndarray of shape (n_clusters, latent_dim)
+        Centres in the latent space.
+    pool_size_ : int
+        Pooling window used.
+    n_features_in_, scaler_, network_ (ursa.networks.ClusteringNet)
+    history_ : list of dict
+        Per epoch: ``stage`` ("pretrain" or "cluster"), ``train_loss``, ``val_loss`` (pretraining
+        with a validation split), ``seconds``, and for the clustering stage ``label_change``.
+    loss_curve_, validation_scores_, n_iter_
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ursa import RecurrentClusterer
+    >>> t = np.arange(40)
+    >>> X = np.stack([np.sin(f * t + p) for f in (0.2, 0.6) for p in np.linspace(0, 3, 10)])
+    >>> model = RecurrentClusterer(n_clusters=2, hidden_size=8, epochs=3, clustering_epochs=2,
+    ...                            random_state=0).fit(X)
+    >>> model.labels_.shape, model.predict_proba(X).shape, model.transform(X).shape
+    ((20,), (20, 2), (20, 16))
+    """
+
+    _parameter_constraints = {
+        **COMMON_CONSTRAINTS,
+        "n_clusters": [Interval(int, 1)],
+        "pool": [Interval(int, 1), Options(("auto",))],
+        "clustering_epochs": [Interval(int, 0)],
+        "summary": [Options(SUMMARIES)],
+        "contrastive": [Interval(float, 0.0)],
+        "gamma": [Interval(float, 0.0)],
+        "alpha": [Interval(float, 0.0, open_low=True)],
+        "update_interval": [Interval(int, 1)],
+        "tol": [Interval(float, 0.0, 1.0)],
+        "clusterer": [Instance((BaseEstimator,)), None],
+        "callbacks": [Instance((list, tuple)), None],
+        "checkpoint_every": [Interval(int, 1)],
+    }
+
+    def __init__(
+        self,
+        n_clusters=8,
+        cell="gru",
+        hidden_size=32,
+        num_layers=1,
+        bidirectional=True,
+        dropout=0.0,
+        latent_dim=16,
+        pool="auto",
+        summary="mean",
+        epochs=100,
+        clustering_epochs=20,
+        batch_size=32,
+        learning_rate=5e-3,
+        max_grad_norm=1.0,
+        validation_fraction=0.1,
+        patience=10,
+        contrastive=1.0,
+        gamma=0.1,
+        alpha=1.0,
+        update_interval=1,
+        tol=1e-3,
+        clusterer=None,
+        scaling="standard",
+        random_state=None,
+        device="auto",
+        verbose=False,
+        n_threads=None,
+        callbacks=None,
+        checkpoint_dir=None,
+        checkpoint_every=1,
+    ):
+        self.n_clusters = n_clusters
+        self.cell = cell
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+        self.dropout = dropout
+        self.latent_dim = latent_dim
+        self.pool = pool
+        self.summary = summary
+        self.epochs = epochs
+        self.clustering_epochs = clustering_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.max_grad_norm = max_grad_norm
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.contrastive = contrastive
+        self.gamma = gamma
+        self.alpha = alpha
+        self.update_interval = update_interval
+        self.tol = tol
+        self.clusterer = clusterer
+        self.scaling = scaling
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+        self.n_threads = n_threads
+        self.callbacks = callbacks
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+
+    # ----------------------------------------------------------------- network
+    def _build_network(self) -> ClusteringNet:
+        config = RecurrentConfig(
+            input_size=self.n_features_in_,
+            hidden_size=self.hidden_size,
+            num_layers=self.num_layers,
+            cell=self.cell,
+            bidirectional=self.bidirectional,
+            dropout=self.dropout,
+        )
+        return ClusteringNet(config, self.latent_dim, self.n_clusters, self.pool_size_, self.alpha,
+                             self.summary)
+
+    def _choose_pool(self, seqs: Sequences) -> int:
+        if self.pool != "auto":
+            return int(self.pool)
+        return max(1, int(np.ceil(np.median(seqs.lengths) / AUTO_POOL_STEPS)))
+
+    # ----------------------------------------------------------------- fitting
+    def fit(self, X, y=None):
+        """Cluster the sequences ``X``.
+
+        Parameters
+        ----------
+        X : array of shape (n_sequences, n_timesteps[, n_features]), NaN-padded array, or list
+            of arrays of shape (T_i[, n_features])
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        seqs = self._validate_data(X, reset=True)
+        if self.n_clusters > len(seqs):
+            raise ValueError(f"n_clusters={self.n_clusters} is larger than the number of sequences "
+                             f"in X ({len(seqs)}); pass at most {len(seqs)} clusters or more data.")
+        scaled = self._fit_scaler(seqs)
+        self.pool_size_ = self._choose_pool(scaled)
+        pooled = _pool_sequences(scaled, self.pool_size_)
+        device = self._device()
+        with self._fit_context() as rng:
+            network = self._build_network().to(device)
+            history = train(network, self._pretrain_loss(), pooled, self._training_config(),
+                            rng=rng, device=device, callbacks=self._callbacks())
+            for record in history:
+                record["stage"] = "pretrain"
+            codes = self._codes(network, pooled)
+            centers = self._initial_centers(codes, rng)
+            with torch.no_grad():
+                network.centers.copy_(torch.from_numpy(centers).to(device))
+            if self.clustering_epochs > 0:
+                history += self._cluster(network, pooled, rng, device)
+        network.eval()
+        self.network_ = network
+        self._set_history(history)
+        self.cluster_centers_ = network.centers.detach().cpu().numpy().copy()
+        self.labels_ = self._soft(network, pooled).argmax(1)
+        return self
+
+    def _pretrain_loss(self):
+        weight = float(self.contrastive)
+
+        def loss(module, values, lengths):
+            reconstruction, _ = module.autoencoder(values, lengths)
+            total = masked_mse(reconstruction, values, lengths)
+            if weight > 0 and len(lengths) > 1:
+                encoder = module.autoencoder.encoder
+                a = encoder(*random_crops(values, lengths, CROP_MIN_FRACTION))
+                b = encoder(*random_crops(values, lengths, CROP_MIN_FRACTION))
+                total = total + weight * nt_xent(a, b, TEMPERATURE)
+            return total
+
+        return loss
+
+    def _codes(self, network, pooled: Sequences) -> np.ndarray:
+        (codes,) = self._map_batches(
+            pooled, lambda v, n: (network.autoencoder.encoder(v, n),), per_step=(False,),
+            network=network)
+        return codes.astype(np.float64)
+
+    def _soft(self, network, pooled: Sequences) -> np.ndarray:
+        (q,) = self._map_batches(pooled, lambda v, n: (network(v, n)[2],), per_step=(False,),
+                                 network=network)
+        return q
+
+    def _initial_centers(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        seed = int(rng.integers(2**31 - 1))
+        if self.clusterer is None:
+            from sklearn.cluster import KMeans
+
+            model = KMeans(n_clusters=self.n_clusters, n_init=10, random_state=seed).fit(codes)
+            return model.cluster_centers_.astype(np.float32)
+        model = clone(self.clusterer)
+        if "random_state" in model.get_params() and model.get_params()["random_state"] is None:
+            model.set_params(random_state=seed)
+        if not hasattr(model, "fit"):
+            raise TypeError("clusterer must have a fit method (a scikit-learn clusterer).")
+        model.fit(codes)
+        centers = getattr(model, "cluster_centers_", None)
+        if centers is not None and np.shape(centers) == (self.n_clusters, codes.shape[1]):
+            return np.asarray(centers, dtype=np.float32)
+        labels = getattr(model, "labels_", None)
+        if labels is None:
+            raise ValueError(f"clusterer {type(model).__name__} has neither cluster_centers_ of shape "
+                             f"({self.n_clusters}, {codes.shape[1]}) nor labels_ after fit; pass a "
+                             "clusterer such as sklearn.cluster.KMeans or AgglomerativeClustering.")
+        labels = np.asarray(labels)
+        found = np.unique(labels[labels >= 0])
+        if len(found) != self.n_clusters:
+            raise ValueError(f"clusterer {type(model).__name__} found {len(found)} clusters on the "
+                             f"latent codes but n_clusters={self.n_clusters}; configure it to find "
+                             f"exactly {self.n_clusters} (e.g. its n_clusters parameter).")
+        return np.stack([codes[labels == c].mean(0) for c in found]).astype(np.float32)
+
+    def _cluster(self, network, pooled: Sequences, rng, device) -> list[dict]:
+        refresh = _TargetRefresh(self, network, pooled, device)
+        gamma = float(self.gamma)
+
+        def loss(module, values, lengths, index):
+            reconstruction, _, q = module(values, lengths)
+            p = refresh.target[torch.from_numpy(index).to(refresh.target.device)]
+            kl = (p * (torch.log(p.clamp_min(1e-12)) - torch.log(q.clamp_min(1e-12)))).sum(1).mean()
+            return masked_mse(reconstruction, values, lengths) + gamma * kl
+
+        config = TrainingConfig(
+            epochs=self.clustering_epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            max_grad_norm=self.max_grad_norm,
+            validation_fraction=0.0,
+            patience=None,
+        )
+        history = train(network, loss, pooled, config, rng=rng, device=device,
+                        callbacks=[refresh, *self._callbacks()], pass_index=True)
+        for record in history:
+            record["stage"] = "cluster"
+        return history
+
+    # ----------------------------------------------------------------- inference
+    def _scaled(self, X) -> Sequences:
+        seqs = self._validate_data(X, reset=False)  # checks fitted first
+        return self.scaler_.transform(seqs)
+
+    def transform(self, X) -> np.ndarray:
+        """Latent codes, ndarray of shape (n_sequences, latent_dim)."""
+        seqs = self._scaled(X)
+        (codes,) = self._map_batches(seqs, lambda v, n: (self.network_.encode(v, n),),
+                                     per_step=(False,))
+        return codes
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Soft assignments q (Student-t kernel), ndarray of shape (n_sequences, n_clusters)."""
+        seqs = self._scaled(X)
+        net = self.network_
+        (q,) = self._map_batches(seqs, lambda v, n: (net.assign(net.encode(v, n)),),
+                                 per_step=(False,))
+        return q
+
+    def predict(self, X) -> np.ndarray:
+        """Cluster of each sequence (nearest centre under the Student-t kernel), shape (n_sequences,)."""
+        return self.predict_proba(X).argmax(1)
+
+    def fit_predict(self, X, y=None) -> np.ndarray:
+        """Fit and return ``labels_``."""
+        return self.fit(X).labels_
+
+    def score(self, X, y=None) -> float:
+        """Mean log-likelihood proxy: mean of the largest soft assignment's log (higher = crisper)."""
+        return float(np.log(self.predict_proba(X).max(1)).mean())
+
+    # ----------------------------------------------------------------- persistence
+    def save(self, path):
+        """Save the fitted clusterer (one safetensors file; see :func:`ursa.load`).
+
+        The ``clusterer`` used for initialisation is not saved (the centres it led to are).
+        """
+        clusterer = self.clusterer
+        self.clusterer = None
+        try:
+            return super().save(path)
+        finally:
+            self.clusterer = clusterer
+
+    def _get_state(self) -> tuple[dict, dict]:
+        document, arrays = super()._get_state()
+        document["pool_size"] = int(self.pool_size_)
+        arrays["labels"] = np.asarray(self.labels_, dtype=np.int64)
+        return document, arrays
+
+    def _set_state(self, document: dict, arrays: dict) -> None:
+        pool = document["pool_size"]
+        if isinstance(pool, bool) or not isinstance(pool, int) or pool < 1:
+            raise ValueError(f"pool_size must be an integer >= 1, got {pool!r}")
+        self.pool_size_ = pool
+        super()._set_state(document, {k: v for k, v in arrays.items() if k != "labels"})
+        self.labels_ = np.array(arrays["labels"], dtype=np.int64)
+        self.cluster_centers_ = self.network_.centers.detach().cpu().numpy().copy()
+
+
+CROP_MIN_FRACTION = 0.5
+TEMPERATURE = 0.5
+
+
+def _pool_sequences(seqs: Sequences, size: int) -> Sequences:
+    if size == 1:
+        return seqs
+    values, lengths = temporal_pool(*seqs.tensors("cpu"), size)
+    return Sequences(values.numpy().astype(np.float32), lengths.numpy().astype(np.int64))
+
+
+class _TargetRefresh(Callback):
+    """Recompute the target distribution p every ``update_interval`` epochs; stop on ``tol``."""
+
+    def __init__(self, estimator: RecurrentClusterer, network, pooled: Sequences, device):
+        self.estimator = estimator
+        self.network = network
+        self.pooled = pooled
+        self.device = device
+        self.labels = None
+        self.target = None
+
+    def _refresh(self) -> np.ndarray:
+        q = self.estimator._soft(self.network, self.pooled)
+        self.network.train()
+        self.target = target_distribution(torch.from_numpy(q).double()).float().to(self.device)
+        return q.argmax(1)
+
+    def on_train_begin(self, state) -> None:
+        self.labels = self._refresh()
+
+    def on_epoch_end(self, state, record: dict) -> None:
+        if record["epoch"] % self.estimator.update_interval:
+            return
+        labels = self._refresh()
+        change = float(np.mean(labels != self.labels))
+        record["label_change"] = change
+        self.labels = labels
+        if change < self.estimator.tol:
+            state.stop = True

@@ -1,0 +1,160 @@
+"""Deep temporal clustering modules: a recurrent autoencoder over time-pooled input, with cluster
+centres in its latent space and Student-t soft assignments (DEC / IDEC / DTC).
+
+Shapes: ``x`` is (batch, time, features), ``lengths`` is (batch,) int64 on the same device.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .recurrent import RecurrentConfig, RecurrentDecoder, RecurrentStack, step_mask
+
+__all__ = ["ClusteringNet", "SummaryEncoder", "SummaryAutoencoder", "temporal_pool",
+           "pooled_lengths", "soft_assignments", "target_distribution", "random_crops", "nt_xent"]
+
+
+def pooled_lengths(lengths: torch.Tensor, size: int) -> torch.Tensor:
+    """Number of pooled steps of each sequence: ceil(length / size)."""
+    return torch.div(lengths + size - 1, size, rounding_mode="floor")
+
+
+def temporal_pool(x: torch.Tensor, lengths: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Average consecutive windows of ``size`` valid steps: (B, T, C) -> (B, ceil(T / size), C).
+
+    Padding after a sequence's end is masked out, so the last (partial) window of a sequence averages
+    only its valid steps and a sequence pools to the same values whatever batch it is in.
+    """
+    if size == 1:
+        return x, lengths
+    batch, n_steps, n_features = x.shape
+    n_out = -(-n_steps // size)
+    mask = (torch.arange(n_steps, device=x.device)[None, :] < lengths[:, None]).to(x.dtype)
+    extra = n_out * size - n_steps
+    if extra:
+        x = torch.nn.functional.pad(x, (0, 0, 0, extra))
+        mask = torch.nn.functional.pad(mask, (0, extra))
+    total = (x * mask.unsqueeze(-1)).view(batch, n_out, size, n_features).sum(2)  # (B, T', C)
+    count = mask.view(batch, n_out, size).sum(2).clamp_min(1.0)  # (B, T')
+    return total / count.unsqueeze(-1), pooled_lengths(lengths, size)
+
+
+def soft_assignments(z: torch.Tensor, centers: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Student-t kernel q_ij ∝ (1 + |z_i - mu_j|^2 / alpha)^(-(alpha + 1) / 2): (B, L), (K, L) -> (B, K)."""
+    distance = torch.cdist(z, centers).pow(2)  # (B, K)
+    logits = -(alpha + 1.0) / 2.0 * torch.log1p(distance / alpha)
+    return torch.softmax(logits, dim=1)
+
+
+def target_distribution(q: torch.Tensor) -> torch.Tensor:
+    """DEC's sharpened target p_ij ∝ q_ij^2 / f_j, f_j = sum_i q_ij (frequency-normalised)."""
+    weight = q.pow(2) / q.sum(0, keepdim=True).clamp_min(1e-12)
+    return weight / weight.sum(1, keepdim=True)
+
+
+SUMMARIES = ("last", "mean", "both")
+
+
+class SummaryEncoder(nn.Module):
+    """Sequence -> code from the recurrent outputs: the last state ("last", as RecurrentEncoder),
+    the mean of the outputs over valid steps ("mean"), or both concatenated ("both")."""
+
+    def __init__(self, config: RecurrentConfig, latent_dim: int, summary: str = "both"):
+        super().__init__()
+        if summary not in SUMMARIES:
+            raise ValueError(f"summary must be one of {SUMMARIES}, got {summary!r}.")
+        self.summary = summary
+        self.stack = RecurrentStack(config)
+        width = config.output_size * (2 if summary == "both" else 1)
+        self.project = nn.Linear(width, latent_dim)
+        self.radius = float(latent_dim) ** 0.5
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        outputs, last = self.stack(x, lengths)  # (B, T, H), (B, H)
+        if self.summary == "last":
+            code = self.project(last)
+        else:
+            mask = step_mask(lengths, outputs.size(1)).unsqueeze(-1)  # (B, T, 1)
+            mean = (outputs * mask).sum(1) / lengths[:, None].to(outputs.dtype)  # (B, H)
+            code = self.project(mean if self.summary == "mean" else torch.cat([last, mean], 1))
+        # Codes live on a sphere of radius sqrt(latent_dim): the contrastive term compares
+        # directions only, and k-means on the raw (unnormalised) codes was measured to split the
+        # groups worse (generated sines: ARI 0.71 raw vs 0.78-1.0 on the sphere).
+        return torch.nn.functional.normalize(code, dim=1) * self.radius
+
+
+class SummaryAutoencoder(nn.Module):
+    """SummaryEncoder + the recurrent decoder of SequenceAutoencoderNet."""
+
+    def __init__(self, config: RecurrentConfig, latent_dim: int, summary: str = "both"):
+        super().__init__()
+        self.encoder = SummaryEncoder(config, latent_dim, summary)
+        self.decoder = RecurrentDecoder(
+            latent_dim, config.input_size, config.hidden_size, config.num_layers,
+            config.cell, config.dropout,
+        )
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.encoder(x, lengths)  # (B, latent)
+        return self.decoder(z, x.size(1)), z  # (B, T, C), (B, latent)
+
+
+def random_crops(x: torch.Tensor, lengths: torch.Tensor, min_fraction: float,
+                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One random contiguous crop per sequence, between ``min_fraction`` and all of its valid steps.
+
+    Returns the crops left-aligned and zero-padded, (B, T, C), and their lengths (B,).
+    """
+    batch, n_steps, _ = x.shape
+    u = torch.rand(batch, device=x.device, generator=generator)
+    crop = torch.ceil(lengths * (min_fraction + (1.0 - min_fraction) * u)).long().clamp(1)
+    crop = torch.minimum(crop, lengths)
+    start = torch.floor(torch.rand(batch, device=x.device, generator=generator)
+                        * (lengths - crop + 1)).long()
+    steps = torch.arange(n_steps, device=x.device)[None, :]  # (1, T)
+    index = torch.minimum(start[:, None] + steps, (start + crop - 1)[:, None])  # (B, T)
+    out = x.gather(1, index.unsqueeze(-1).expand_as(x))
+    out = out * (steps < crop[:, None]).unsqueeze(-1).to(x.dtype)
+    return out[:, : int(crop.max())], crop
+
+
+def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
+    """SimCLR's normalised-temperature cross entropy: row i of ``a`` and of ``b`` are a positive
+    pair, every other row of the batch a negative. (B, L), (B, L) -> scalar."""
+    batch = a.size(0)
+    z = torch.nn.functional.normalize(torch.cat([a, b]), dim=1)  # (2B, L)
+    logits = z @ z.t() / temperature  # (2B, 2B)
+    logits = logits.masked_fill(torch.eye(2 * batch, dtype=torch.bool, device=z.device), -1e9)
+    target = torch.cat([torch.arange(batch, 2 * batch), torch.arange(batch)]).to(z.device)
+    return torch.nn.functional.cross_entropy(logits, target)
+
+
+class ClusteringNet(nn.Module):
+    """Recurrent autoencoder with ``n_clusters`` centres in its latent space.
+
+    ``pool`` averages windows of that many steps before the recurrence: the recurrent layers then
+    see at most a few dozen steps even for series of hundreds, which trains faster and, measured on
+    the UCR benchmark sets, clusters better (benchmarks/clustering.py).
+    """
+
+    def __init__(self, config: RecurrentConfig, latent_dim: int, n_clusters: int,
+                 pool: int = 1, alpha: float = 1.0, summary: str = "both"):
+        super().__init__()
+        self.pool = int(pool)
+        self.alpha = float(alpha)
+        self.autoencoder = SummaryAutoencoder(config, latent_dim, summary)
+        self.centers = nn.Parameter(torch.zeros(n_clusters, latent_dim))  # (K, latent)
+
+    def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Latent codes of raw (unpooled) sequences: (B, T, C) -> (B, latent)."""
+        pooled, plengths = temporal_pool(x, lengths, self.pool)
+        return self.autoencoder.encoder(pooled, plengths)
+
+    def assign(self, z: torch.Tensor) -> torch.Tensor:
+        return soft_assignments(z, self.centers, self.alpha)
+
+    def forward(self, pooled: torch.Tensor, lengths: torch.Tensor):
+        """On already pooled input: (reconstruction (B, T', C), codes (B, L), q (B, K))."""
+        reconstruction, z = self.autoencoder(pooled, lengths)
+        return reconstruction, z, self.assign(z)

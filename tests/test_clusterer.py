@@ -1,0 +1,192 @@
+"""RecurrentClusterer behaviour (the shared suite covers the common contract) and its modules."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.cluster import AgglomerativeClustering, KMeans
+
+import ursa
+from ursa.metrics import adjusted_rand_score
+from ursa.networks.clustering import (
+    nt_xent,
+    random_crops,
+    soft_assignments,
+    target_distribution,
+    temporal_pool,
+)
+
+FAST = dict(hidden_size=32, latent_dim=8, epochs=60, clustering_epochs=10, validation_fraction=0.0,
+            random_state=0, device="cpu")
+
+
+def grouped_sines(n_per_group=20, frequencies=(0.1, 0.3, 0.8), lengths=(40, 80), seed=0,
+                  amplitude=(0.8, 1.25)):
+    """Noisy sines, one frequency per group, random phase and amplitude, variable lengths."""
+    rng = np.random.default_rng(seed)
+    X, y = [], []
+    for group, freq in enumerate(frequencies):
+        for _ in range(n_per_group):
+            t = np.arange(rng.integers(*lengths))
+            x = rng.uniform(*amplitude) * np.sin(freq * t + rng.uniform(0, 2 * np.pi))
+            X.append((x + 0.1 * rng.normal(size=len(t))).astype(np.float32))
+            y.append(group)
+    return X, np.array(y)
+
+
+@pytest.fixture(scope="module")
+def sines_fit():
+    X, y = grouped_sines()
+    return ursa.RecurrentClusterer(n_clusters=3, **FAST).fit(X), X, y
+
+
+def test_recovers_groups_of_variable_length_sines(sines_fit):
+    model, X, y = sines_fit
+    assert adjusted_rand_score(y, model.labels_) > 0.9
+
+
+def test_predicts_new_sequences_of_other_lengths(sines_fit):
+    model, X, y = sines_fit
+    new, new_y = grouped_sines(n_per_group=10, lengths=(20, 30), seed=5)  # shorter than training
+    longer, longer_y = grouped_sines(n_per_group=10, lengths=(100, 150), seed=6)
+    for data, truth in ((new, new_y), (longer, longer_y)):
+        # the clusters found on the training data carry over: same group -> same cluster
+        mapping = {g: np.bincount(model.labels_[y == g]).argmax() for g in range(3)}
+        expected = np.array([mapping[g] for g in truth])
+        assert np.mean(model.predict(data) == expected) > 0.85
+
+
+def test_fitted_attributes_consistent(sines_fit):
+    model, X, y = sines_fit
+    proba = model.predict_proba(X)
+    assert proba.shape == (len(X), 3)
+    np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(model.predict(X), proba.argmax(1))
+    np.testing.assert_array_equal(model.labels_, model.predict(X))
+    assert model.cluster_centers_.shape == (3, model.latent_dim)
+    assert model.transform(X).shape == (len(X), model.latent_dim)
+    stages = [r["stage"] for r in model.history_]
+    assert stages[0] == "pretrain" and "cluster" in stages
+    assert stages == sorted(stages, key=["pretrain", "cluster"].index)  # pretraining comes first
+    assert model.pool_size_ == int(np.ceil(np.median([len(x) for x in X]) / 32))
+
+
+def test_fit_predict_equals_labels():
+    X, _ = grouped_sines(n_per_group=8)
+    params = {**FAST, "epochs": 2, "clustering_epochs": 2}
+    labels = ursa.RecurrentClusterer(n_clusters=3, **params).fit_predict(X)
+    np.testing.assert_array_equal(labels, ursa.RecurrentClusterer(n_clusters=3, **params).fit(X).labels_)
+
+
+def test_clustering_stage_stops_on_tolerance():
+    X, _ = grouped_sines(n_per_group=8)
+    base = {**FAST, "epochs": 3, "clustering_epochs": 15}
+    strict = ursa.RecurrentClusterer(n_clusters=3, tol=0.0, **base).fit(X)  # never satisfied
+    loose = ursa.RecurrentClusterer(n_clusters=3, tol=1.0, **base).fit(X)  # satisfied at once
+    count = lambda m: sum(r["stage"] == "cluster" for r in m.history_)  # noqa: E731
+    assert count(strict) == 15
+    assert count(loose) == 1
+    assert all("label_change" in r for r in loose.history_ if r["stage"] == "cluster")
+
+
+def test_no_clustering_stage_keeps_initial_centres():
+    """clustering_epochs=0: the centres are k-means' on the pretrained codes."""
+    X, _ = grouped_sines(n_per_group=8)
+    model = ursa.RecurrentClusterer(n_clusters=3, **{**FAST, "epochs": 3, "clustering_epochs": 0}).fit(X)
+    assert all(r["stage"] == "pretrain" for r in model.history_)
+    codes = model.transform(X)
+    for j in range(3):
+        members = codes[model.labels_ == j]
+        if len(members):  # a k-means centre is the mean of its members (up to float rounding)
+            nearest = ((codes[:, None] - model.cluster_centers_[None]) ** 2).sum(-1).argmin(1)
+            np.testing.assert_array_equal(nearest, model.labels_)
+
+
+@pytest.mark.parametrize("clusterer", [AgglomerativeClustering(n_clusters=3),
+                                       KMeans(n_clusters=3, n_init=2)])
+def test_pluggable_clusterer(clusterer):
+    X, y = grouped_sines(n_per_group=8)
+    model = ursa.RecurrentClusterer(n_clusters=3, clusterer=clusterer,
+                                    **{**FAST, "epochs": 3, "clustering_epochs": 1}).fit(X)
+    assert model.cluster_centers_.shape == (3, model.latent_dim)
+    assert set(np.unique(model.labels_)) <= {0, 1, 2}
+    assert model.clusterer is clusterer and not hasattr(clusterer, "labels_")  # a clone was fitted
+
+
+def test_clusterer_with_wrong_cluster_count_is_refused():
+    X, _ = grouped_sines(n_per_group=6)
+    model = ursa.RecurrentClusterer(n_clusters=3, clusterer=AgglomerativeClustering(n_clusters=2),
+                                    **{**FAST, "epochs": 1})
+    with pytest.raises(ValueError, match="found 2 clusters .* n_clusters=3"):
+        model.fit(X)
+
+
+def test_more_clusters_than_sequences_is_refused():
+    X, _ = grouped_sines(n_per_group=1)
+    with pytest.raises(ValueError, match="n_clusters=5 is larger than the number of sequences in X \\(3\\)"):
+        ursa.RecurrentClusterer(n_clusters=5, **FAST).fit(X)
+
+
+@pytest.mark.parametrize("name, value", [("n_clusters", 0), ("pool", 0), ("pool", "big"),
+                                         ("gamma", -1.0), ("alpha", 0.0), ("tol", 2.0),
+                                         ("update_interval", 0), ("summary", "max"),
+                                         ("contrastive", -0.5), ("clusterer", "kmeans")])
+def test_bad_clusterer_parameters(name, value):
+    with pytest.raises(ValueError, match=f"'{name}' parameter of RecurrentClusterer"):
+        ursa.RecurrentClusterer(**{name: value}).fit(np.zeros((4, 5)))
+
+
+def test_save_load_keeps_labels_centres_and_pool(sines_fit, tmp_path):
+    model, X, _ = sines_fit
+    loaded = ursa.load(model.save(tmp_path / "clusters.ursa"))
+    np.testing.assert_array_equal(loaded.labels_, model.labels_)
+    np.testing.assert_array_equal(loaded.cluster_centers_, model.cluster_centers_)
+    assert loaded.pool_size_ == model.pool_size_
+    np.testing.assert_array_equal(loaded.predict_proba(X[:5]), model.predict_proba(X[:5]))
+
+
+def test_save_with_clusterer_object(tmp_path):
+    X, _ = grouped_sines(n_per_group=6)
+    model = ursa.RecurrentClusterer(n_clusters=3, clusterer=KMeans(n_clusters=3, n_init=1),
+                                    **{**FAST, "epochs": 1, "clustering_epochs": 1}).fit(X)
+    loaded = ursa.load(model.save(tmp_path / "m.ursa"))
+    assert loaded.clusterer is None and isinstance(model.clusterer, KMeans)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+# ----------------------------------------------------------------- modules
+def test_temporal_pool_masks_padding_and_partial_windows():
+    x = torch.arange(1, 8, dtype=torch.float32).view(1, 7, 1)  # 1..7
+    padded = torch.cat([x, torch.full((1, 3, 1), 99.0)], 1)  # garbage after the end
+    pooled, lengths = temporal_pool(padded, torch.tensor([7]), 3)
+    assert lengths.tolist() == [3]
+    np.testing.assert_allclose(pooled[0, :3, 0].numpy(), [2.0, 5.0, 7.0])  # last window: only 7
+
+
+def test_soft_assignments_and_target():
+    z = torch.tensor([[0.0, 0.0], [10.0, 0.0], [9.0, 0.0]])
+    centers = torch.tensor([[0.0, 0.0], [10.0, 0.0]])
+    q = soft_assignments(z, centers, alpha=1.0)
+    np.testing.assert_allclose(q.sum(1).numpy(), 1.0, rtol=1e-6)
+    assert q.argmax(1).tolist() == [0, 1, 1]
+    p = target_distribution(q)
+    np.testing.assert_allclose(p.sum(1).numpy(), 1.0, rtol=1e-6)
+    assert (p.max(1).values >= q.max(1).values - 1e-6).all()  # the target is sharper
+
+
+def test_random_crops_are_contiguous_pieces():
+    generator = torch.Generator().manual_seed(0)
+    x = torch.arange(20, dtype=torch.float32).view(2, 10, 1).clone()
+    lengths = torch.tensor([10, 6])
+    crops, crop_lengths = random_crops(x, lengths, 0.5, generator)
+    for i in range(2):
+        n = int(crop_lengths[i])
+        assert lengths[i] * 0.5 <= n <= lengths[i]
+        piece = crops[i, :n, 0]
+        assert torch.all(piece[1:] - piece[:-1] == 1)  # consecutive steps
+        assert piece[-1] < x[i, 0, 0] + lengths[i]  # never beyond the sequence's end
+        assert torch.all(crops[i, n:] == 0)
+
+
+def test_nt_xent_prefers_matching_pairs():
+    a = torch.eye(4)
+    assert nt_xent(a, a, 0.5) < nt_xent(a, a.roll(1, 0), 0.5)
