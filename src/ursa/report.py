@@ -24,7 +24,8 @@ from typing import Callable
 import numpy as np
 
 __all__ = ["Section", "Task", "TASKS", "available_tasks", "build_report", "estimator_class",
-           "render", "report_sections", "task_of", "without_figures", "write_report"]
+           "render", "report_sections", "task_of", "without_figures", "without_generation_scores",
+           "write_report"]
 
 
 @dataclass
@@ -64,6 +65,21 @@ def without_figures():
         yield
     finally:
         _FIGURES.reset(token)
+
+
+# False inside without_generation_scores(): the GAN section skips the discriminative and
+# predictive scores (each trains a post-hoc GRU; the demo computes them itself).
+_GENERATION_SCORES = contextvars.ContextVar("ursa_report_generation_scores", default=True)
+
+
+@contextlib.contextmanager
+def without_generation_scores():
+    """Build GAN sections without the (costly) TimeGAN discriminative / predictive scores."""
+    token = _GENERATION_SCORES.set(False)
+    try:
+        yield
+    finally:
+        _GENERATION_SCORES.reset(token)
 
 
 def _figs(caption: str, draw: Callable) -> list:
@@ -222,7 +238,7 @@ def _gan_sections(model, X, y, random_state):
             ("mean, real / synthetic", f"{_fmt(np.nanmean(R))} / {_fmt(np.nanmean(S))}", ""),
             ("std, real / synthetic", f"{_fmt(np.nanstd(R))} / {_fmt(np.nanstd(S))}", ""),
         ]
-    if equal:
+    if equal and _GENERATION_SCORES.get():
         for name, note in (("discriminative_score", "|accuracy - 0.5| of a post-hoc GRU "
                             "classifier; 0 = indistinguishable"),
                            ("predictive_score", "MAE of a GRU trained on synthetic, tested on "
@@ -230,10 +246,7 @@ def _gan_sections(model, X, y, random_state):
             score = _metric(name)
             if score is None:
                 continue
-            try:
-                value = score(R, S, n_repeats=1, random_state=random_state or 0)
-            except TypeError:
-                value = score(R, S)
+            value = score(R, S, n_repeats=1, random_state=random_state or 0)
             mean = value[0] if isinstance(value, tuple) else value
             section.metrics.append((name.replace("_", " ") + " (1 repeat)", _fmt(mean), note))
     return [section]
@@ -279,6 +292,10 @@ def _detector_sections(model, X, y, random_state):
                     ("AUC-PR", _fmt(average_precision_score(truth[finite], scores[finite])),
                      f"random = {truth.mean():.3f}"),
                 ]
+                vus_pr = _metric("vus_pr")
+                if vus_pr is not None and finite.all():
+                    section.metrics.append(("VUS-PR", _fmt(vus_pr(truth, scores)),
+                                            "Paparrizos et al. 2022"))
         sections.append(section)
     return sections
 
