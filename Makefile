@@ -14,7 +14,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 venv: $(VENV)/.installed
 
 demo: venv
-	$(VENV)/bin/ursa demo
+	$(VENV)/bin/ursa demo --output demo-output/ursa-demo.html
 
 test: venv
 	$(PY) -m pytest -q
