@@ -324,6 +324,16 @@ def test_detect_command(tmp_path):
     fitted = ursa.load(model)
     np.testing.assert_allclose(scores["score"], fitted.decision_function(series), rtol=1e-6)
     assert set(scores["flag"]) <= {0, 1}
-    report = invoke("-q", "report", model, tmp_path / "series.csv", "-o", tmp_path / "d.html")
+    truth = np.zeros(400, dtype=np.int64)
+    truth[300:305] = 1
+    np.save(tmp_path / "truth.npy", truth)
+    evaluated = invoke("-q", "evaluate", model, tmp_path / "series.csv", "--labels",
+                       tmp_path / "truth.npy", "--json")
+    assert evaluated.exit_code == 0, evaluated.output
+    metrics = json.loads(evaluated.stdout)
+    assert 0.5 < float(metrics["AUC-ROC"]) <= 1  # the spike outscores the sine
+    report = invoke("-q", "report", model, tmp_path / "series.csv", "-o", tmp_path / "d.html",
+                    "--labels", tmp_path / "truth.npy")
     assert report.exit_code == 0, report.output
+    assert "AUC-PR" in (tmp_path / "d.html").read_text()
     _one_line_error(invoke("embed", model, tmp_path / "series.csv"), "SequenceAnomalyDetector")
