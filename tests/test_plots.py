@@ -119,10 +119,15 @@ def test_anomaly_timeline(tmp_path):
     annotations = [t.get_text() for t in top.texts]
     assert "ch 1" in annotations  # the shifted channel drove the flag
     assert "flagged region" in top.get_title()
-    plots.anomaly_timeline(series[:, 0], scores, path=tmp_path / "plain.png")
+    truth = np.zeros(300, dtype=int)
+    truth[150:160] = 1
+    fig = plots.anomaly_timeline(series[:, 0], scores, labels=truth, path=tmp_path / "plain.png")
+    assert "labelled anomaly" in [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
     _check_png(tmp_path / "plain.png", min_width=600)
     with pytest.raises(ValueError, match=r"scores must have shape \(300,\)"):
         plots.anomaly_timeline(series, scores[:10])
+    with pytest.raises(ValueError, match=r"labels must have shape \(300,\)"):
+        plots.anomaly_timeline(series, scores, labels=truth[:5])
     with pytest.raises(ValueError, match="channel_shares must have shape"):
         plots.anomaly_timeline(series, scores, channel_shares=shares[:, :1])
 

@@ -313,7 +313,7 @@ def _regions(flags: np.ndarray) -> list[tuple[int, int]]:
 
 
 def anomaly_timeline(series, scores, threshold=None, flags=None, channel_shares=None, path=None,
-                     max_features: int = 4, max_regions: int = 8):
+                     max_features: int = 4, max_regions: int = 8, labels=None):
     """Series (top), per-step anomaly score with threshold (bottom), flagged regions shaded.
 
     Parameters
@@ -327,6 +327,8 @@ def anomaly_timeline(series, scores, threshold=None, flags=None, channel_shares=
     channel_shares : array of shape (T, n_channels), optional
         Each channel's share of each step's score (a detector's ``explain``); the channel with
         the largest share over a flagged region is written above that region.
+    labels : array of shape (T,) of 0/1, optional
+        Known anomalies, drawn as a green bar under the score.
     """
     max_features = _check_count(max_features, "max_features")
     values = np.asarray(series, dtype=np.float64)
@@ -361,7 +363,14 @@ def anomaly_timeline(series, scores, threshold=None, flags=None, channel_shares=
         bottom.axhline(threshold, color="C3", ls="--", lw=1, label=f"threshold {threshold:.3g}")
     bottom.set_ylabel("anomaly score")
     bottom.set_xlabel("time step")
-    bottom.legend(fontsize="x-small", loc="upper right")
+    if labels is not None:
+        labels = np.asarray(labels).reshape(-1)
+        if labels.shape != (T,):
+            raise ValueError(f"labels must have shape ({T},) (one per step of series), got "
+                             f"{labels.shape}.")
+        for k, (start, stop) in enumerate(_regions(labels.astype(bool))):
+            bottom.axvspan(start - 0.5, stop - 0.5, ymin=0, ymax=0.06, color="C2",
+                           label="labelled anomaly" if k == 0 else None)
     regions = _regions(flags)
     for start, stop in regions:
         for ax in (top, bottom):
@@ -374,6 +383,7 @@ def anomaly_timeline(series, scores, threshold=None, flags=None, channel_shares=
             top.annotate(f"ch {channel}", xy=((start + stop - 1) / 2, 1.0),
                          xycoords=("data", "axes fraction"), ha="center", va="bottom",
                          fontsize="x-small", color="C3")
+    bottom.legend(fontsize="x-small", loc="upper right")
     top.set_title(f"{len(regions)} flagged region(s)", fontsize="medium", pad=12)
     for ax in (top, bottom):
         ax.grid(alpha=0.3)

@@ -270,20 +270,23 @@ def _detector_sections(model, X, y, random_state):
             if channel is not None and np.shape(channel) == values.shape:
                 shares = np.asarray(channel)
         threshold = getattr(model, "threshold_", None)
+        truth = None
+        if labels is not None and i < len(labels) and labels[i].size == len(scores):
+            truth = labels[i].reshape(-1).astype(int)
         section = Section(
             f"Series {i}" if len(series) > 1 else "Anomaly timeline",
             f"{len(values)} steps x {values.shape[1]} channel(s). Top: the series, flagged regions "
             "shaded (the channel that drove each is written above it); bottom: the per-step score "
             "and the threshold.",
             figures=_figs("anomaly timeline", lambda: plots.anomaly_timeline(
-                values, scores, threshold=threshold, flags=flags, channel_shares=shares)),
+                values, scores, threshold=threshold, flags=flags, channel_shares=shares,
+                labels=truth)),
             metrics=[("flagged steps", f"{int(flags.sum())} of {len(flags)}",
                       f"{flags.mean():.2%}"),
                      ("threshold", _fmt(threshold) if threshold is not None else "-", "")],
         )
-        if labels is not None and i < len(labels):
-            truth = labels[i].reshape(-1).astype(int)
-            if len(truth) == len(scores) and 0 < truth.sum() < len(truth):
+        if truth is not None:
+            if 0 < truth.sum() < len(truth):
                 from sklearn.metrics import average_precision_score, roc_auc_score
 
                 finite = np.isfinite(scores)
