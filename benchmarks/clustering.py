@@ -26,6 +26,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -146,6 +147,40 @@ def run_dataset(name: str, methods, seeds: int, ursa_params: dict, threads) -> d
     return results
 
 
+LINE = re.compile(r"^(\S+)\s+seed (\d+) (\S+)\s+NMI (\S+) ARI (\S+)\s+(\S+) s$")
+
+
+def summarise_log(args, methods, write: bool, argv) -> int:
+    """Table of the per-seed lines of an earlier run's output (for a run cut short)."""
+    results: dict = {}
+    for line in Path(args.from_log).read_text().splitlines():
+        match = LINE.match(line.strip())
+        if match:
+            name, seed, method, nmi, ari, seconds = match.groups()
+            results.setdefault(name, {}).setdefault(method, []).append(
+                {"seed": int(seed), "nmi": float(nmi), "ari": float(ari), "seconds": float(seconds)})
+    datasets = [n for n in args.datasets if n in results]
+    missing = [f"{n}/{m}: {len(results.get(n, {}).get(m, []))} of {args.seeds} seeds"
+               for n in args.datasets for m in methods
+               if len(results.get(n, {}).get(m, [])) < args.seeds]
+    complete = [n for n in datasets if all(results[n].get(m) for m in methods)]
+    body = table(results, complete, methods) + "\n\n" + summary(results, complete, methods)
+    note = ("Seeds finished per cell are those listed in the log; missing: "
+            + ("; ".join(missing) if missing else "none"))
+    print(body + "\n\n" + note)
+    if write:
+        command = "python benchmarks/clustering.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        section = (f"\n## {stamp} — clustering (issue 3), summarised from a run's log\n\n"
+                   f"Command: `{command.strip()}` (log of an earlier run; it may have been cut short)\n\n"
+                   f"Machine: {machine()}\n\n{note}. Means are over the seeds that finished.\n\n"
+                   f"{body}\n")
+        with RESULTS.open("a") as fh:
+            fh.write(section)
+        print(f"Appended to {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
 def cpu_model() -> str:
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
@@ -230,6 +265,9 @@ def main(argv=None) -> int:
                         help="torch intra-op threads (default: torch's own setting)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="data sets run in this many parallel processes (default 1)")
+    parser.add_argument("--from-log", metavar="LOG",
+                        help="summarise the per-seed lines a (possibly unfinished) run printed to LOG "
+                             "instead of running; the section says which results are missing")
     parser.add_argument("--json", help="also write the raw per-seed results to this file")
     w = parser.add_mutually_exclusive_group()
     w.add_argument("--write", dest="write", action="store_true", default=None,
@@ -250,6 +288,8 @@ def main(argv=None) -> int:
             if "kshape" in methods or "kmeans_dtw" in methods:
                 parser.error("k-Shape and k-means-DTW need tslearn: "
                              "pip install -r benchmarks/requirements.txt")
+    if args.from_log:
+        return summarise_log(args, methods, write, argv)
     began = time.perf_counter()
     jobs = [(name, methods, args.seeds, ursa_params, args.threads) for name in args.datasets]
     if args.jobs > 1:
