@@ -187,6 +187,20 @@ class BaseSequenceEstimator(BaseEstimator):
         self.validation_scores_ = [r["val_loss"] for r in history if "val_loss" in r] or None
 
     # ----------------------------------------------------------------- inference helpers
+    def _in_scaled_space(self, fn, network=None):
+        """Wrap a batch function so that it sees scaled values: each batch is scaled on the
+        device as it is drawn, so inference never holds a scaled copy of the whole input.
+        (Padding becomes -offset/scale, which no output reads: outputs are masked by length.)"""
+        network = self.network_ if network is None else network
+        device = next(network.parameters()).device
+        offset = torch.from_numpy(self.scaler_.offset_).to(device)
+        scale = torch.from_numpy(self.scaler_.scale_).to(device)
+
+        def scaled(values, lengths, *rest):
+            return fn((values - offset) / scale, lengths, *rest)
+
+        return scaled
+
     def _map_batches(self, seqs: Sequences, fn, per_step: tuple[bool, ...],
                      network=None, name: str = "X") -> list[np.ndarray]:
         """Apply ``fn(values, lengths) -> tuple of tensors`` batch by batch, in input order.

@@ -488,10 +488,13 @@ class RecurrentGAN(BaseSequenceEstimator):
         return float(spread(fake) / real_spread) if real_spread > 0 else 1.0
 
     # ----------------------------------------------------------------- sampling
-    def _generate_scaled(self, n: int, n_steps: int, conditions, generator) -> np.ndarray:
+    def _generate_scaled(self, n: int, n_steps: int, conditions, generator,
+                         unscale: bool = False) -> np.ndarray:
+        """(n, n_steps, C) generated in batches straight into one preallocated array (in the
+        original scale when ``unscale``), so memory beyond the output stays one batch."""
         network = self.network_
         device = next(network.parameters()).device
-        out = []
+        out = None
         with self._threads(), torch.inference_mode():
             network.eval()
             for start in range(0, n, self.predict_batch_size):
@@ -499,8 +502,13 @@ class RecurrentGAN(BaseSequenceEstimator):
                 z = self._noise(stop - start, n_steps, device, generator)
                 c = None if conditions is None else torch.from_numpy(
                     np.ascontiguousarray(conditions[start:stop])).to(device)
-                out.append(network(z, c).cpu().numpy())
-        return np.concatenate(out)
+                piece = network(z, c).cpu().numpy()
+                if out is None:
+                    out = np.empty((n, *piece.shape[1:]), dtype=np.float32)
+                out[start:stop] = piece
+                if unscale:
+                    self.scaler_.inverse_transform_values(out[start:stop], inplace=True)
+        return out
 
     def sample(self, n_samples, n_timesteps=None, y=None, random_state=None):
         """Draw synthetic sequences in the original scale.
@@ -551,8 +559,8 @@ class RecurrentGAN(BaseSequenceEstimator):
         else:
             lengths = np.full(n_samples, int(n_timesteps))
         generator = torch.Generator().manual_seed(int(rng.integers(2**31 - 1)))
-        values = self._generate_scaled(n_samples, int(lengths.max()), conditions, generator)
-        values = self.scaler_.inverse_transform_values(values, inplace=True)
+        values = self._generate_scaled(n_samples, int(lengths.max()), conditions, generator,
+                                       unscale=True)
         if variable:
             return [values[i, :length].copy() for i, length in enumerate(lengths)]
         return values.astype(np.float32, copy=False)
@@ -569,9 +577,8 @@ class RecurrentGAN(BaseSequenceEstimator):
         self._check_is_fitted()
         self._require_timegan("transform")
         seqs = self._validate_data(X, reset=False)
-        scaled = self.scaler_.transform(seqs)
-        (codes,) = self._map_batches(scaled, lambda v, n: (self.network_.embed(v),),
-                                     per_step=(True,))
+        (codes,) = self._map_batches(
+            seqs, self._in_scaled_space(lambda v, n: (self.network_.embed(v),)), per_step=(True,))
         return restore_layout(X, codes, seqs.lengths)
 
     def reconstruct(self, X):
@@ -579,9 +586,9 @@ class RecurrentGAN(BaseSequenceEstimator):
         self._check_is_fitted()
         self._require_timegan("reconstruct")
         seqs = self._validate_data(X, reset=False)
-        scaled = self.scaler_.transform(seqs)
         (values,) = self._map_batches(
-            scaled, lambda v, n: (self.network_.recovery(self.network_.embed(v)),),
+            seqs, self._in_scaled_space(
+                lambda v, n: (self.network_.recovery(self.network_.embed(v)),)),
             per_step=(True,))
         values = self.scaler_.inverse_transform_values(values, inplace=True)
         return restore_layout(X, values, seqs.lengths)
@@ -591,24 +598,24 @@ class RecurrentGAN(BaseSequenceEstimator):
         (n_sequences,). Higher = less like the training data (PyOD's sign)."""
         seqs = self._validate_data(X, reset=False)
         conditions = self._encode_condition(y, len(seqs))
-        scaled = self.scaler_.transform(seqs)
         order_conditions = conditions
 
+        @self._in_scaled_space
         def score(v, n, c=None):
             logits = self.network_.discriminate_data(v, n, c)  # (batch, time)
             mask = step_mask(n, v.size(1))
             return (((1 - torch.sigmoid(logits)) * mask).sum(1) / n,)
 
         if order_conditions is None:
-            (scores,) = self._map_batches(scaled, score, per_step=(False,))
+            (scores,) = self._map_batches(seqs, score, per_step=(False,))
             return scores.astype(np.float64)
         # With conditions, score in input order so that each row meets its own condition.
         out = []
         with self._threads(), torch.inference_mode():
             self.network_.eval()
             device = next(self.network_.parameters()).device
-            for start in range(0, len(scaled), self.predict_batch_size):
-                part = scaled.subset(np.arange(start, min(len(scaled), start + self.predict_batch_size)))
+            for start in range(0, len(seqs), self.predict_batch_size):
+                part = seqs.subset(np.arange(start, min(len(seqs), start + self.predict_batch_size)))
                 v, n = part.tensors(device)
                 c = torch.from_numpy(order_conditions[start:start + len(part)]).to(device)
                 out.append(score(v, n, c)[0].cpu().numpy())
