@@ -214,3 +214,20 @@ def test_a_fitted_model_is_safe_to_use_from_several_threads(cls, params, outputs
                 np.testing.assert_array_equal(g, w)
     record("fault: one fitted model used from 4 threads at once (calls)",
            2 * len(Xs) * 2 * len(methods), "results identical to sequential use")
+
+
+def test_clusterer_interrupted_in_pretraining_resumes_to_the_uninterrupted_result(tmp_path):
+    from ursa import RecurrentClusterer
+
+    params = dict(n_clusters=2, hidden_size=8, latent_dim=3, epochs=6, clustering_epochs=3,
+                  batch_size=8, random_state=3, device="cpu", n_threads=1)
+    straight = RecurrentClusterer(**params).fit(X)
+    est = RecurrentClusterer(**params, checkpoint_dir=tmp_path, callbacks=[InterruptAt(4)])
+    with pytest.raises(TrainingInterrupted, match="resume=True"):
+        est.fit(X)
+    assert (tmp_path / "pretrain" / "checkpoint.safetensors").exists()
+    est.set_params(callbacks=None).fit(X, resume=True)
+    assert same_weights(est, straight)
+    np.testing.assert_array_equal(est.labels_, straight.labels_)
+    record("fault: KeyboardInterrupt in RecurrentClusterer's pretraining, then resume", 1,
+           "labels and weights identical to an uninterrupted fit")

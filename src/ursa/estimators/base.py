@@ -149,7 +149,7 @@ class BaseSequenceEstimator(BaseEstimator):
         )
 
     def _callbacks(self, seqs: Sequences | None = None, resume: bool = False,
-                   phase: str | None = None) -> list:
+                   phase: str | None = None, checkpoint: bool = True) -> list:
         """User callbacks, then a progress bar (``verbose``), then the checkpoint writer.
 
         With ``checkpoint_dir`` set, the checkpoint carries a fingerprint of the parameters and
@@ -159,13 +159,13 @@ class BaseSequenceEstimator(BaseEstimator):
         callbacks = list(getattr(self, "callbacks", None) or [])
         if self.verbose:
             callbacks.append(ProgressBar(type(self).__name__ + (f" ({phase})" if phase else "")))
-        directory = getattr(self, "checkpoint_dir", None)
+        directory = getattr(self, "checkpoint_dir", None) if checkpoint else None
         if directory:
             if phase:
                 directory = os.path.join(directory, phase)
             callbacks.append(Checkpoint(directory, every=getattr(self, "checkpoint_every", 1),
                                         resume=resume, fingerprint=self._fingerprint(seqs, phase)))
-        elif resume:
+        elif resume and checkpoint:
             raise ValueError("resume=True needs checkpoint_dir: set checkpoint_dir to the folder "
                              "the interrupted fit wrote its checkpoint to.")
         return callbacks

@@ -98,7 +98,10 @@ class RecurrentClusterer(BaseSequenceEstimator):
     callbacks : list of ursa.training.Callback, optional
         Extra callbacks, called in both training stages.
     checkpoint_dir : str, path or None, default=None
-        Write training checkpoints there (both stages).
+        Write pretraining checkpoints to ``checkpoint_dir/pretrain`` (weights, optimiser and
+        random-generator states). ``fit(X, resume=True)`` continues an interrupted pretraining;
+        the (short) clustering stage then reruns from the pretrained state, so the result equals
+        an uninterrupted fit's.
     checkpoint_every : int, default=1
         Epochs between checkpoints.
 
@@ -227,7 +230,7 @@ class RecurrentClusterer(BaseSequenceEstimator):
         return max(1, int(np.ceil(np.median(seqs.lengths) / AUTO_POOL_STEPS)))
 
     # ----------------------------------------------------------------- fitting
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, *, resume=False):
         """Cluster the sequences ``X``.
 
         Parameters
@@ -235,6 +238,8 @@ class RecurrentClusterer(BaseSequenceEstimator):
         X : array of shape (n_sequences, n_timesteps[, n_features]), NaN-padded array, or list
             of arrays of shape (T_i[, n_features])
         y : ignored
+        resume : bool, default=False
+            Continue an interrupted pretraining from the checkpoint in ``checkpoint_dir``.
 
         Returns
         -------
@@ -251,8 +256,9 @@ class RecurrentClusterer(BaseSequenceEstimator):
         device = self._device()
         with self._fit_context() as rng:
             network = self._build_network().to(device)
+            callbacks = self._callbacks(seqs, resume=resume, phase="pretrain")
             history = train(network, self._pretrain_loss(), pooled, self._training_config(),
-                            rng=rng, device=device, callbacks=self._callbacks())
+                            rng=rng, device=device, callbacks=callbacks)
             for record in history:
                 record["stage"] = "pretrain"
             codes = self._codes(network, pooled)
@@ -342,29 +348,27 @@ class RecurrentClusterer(BaseSequenceEstimator):
             patience=None,
         )
         history = train(network, loss, pooled, config, rng=rng, device=device,
-                        callbacks=[refresh, *self._callbacks()], pass_index=True)
+                        callbacks=[refresh, *self._callbacks(checkpoint=False)], pass_index=True)
         for record in history:
             record["stage"] = "cluster"
         return history
 
     # ----------------------------------------------------------------- inference
-    def _scaled(self, X) -> Sequences:
-        seqs = self._validate_data(X, reset=False)  # checks fitted first
-        return self.scaler_.transform(seqs)
-
     def transform(self, X) -> np.ndarray:
         """Latent codes, ndarray of shape (n_sequences, latent_dim)."""
-        seqs = self._scaled(X)
-        (codes,) = self._map_batches(seqs, lambda v, n: (self.network_.encode(v, n),),
-                                     per_step=(False,))
+        seqs = self._validate_data(X, reset=False)  # checks fitted first
+        (codes,) = self._map_batches(  # batches are scaled as drawn: no scaled copy of X
+            seqs, self._in_scaled_space(lambda v, n: (self.network_.encode(v, n),)),
+            per_step=(False,))
         return codes
 
     def predict_proba(self, X) -> np.ndarray:
         """Soft assignments q (Student-t kernel), ndarray of shape (n_sequences, n_clusters)."""
-        seqs = self._scaled(X)
+        seqs = self._validate_data(X, reset=False)
         net = self.network_
-        (q,) = self._map_batches(seqs, lambda v, n: (net.assign(net.encode(v, n)),),
-                                 per_step=(False,))
+        (q,) = self._map_batches(
+            seqs, self._in_scaled_space(lambda v, n: (net.assign(net.encode(v, n)),)),
+            per_step=(False,))
         return q
 
     def predict(self, X) -> np.ndarray:
