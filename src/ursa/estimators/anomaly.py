@@ -139,14 +139,15 @@ class _Accumulator:
         self.n_channels = n_channels
         # Batch scoring knows the series length: one allocation. Streaming grows as it goes.
         self.sums = np.zeros((size,) if n_channels is None else (size, n_channels))
-        self.counts = np.zeros(size)
+        # Window counts per step are small integers: float32 holds them exactly at half the memory.
+        self.counts = np.zeros(size, dtype=np.float32)
 
     def _grow(self, end: int) -> None:
         extra = end - self.origin - len(self.counts)
         if extra > 0:
             pad = (extra,) if self.n_channels is None else (extra, self.n_channels)
             self.sums = np.concatenate([self.sums, np.zeros(pad)])
-            self.counts = np.concatenate([self.counts, np.zeros(extra)])
+            self.counts = np.concatenate([self.counts, np.zeros(extra, dtype=np.float32)])
 
     def add(self, starts: np.ndarray, errors: np.ndarray, only_from: int | None = None) -> None:
         """Add ``errors`` (n, window[, C]) of windows at ``starts``; with ``only_from``, to steps
@@ -510,7 +511,8 @@ class SequenceAnomalyDetector(BaseSequenceEstimator):
             else:
                 acc.add(batch, reduced)
         sums, counts = acc.take(n)
-        parts = sums / (counts[:, None] if per_channel else counts)
+        # in place: the sums become the scores, no third per-step array
+        parts = np.divide(sums, counts[:, None] if per_channel else counts, out=sums)
         scores = parts.sum(axis=1) if per_channel else parts
         if not windows:
             return scores, (parts if per_channel else None), None, None
