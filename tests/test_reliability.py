@@ -231,3 +231,19 @@ def test_clusterer_interrupted_in_pretraining_resumes_to_the_uninterrupted_resul
     np.testing.assert_array_equal(est.labels_, straight.labels_)
     record("fault: KeyboardInterrupt in RecurrentClusterer's pretraining, then resume", 1,
            "labels and weights identical to an uninterrupted fit")
+
+
+def test_gan_divergence_names_the_phase_and_iteration():
+    from ursa import RecurrentGAN
+
+    class Poison(Callback):  # corrupt a weight after the first record: the next loss is NaN
+        def on_epoch_end(self, state, record):
+            with torch.no_grad():
+                next(state.module.parameters()).view(-1)[0] = float("nan")
+
+    gan = RecurrentGAN(hidden_size=8, latent_dim=3, iterations=2, pretrain_iterations=2,
+                       batch_size=8, random_state=0, device="cpu", callbacks=[Poison()])
+    with pytest.raises(TrainingDiverged, match=r"in phase .*iteration \d+\. Lower learning_rate"):
+        gan.fit(make_sines(16, 8, 2))
+    record("fault: NaN loss mid-training (RecurrentGAN)", 1,
+           "TrainingDiverged naming the phase and iteration, suggesting fixes")

@@ -38,9 +38,9 @@ class TrainingDiverged(FloatingPointError):
     """The loss became NaN or infinite. The module holds the last good weights; ``history`` holds
     the records of the finished epochs."""
 
-    def __init__(self, history: list, message: str):
+    def __init__(self, message: str, history: list | None = None):
         super().__init__(message)
-        self.history = history
+        self.history = [] if history is None else history
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -201,11 +201,12 @@ def train(
                 loss_value = float(loss.detach())
                 if not math.isfinite(loss_value):
                     module.load_state_dict(last_good)
-                    raise TrainingDiverged(state.history,
+                    raise TrainingDiverged(
                         f"Training diverged: the loss became {loss_value} at epoch {epoch}, batch "
                         f"{batch_number}. The weights of the last finished epoch were kept. Lower "
                         f"learning_rate (now {config.learning_rate}), keep max_grad_norm set, and "
-                        "check that the data is scaled (scaling='standard')."
+                        "check that the data is scaled (scaling='standard').",
+                        history=state.history,
                     )
                 loss.backward()
                 if config.max_grad_norm is not None:
