@@ -452,7 +452,7 @@ def cluster(
     _require(estimator, model, "cluster", ("cluster",))
     X, _ = _data(data, fmt, layout, id_column, time_column, None)
     proba = np.concatenate(_apply(estimator.predict_proba, X, "cluster"))
-    labels = np.concatenate(_apply(estimator.predict, X, "cluster"))
+    labels = proba.argmax(axis=1)  # RecurrentClusterer.predict is this argmax: no second pass
     frame = pd.DataFrame(proba, columns=[f"p{i}" for i in range(proba.shape[1])])
     frame.insert(0, "label", labels)
     frame.insert(0, "id", np.arange(len(labels)))
