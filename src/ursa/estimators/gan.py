@@ -44,10 +44,6 @@ def _bce(logits, target: float, mask):
     return _masked_mean(loss, mask)
 
 
-def _twice(c):
-    return None if c is None else torch.cat([c, c])
-
-
 def _moment_loss(fake, real, mask):
     """TimeGAN's moment loss: mean |std_fake - std_real| + mean |mean_fake - mean_real|, with the
     moments taken over the batch for every (step, feature)."""
@@ -97,6 +93,10 @@ class RecurrentGAN(BaseSequenceEstimator):
         Noise channels per step; None uses the number of features (as the reference does).
     iterations : int, default=5000
         Iterations of the joint adversarial phase (the reference runs 50,000).
+    generator_steps : int, default=1
+        TimeGAN only: generator and embedder updates per discriminator update in the joint phase
+        (the reference's 2). Each joint iteration makes ``generator_steps`` updates on fresh
+        batches, so the joint phase costs about ``iterations * generator_steps`` updates.
     pretrain_iterations : int or None, default=None
         Iterations of each of the two TimeGAN pretraining phases; None uses ``iterations``.
     batch_size : int, default=128
@@ -157,6 +157,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         "architecture": [Options(ARCHITECTURES)],
         "noise_dim": [Interval(int, 1), None],
         "iterations": [Interval(int, 1)],
+        "generator_steps": [Interval(int, 1)],
         "pretrain_iterations": [Interval(int, 0), None],
         "gamma": [Interval(float, 0.0)],
         "supervised_weight": [Interval(float, 0.0)],
@@ -175,6 +176,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         latent_dim=24,
         noise_dim=None,
         iterations=5000,
+        generator_steps=1,
         pretrain_iterations=None,
         batch_size=128,
         learning_rate=1e-3,
@@ -198,6 +200,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         self.latent_dim = latent_dim
         self.noise_dim = noise_dim
         self.iterations = iterations
+        self.generator_steps = generator_steps
         self.pretrain_iterations = pretrain_iterations
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -390,8 +393,8 @@ class RecurrentGAN(BaseSequenceEstimator):
         opt_sup, p_sup = self._optimizer(net.generator, net.supervisor)
         opt_gen, p_gen = self._optimizer(net.generator, net.supervisor)
         opt_joint_ae, _ = self._optimizer(net.embedder, net.recovery)
-        p_gen, p_ae = tuple(p_gen), tuple(p_ae)
         opt_disc, p_disc = self._optimizer(net.discriminator)
+        p_gen, p_ae, p_disc = tuple(p_gen), tuple(p_ae), tuple(p_disc)
         gamma, w_sup, w_mom = self.gamma, self.supervised_weight, self.moment_weight
 
         def supervised_term(h, c, mask):
@@ -412,45 +415,59 @@ class RecurrentGAN(BaseSequenceEstimator):
             self._update(opt_sup, p_sup, loss)
             return {"supervised_loss": loss.item()}
 
+        g_steps = self.generator_steps
+        calls, last_d_loss = [0], [float("nan")]
+
         def joint_step(x, lengths, index):
-            # One forward graph serves both objectives; each optimiser gets only its own gradients.
+            # One forward graph serves all three objectives; each optimiser gets only its own
+            # gradients, and every gradient is taken before any parameter changes. As in the
+            # reference, the discriminator is updated once per ``generator_steps`` generator and
+            # embedder updates, and only while its loss is above 0.15.
+            train_disc = calls[0] % g_steps == 0  # the first of every g_steps calls
+            calls[0] += 1
             mask = step_mask(lengths, x.size(1))
             c = cond(index)
             batch = x.size(0)
             h = net.embed(x)  # (batch, time, latent)
-            recon = _mse(net.recovery(h), x, mask)
-            sup = supervised_term(h, c, mask)
             z = self._noise(batch, x.size(1), x.device)
             e_hat = net.generate_latent(z, c)  # (batch, time, latent)
-            h_hat = net.supervise(e_hat, c)
-            x_hat = net.recovery(h_hat)
-            twin = torch.cat([lengths, lengths])
-            logits = net.discriminate(torch.cat([h_hat, e_hat]), twin, _twice(c))
+            # The supervisor and the recovery each read real and synthetic latents in one call:
+            # rows are independent, and one call on 2 * batch costs far less than two on batch.
+            c2 = None if c is None else c.repeat(2, 1)
+            h_sup, h_hat = net.supervise(torch.cat([h, e_hat]), c2).split(batch)
+            sup = _mse(h_sup[:, :-1], h[:, 1:], mask[:, 1:])
+            x_tilde, x_hat = net.recovery(torch.cat([h, h_hat])).split(batch)
+            recon = _mse(x_tilde, x, mask)
+            # The discriminator's parameters do not change in the generator update, so its logits
+            # on the real latents come from the same call as those on the synthetic ones.
+            latents = [h_hat, e_hat, h.detach()] if train_disc else [h_hat, e_hat]
+            logits = net.discriminate(torch.cat(latents), lengths.repeat(len(latents)),
+                                      None if c is None else c.repeat(len(latents), 1))
             adv = _bce(logits[:batch], 1.0, mask)
-            adv_e = _bce(logits[batch:], 1.0, mask)
+            adv_e = _bce(logits[batch:2 * batch], 1.0, mask)
             moment = _moment_loss(x_hat, x, mask)
             g_loss = adv + gamma * adv_e + w_sup * torch.sqrt(sup + 1e-12) + w_mom * moment
             e_loss = 10 * torch.sqrt(recon) + 0.1 * sup
             g_grads = torch.autograd.grad(g_loss, p_gen, retain_graph=True, allow_unused=True)
-            e_grads = torch.autograd.grad(e_loss, p_ae, allow_unused=True)
+            e_grads = torch.autograd.grad(e_loss, p_ae, retain_graph=train_disc, allow_unused=True)
+            losses = {"generator_loss": adv.item(), "supervised_loss": sup.item(),
+                      "moment_loss": moment.item(), "reconstruction_loss": recon.item()}
+            if train_disc:
+                d_loss = (_bce(logits[2 * batch:], 1.0, mask)
+                          + _bce(logits[:batch], 0.0, mask)
+                          + gamma * _bce(logits[batch:2 * batch], 0.0, mask))
+                last_d_loss[0] = d_loss.item()
+                if last_d_loss[0] > 0.15:  # skipped once D is well ahead
+                    d_grads = torch.autograd.grad(d_loss, p_disc, allow_unused=True)
+                    self._apply(opt_disc, p_disc, d_grads)
+            losses["discriminator_loss"] = last_d_loss[0]  # from the latest discriminator step
             self._apply(opt_gen, p_gen, g_grads)
             self._apply(opt_joint_ae, p_ae, e_grads)
-            # Discriminator: real latents against both kinds of synthetic latents, one call.
-            fakes = torch.cat([h.detach(), h_hat.detach(), e_hat.detach()])
-            logits = net.discriminate(fakes, torch.cat([twin, lengths]),
-                                      None if c is None else torch.cat([c, c, c]))
-            d_loss = (_bce(logits[:batch], 1.0, mask)
-                      + _bce(logits[batch:2 * batch], 0.0, mask)
-                      + gamma * _bce(logits[2 * batch:], 0.0, mask))
-            if d_loss.item() > 0.15:  # the reference skips the update once D is well ahead
-                self._update(opt_disc, p_disc, d_loss)
-            return {"generator_loss": adv.item(), "discriminator_loss": d_loss.item(),
-                    "supervised_loss": sup.item(), "moment_loss": moment.item(),
-                    "reconstruction_loss": recon.item()}
+            return losses
 
         return [Phase("embedding", pre, embedding_step),
                 Phase("supervised", pre, supervised_step),
-                Phase("joint", self.iterations, joint_step)]
+                Phase("joint", self.iterations * g_steps, joint_step)]
 
     def _rcgan_step(self, net, cond):
         opt_gen, p_gen = self._optimizer(net.generator)
