@@ -9,6 +9,7 @@ import ursa
 from ursa.metrics import adjusted_rand_score
 from ursa.networks.clustering import (
     nt_xent,
+    pooled_width,
     random_crops,
     soft_assignments,
     target_distribution,
@@ -160,6 +161,72 @@ def test_temporal_pool_masks_padding_and_partial_windows():
     pooled, lengths = temporal_pool(padded, torch.tensor([7]), 3)
     assert lengths.tolist() == [3]
     np.testing.assert_allclose(pooled[0, :3, 0].numpy(), [2.0, 5.0, 7.0])  # last window: only 7
+
+
+def test_temporal_pool_mean_std_uses_valid_steps_only():
+    x = torch.tensor([1.0, 3.0, 5.0, 5.0, 6.0, 99.0]).view(1, 6, 1)  # length 5: 99 is padding
+    pooled, lengths = temporal_pool(x, torch.tensor([5]), 3, "mean_std")
+    assert pooled.shape == (1, 2, 2) and lengths.tolist() == [2]
+    np.testing.assert_allclose(pooled[0, :, 0].numpy(), [3.0, 5.5])  # means
+    np.testing.assert_allclose(pooled[0, :, 1].numpy(), [np.std([1, 3, 5]), 0.5], rtol=1e-6)  # stds
+    assert pooled_width(4, 3, "mean_std") == 8 and pooled_width(4, 1, "mean_std") == 4
+    assert pooled_width(4, 3, "mean") == 4
+    with pytest.raises(ValueError, match="features must be one of"):
+        temporal_pool(x, torch.tensor([5]), 3, "max")
+
+
+def test_pool_features_change_the_network_input_and_survive_save_load(tmp_path):
+    X, y = grouped_sines(n_per_group=6)
+    params = {**FAST, "epochs": 2, "clustering_epochs": 1, "pool": 4}
+    both = ursa.RecurrentClusterer(n_clusters=3, **params).fit(X)
+    mean = ursa.RecurrentClusterer(n_clusters=3, pool_features="mean", **params).fit(X)
+    assert both.network_.autoencoder.encoder.stack.config.input_size == 2
+    assert mean.network_.autoencoder.encoder.stack.config.input_size == 1
+    loaded = ursa.load(both.save(tmp_path / "m.ursa"))
+    assert loaded.pool_features == "mean_std"
+    np.testing.assert_array_equal(loaded.predict(X), both.predict(X))
+
+
+@pytest.mark.parametrize("max_steps, batch_size, epochs, expected", [
+    (10, 8, 100, 2),  # 36 sequences -> 5 batches per epoch -> ceil(10 / 5) epochs
+    (3, 8, 100, 1),
+    (None, 8, 4, 4),  # no cap: epochs
+    (1000, 8, 4, 4),  # the cap is above epochs' budget
+])
+def test_max_steps_caps_pretraining_epochs(max_steps, batch_size, epochs, expected):
+    X, _ = grouped_sines(n_per_group=12)
+    model = ursa.RecurrentClusterer(n_clusters=3, **{**FAST, "epochs": epochs, "clustering_epochs": 0,
+                                                     "max_steps": max_steps, "batch_size": batch_size,
+                                                     "hidden_size": 4}).fit(X)
+    assert sum(r["stage"] == "pretrain" for r in model.history_) == expected
+
+
+def test_clustering_stage_keeps_last_weights_where_every_cluster_had_members():
+    """When the clustering loss empties a cluster, the stage stops and restores the weights of the
+    last target refresh at which all clusters still had members."""
+    from types import SimpleNamespace
+
+    from ursa.estimators.clusterer import _pool_sequences, _TargetRefresh
+
+    X, _ = grouped_sines(n_per_group=6)
+    model = ursa.RecurrentClusterer(n_clusters=3, **{**FAST, "epochs": 3, "clustering_epochs": 0})
+    model.fit(X)
+    seqs = model._validate_data(X, reset=False)
+    pooled = _pool_sequences(model.scaler_.transform(seqs), model.pool_size_, model.pool_features)
+    net = model.network_
+    refresh = _TargetRefresh(model, net, pooled, torch.device("cpu"))
+    state = SimpleNamespace(stop=False, best_weights=None)
+    refresh.on_train_begin(state)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    assert refresh.n_start == 3
+    with torch.no_grad():  # a collapse: every code now nearest to one centre
+        net.centers.copy_(torch.stack([net.centers[0], net.centers[0] + 1e3, net.centers[0] - 1e3]))
+        net.centers[0].copy_(torch.from_numpy(model.transform(X).mean(0)))
+    record = {"epoch": 1}
+    refresh.on_epoch_end(state, record)
+    assert record.get("collapsed") is True and state.stop
+    for key, value in before.items():
+        torch.testing.assert_close(state.best_weights[key], value)
 
 
 def test_soft_assignments_and_target():

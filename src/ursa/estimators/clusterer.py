@@ -10,9 +10,11 @@ from .._params import Instance, Interval, Options
 from ..data import Sequences
 from ..networks import RecurrentConfig, masked_mse
 from ..networks.clustering import (
+    POOL_FEATURES,
     SUMMARIES,
     ClusteringNet,
     nt_xent,
+    pooled_width,
     random_crops,
     target_distribution,
     temporal_pool,
@@ -57,23 +59,36 @@ class RecurrentClusterer(BaseSequenceEstimator):
     latent_dim : int, default=16
         Size of the latent space where the centres live (``transform`` output).
     pool : int or "auto", default="auto"
-        Average windows of this many time steps before the recurrence. "auto" picks
+        Summarise windows of this many time steps before the recurrence. "auto" picks
         ceil(median length / 32), so long series are read as about 32 pooled steps.
+    pool_features : {"mean", "mean_std"}, default="mean_std"
+        What each window contributes: its mean per channel, or its mean and standard deviation
+        (twice the channels), which keeps what averaging removes — oscillation faster than the
+        window and the noise level. Measured on BasicMotions (3 seeds): NMI 0.94 with "mean_std" at
+        pool 4 against 0.80 with "mean" (benchmarks/clustering.py).
     summary : {"last", "mean", "both"}, default="mean"
         What the encoder projects to the code: the last recurrent state, the mean of the recurrent
         outputs over the valid steps, or both.
     epochs : int, default=100
-        Maximum pretraining epochs (early stopping on ``validation_fraction`` / ``patience``).
+        Maximum pretraining epochs.
+    max_steps : int or None, default=300
+        Cap on pretraining optimiser steps: large data sets train for fewer than ``epochs`` epochs
+        (ceil(max_steps / batches per epoch)). The contrastive term needs on the order of a hundred
+        steps and gains little after a few hundred (measured on the UCR sets of
+        benchmarks/clustering.py); None trains for ``epochs`` whatever the size.
     clustering_epochs : int, default=20
         Maximum epochs of the joint reconstruction + clustering stage.
-    batch_size : int, default=32
+    batch_size : int, default=128
+        Large batches give the contrastive term more negatives and cost little more per step.
     learning_rate : float, default=5e-3
     max_grad_norm : float or None, default=1.0
-    validation_fraction : float, default=0.1
-        Held-out share for early stopping during pretraining only; the clustering stage uses every
-        sequence.
-    patience : int or None, default=10
-    contrastive : float, default=1.0
+    validation_fraction : float, default=0.0
+        Held-out share for early stopping during pretraining (with ``patience``); the clustering
+        stage uses every sequence. Off by default: the contrastive loss on random crops is too
+        noisy a stopping signal, and stopping early was measured to cost quality (BasicMotions
+        NMI 0.69 with a 10% split and patience 10, 0.95 with the fixed budget).
+    patience : int or None, default=None
+    contrastive : float, default=0.3
         Weight of a contrastive term during pretraining: the codes of two random crops (each
         between half and all of a sequence) of the same sequence are pulled together and pushed
         away from the other sequences of the batch (SimCLR's NT-Xent). It makes codes depend on
@@ -135,7 +150,9 @@ class RecurrentClusterer(BaseSequenceEstimator):
         **COMMON_CONSTRAINTS,
         "n_clusters": [Interval(int, 1)],
         "pool": [Interval(int, 1), Options(("auto",))],
+        "pool_features": [Options(POOL_FEATURES)],
         "clustering_epochs": [Interval(int, 0)],
+        "max_steps": [Interval(int, 1), None],
         "summary": [Options(SUMMARIES)],
         "contrastive": [Interval(float, 0.0)],
         "gamma": [Interval(float, 0.0)],
@@ -157,15 +174,17 @@ class RecurrentClusterer(BaseSequenceEstimator):
         dropout=0.0,
         latent_dim=16,
         pool="auto",
+        pool_features="mean_std",
         summary="mean",
         epochs=100,
+        max_steps=300,
         clustering_epochs=20,
-        batch_size=32,
+        batch_size=128,
         learning_rate=5e-3,
         max_grad_norm=1.0,
-        validation_fraction=0.1,
-        patience=10,
-        contrastive=1.0,
+        validation_fraction=0.0,
+        patience=None,
+        contrastive=0.3,
         gamma=0.1,
         alpha=1.0,
         update_interval=1,
@@ -188,8 +207,10 @@ class RecurrentClusterer(BaseSequenceEstimator):
         self.dropout = dropout
         self.latent_dim = latent_dim
         self.pool = pool
+        self.pool_features = pool_features
         self.summary = summary
         self.epochs = epochs
+        self.max_steps = max_steps
         self.clustering_epochs = clustering_epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -214,7 +235,7 @@ class RecurrentClusterer(BaseSequenceEstimator):
     # ----------------------------------------------------------------- network
     def _build_network(self) -> ClusteringNet:
         config = RecurrentConfig(
-            input_size=self.n_features_in_,
+            input_size=pooled_width(self.n_features_in_, self.pool_size_, self.pool_features),
             hidden_size=self.hidden_size,
             num_layers=self.num_layers,
             cell=self.cell,
@@ -222,7 +243,7 @@ class RecurrentClusterer(BaseSequenceEstimator):
             dropout=self.dropout,
         )
         return ClusteringNet(config, self.latent_dim, self.n_clusters, self.pool_size_, self.alpha,
-                             self.summary)
+                             self.summary, self.pool_features)
 
     def _choose_pool(self, seqs: Sequences) -> int:
         if self.pool != "auto":
@@ -252,12 +273,12 @@ class RecurrentClusterer(BaseSequenceEstimator):
                              f"in X ({len(seqs)}); pass at most {len(seqs)} clusters or more data.")
         scaled = self._fit_scaler(seqs)
         self.pool_size_ = self._choose_pool(scaled)
-        pooled = _pool_sequences(scaled, self.pool_size_)
+        pooled = _pool_sequences(scaled, self.pool_size_, self.pool_features)
         device = self._device()
         with self._fit_context() as rng:
             network = self._build_network().to(device)
             callbacks = self._callbacks(seqs, resume=resume, phase="pretrain")
-            history = train(network, self._pretrain_loss(), pooled, self._training_config(),
+            history = train(network, self._pretrain_loss(), pooled, self._pretrain_config(pooled),
                             rng=rng, device=device, callbacks=callbacks)
             for record in history:
                 record["stage"] = "pretrain"
@@ -273,6 +294,14 @@ class RecurrentClusterer(BaseSequenceEstimator):
         self.cluster_centers_ = network.centers.detach().cpu().numpy().copy()
         self.labels_ = self._soft(network, pooled).argmax(1)
         return self
+
+    def _pretrain_config(self, pooled: Sequences) -> TrainingConfig:
+        config = self._training_config()
+        if self.max_steps is not None:
+            n_train = len(pooled) - int(np.floor(len(pooled) * self.validation_fraction))
+            per_epoch = -(-max(n_train, 1) // self.batch_size)
+            config.epochs = max(1, min(self.epochs, -(-self.max_steps // per_epoch)))
+        return config
 
     def _pretrain_loss(self):
         weight = float(self.contrastive)
@@ -416,10 +445,10 @@ CROP_MIN_FRACTION = 0.5
 TEMPERATURE = 0.5
 
 
-def _pool_sequences(seqs: Sequences, size: int) -> Sequences:
+def _pool_sequences(seqs: Sequences, size: int, features: str) -> Sequences:
     if size == 1:
         return seqs
-    values, lengths = temporal_pool(*seqs.tensors("cpu"), size)
+    values, lengths = temporal_pool(*seqs.tensors("cpu"), size, features)
     return Sequences(values.numpy().astype(np.float32), lengths.numpy().astype(np.int64))
 
 
@@ -442,13 +471,28 @@ class _TargetRefresh(Callback):
 
     def on_train_begin(self, state) -> None:
         self.labels = self._refresh()
+        self.n_start = len(np.unique(self.labels))
+        self.good = _copy_weights(self.network)
 
     def on_epoch_end(self, state, record: dict) -> None:
         if record["epoch"] % self.estimator.update_interval:
             return
         labels = self._refresh()
+        if len(np.unique(labels)) < self.n_start:
+            # The clustering loss emptied a cluster (it can pull every code to one centre on
+            # data with weak structure, e.g. ArrowHead): keep the last refresh's weights, where
+            # every cluster still had members, and stop.
+            record["collapsed"] = True
+            state.best_weights = self.good  # train() loads these when it returns
+            state.stop = True
+            return
         change = float(np.mean(labels != self.labels))
         record["label_change"] = change
         self.labels = labels
+        self.good = _copy_weights(self.network)
         if change < self.estimator.tol:
             state.stop = True
+
+
+def _copy_weights(module) -> dict:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}

@@ -11,7 +11,8 @@ from torch import nn
 
 from .recurrent import RecurrentConfig, RecurrentDecoder, RecurrentStack, step_mask
 
-__all__ = ["ClusteringNet", "SummaryEncoder", "SummaryAutoencoder", "temporal_pool",
+__all__ = ["ClusteringNet", "SummaryEncoder", "SummaryAutoencoder", "temporal_pool", "pooled_width",
+           "POOL_FEATURES",
            "pooled_lengths", "soft_assignments", "target_distribution", "random_crops", "nt_xent"]
 
 
@@ -20,12 +21,27 @@ def pooled_lengths(lengths: torch.Tensor, size: int) -> torch.Tensor:
     return torch.div(lengths + size - 1, size, rounding_mode="floor")
 
 
-def temporal_pool(x: torch.Tensor, lengths: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Average consecutive windows of ``size`` valid steps: (B, T, C) -> (B, ceil(T / size), C).
+POOL_FEATURES = ("mean", "mean_std")
 
-    Padding after a sequence's end is masked out, so the last (partial) window of a sequence averages
-    only its valid steps and a sequence pools to the same values whatever batch it is in.
+
+def pooled_width(n_features: int, size: int, features: str = "mean") -> int:
+    """Features per pooled step: ``n_features``, doubled when ``features="mean_std"`` and ``size > 1``."""
+    return n_features * (2 if features == "mean_std" and size > 1 else 1)
+
+
+def temporal_pool(x: torch.Tensor, lengths: torch.Tensor, size: int,
+                  features: str = "mean") -> tuple[torch.Tensor, torch.Tensor]:
+    """Summarise consecutive windows of ``size`` valid steps: (B, T, C) -> (B, ceil(T / size), C')
+    with C' = :func:`pooled_width`.
+
+    ``features="mean"`` averages each window; ``"mean_std"`` appends each window's standard
+    deviation per channel, so that what averaging removes (oscillation faster than the window,
+    noise level) still reaches the recurrence. Padding after a sequence's end is masked out: the
+    last (partial) window of a sequence summarises only its valid steps and a sequence pools to the
+    same values whatever batch it is in.
     """
+    if features not in POOL_FEATURES:
+        raise ValueError(f"features must be one of {POOL_FEATURES}, got {features!r}.")
     if size == 1:
         return x, lengths
     batch, n_steps, n_features = x.shape
@@ -35,9 +51,14 @@ def temporal_pool(x: torch.Tensor, lengths: torch.Tensor, size: int) -> tuple[to
     if extra:
         x = torch.nn.functional.pad(x, (0, 0, 0, extra))
         mask = torch.nn.functional.pad(mask, (0, extra))
-    total = (x * mask.unsqueeze(-1)).view(batch, n_out, size, n_features).sum(2)  # (B, T', C)
-    count = mask.view(batch, n_out, size).sum(2).clamp_min(1.0)  # (B, T')
-    return total / count.unsqueeze(-1), pooled_lengths(lengths, size)
+    mask = mask.view(batch, n_out, size, 1)
+    windows = x.view(batch, n_out, size, n_features) * mask  # (B, T', size, C)
+    count = mask.sum(2).clamp_min(1.0)  # (B, T', 1)
+    mean = windows.sum(2) / count  # (B, T', C)
+    if features == "mean":
+        return mean, pooled_lengths(lengths, size)
+    spread = (((windows - mean.unsqueeze(2)) * mask) ** 2).sum(2) / count
+    return torch.cat([mean, spread.clamp_min(0.0).sqrt()], dim=2), pooled_lengths(lengths, size)
 
 
 def soft_assignments(z: torch.Tensor, centers: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -133,22 +154,26 @@ def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tenso
 class ClusteringNet(nn.Module):
     """Recurrent autoencoder with ``n_clusters`` centres in its latent space.
 
-    ``pool`` averages windows of that many steps before the recurrence: the recurrent layers then
-    see at most a few dozen steps even for series of hundreds, which trains faster and, measured on
-    the UCR benchmark sets, clusters better (benchmarks/clustering.py).
+    ``pool`` summarises windows of that many steps before the recurrence (their mean, and with
+    ``pool_features="mean_std"`` their standard deviation; see :func:`temporal_pool`): the recurrent
+    layers then see at most a few dozen steps even for series of hundreds, which trains faster and,
+    measured on the UCR benchmark sets, clusters better (benchmarks/clustering.py). ``config.input_size``
+    is the pooled width (:func:`pooled_width`).
     """
 
     def __init__(self, config: RecurrentConfig, latent_dim: int, n_clusters: int,
-                 pool: int = 1, alpha: float = 1.0, summary: str = "both"):
+                 pool: int = 1, alpha: float = 1.0, summary: str = "both",
+                 pool_features: str = "mean"):
         super().__init__()
         self.pool = int(pool)
+        self.pool_features = pool_features
         self.alpha = float(alpha)
         self.autoencoder = SummaryAutoencoder(config, latent_dim, summary)
         self.centers = nn.Parameter(torch.zeros(n_clusters, latent_dim))  # (K, latent)
 
     def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Latent codes of raw (unpooled) sequences: (B, T, C) -> (B, latent)."""
-        pooled, plengths = temporal_pool(x, lengths, self.pool)
+        pooled, plengths = temporal_pool(x, lengths, self.pool, self.pool_features)
         return self.autoencoder.encoder(pooled, plengths)
 
     def assign(self, z: torch.Tensor) -> torch.Tensor:
