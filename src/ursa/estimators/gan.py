@@ -82,8 +82,9 @@ class RecurrentGAN(BaseSequenceEstimator):
         Recurrent cell of every network.
     hidden_size : int, default=24
         Units per recurrent layer (the reference TimeGAN's 24).
-    num_layers : int, default=3
-        Layers per network (the supervisor has one less).
+    num_layers : int, default=2
+        Layers per network (the supervisor has one less). The reference uses 3; on a CPU core 2
+        layers train about 1.5 times as many iterations in the same time and scored no worse.
     bidirectional : bool, default=False
         Bidirectional discriminator. Generation stays causal in any case.
     dropout : float, default=0.0
@@ -91,14 +92,16 @@ class RecurrentGAN(BaseSequenceEstimator):
         Size of TimeGAN's latent (embedding) space per time step.
     noise_dim : int or None, default=None
         Noise channels per step; None uses the number of features (as the reference does).
-    iterations : int, default=5000
-        Iterations of the joint adversarial phase (the reference runs 50,000).
+    iterations : int, default=6000
+        Iterations of the joint adversarial phase (the reference runs 50,000). The defaults train
+        in about 20 minutes on one CPU core.
     generator_steps : int, default=1
         TimeGAN only: generator and embedder updates per discriminator update in the joint phase
-        (the reference's 2). Each joint iteration makes ``generator_steps`` updates on fresh
+        (the reference's 2; at an equal number of generator updates it scored no better here). Each joint iteration makes ``generator_steps`` updates on fresh
         batches, so the joint phase costs about ``iterations * generator_steps`` updates.
-    pretrain_iterations : int or None, default=None
-        Iterations of each of the two TimeGAN pretraining phases; None uses ``iterations``.
+    pretrain_iterations : int or None, default=1000
+        Iterations of each of the two TimeGAN pretraining phases; None uses ``iterations``. The
+        autoencoder keeps improving in the joint phase, so long pretraining buys little.
     batch_size : int, default=128
     learning_rate : float, default=1e-3
         Adam's step size for every network (the reference's).
@@ -170,14 +173,14 @@ class RecurrentGAN(BaseSequenceEstimator):
         architecture="timegan",
         cell="gru",
         hidden_size=24,
-        num_layers=3,
+        num_layers=2,
         bidirectional=False,
         dropout=0.0,
         latent_dim=24,
         noise_dim=None,
-        iterations=5000,
+        iterations=6000,
         generator_steps=1,
-        pretrain_iterations=None,
+        pretrain_iterations=1000,
         batch_size=128,
         learning_rate=1e-3,
         max_grad_norm=None,
