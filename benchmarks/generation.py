@@ -12,7 +12,7 @@ Usage::
 
     python benchmarks/generation.py                 # full run, appends to benchmarks/RESULTS.md
     python benchmarks/generation.py --quick         # smoke run (tiny budget), writes nothing
-    python benchmarks/generation.py --datasets sines --iterations 2000 --no-write
+    python benchmarks/generation.py --datasets sines --iterations 2000 --repeats 3 --no-write
 """
 
 from __future__ import annotations
@@ -73,8 +73,11 @@ def run_dataset(name: str, X: np.ndarray, args, log) -> dict:
     params = dict(architecture=args.architecture, cell=args.cell, hidden_size=args.hidden_size,
                   num_layers=args.num_layers, latent_dim=args.hidden_size,
                   iterations=args.iterations, pretrain_iterations=args.pretrain_iterations,
-                  batch_size=args.batch_size, learning_rate=args.learning_rate,
-                  random_state=args.seed, device="cpu", n_threads=args.threads)
+                  generator_steps=args.generator_steps, batch_size=args.batch_size,
+                  learning_rate=args.learning_rate, random_state=args.seed, device="cpu",
+                  n_threads=args.threads)
+    # Options left unset keep the estimator's defaults (the settings under test).
+    params = {k: v for k, v in params.items() if v is not None}
     log(f"[{name}] fitting RecurrentGAN({params}) on {X.shape}")
     gan = ursa.RecurrentGAN(**params)
     started, cpu_started = time.perf_counter(), time.process_time()
@@ -99,7 +102,11 @@ def run_dataset(name: str, X: np.ndarray, args, log) -> dict:
                                  iterations=args.pred_iterations, random_state=args.seed)
     log(f"[{name}] noise discriminative {noise_disc.mean:.4f}; train-on-real predictive "
         f"{real_pred.mean:.4f} ({time.perf_counter() - started:.0f} s of metrics)")
+    settings = {k: v for k, v in gan.get_params().items()
+                if k in ("hidden_size", "num_layers", "cell", "iterations", "pretrain_iterations",
+                         "generator_steps", "batch_size", "learning_rate")}
     return dict(name=name, shape=X.shape, fit_seconds=fit_seconds, fit_cpu_seconds=fit_cpu_seconds,
+                settings=settings,
                 phase_seconds=phase_seconds,
                 disc=disc, pred=pred, noise_disc=noise_disc, real_pred=real_pred,
                 diversity=gan.diversity_ratio_)
@@ -136,12 +143,16 @@ def parse_args(argv=None):
     p.add_argument("--datasets", default="sines,stocks")
     p.add_argument("--architecture", default="timegan", choices=["timegan", "rcgan"])
     p.add_argument("--cell", default="gru")
-    p.add_argument("--hidden-size", type=int, default=24)
-    p.add_argument("--num-layers", type=int, default=3)
-    p.add_argument("--iterations", type=int, default=None, help="joint iterations (default 5000)")
-    p.add_argument("--pretrain-iterations", type=int, default=None, help="default 2000")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--hidden-size", type=int, default=None, help="default: the estimator's")
+    p.add_argument("--num-layers", type=int, default=None, help="default: the estimator's")
+    p.add_argument("--iterations", type=int, default=None,
+                   help="joint iterations (default: the estimator's)")
+    p.add_argument("--pretrain-iterations", type=int, default=None,
+                   help="iterations per pretraining phase (default: the estimator's)")
+    p.add_argument("--generator-steps", type=int, default=None,
+                   help="generator updates per discriminator update (default: the estimator's)")
+    p.add_argument("--batch-size", type=int, default=None, help="default: the estimator's")
+    p.add_argument("--learning-rate", type=float, default=None, help="default: the estimator's")
     p.add_argument("--repeats", type=int, default=None, help="metric repeats (default 10)")
     p.add_argument("--baseline-repeats", type=int, default=None,
                    help="repeats for the noise and train-on-real rows (default: --repeats)")
@@ -157,7 +168,7 @@ def parse_args(argv=None):
     w.add_argument("--no-write", dest="write", action="store_false")
     args = p.parse_args(argv)
     q = args.quick
-    defaults = dict(iterations=20 if q else 5000, pretrain_iterations=20 if q else 2000,
+    defaults = dict(iterations=20 if q else None, pretrain_iterations=20 if q else None,
                     repeats=2 if q else 10, disc_iterations=50 if q else 2000,
                     pred_iterations=50 if q else 5000)
     for k, v in defaults.items():
@@ -208,12 +219,12 @@ def main(argv=None) -> int:
         section = (
             f"## {when} — generation (RecurrentGAN, TimeGAN protocol)\n\n"
             f"Command: `{command}`\n\n"
-            f"Machine: {machine_description(args.threads)}; shared with other jobs (4 other agents "
-            f"ran tests and benchmarks on the same 2 cores), so wall times are upper bounds.\n\n"
-            f"Runtime: {time.perf_counter() - started:.0f} s. Settings: hidden_size={args.hidden_size}, "
-            f"num_layers={args.num_layers}, cell={args.cell}, {args.pretrain_iterations} iterations "
-            f"per pretraining phase, {args.iterations} joint iterations, batch {args.batch_size}; "
-            f"metrics: {args.repeats} repeats ({args.baseline_repeats} for the noise and "
+            f"Machine: {machine_description(args.threads)}; shared with another engineer's jobs "
+            f"on the other core, so wall times are upper bounds.\n\n"
+            f"Runtime: {time.perf_counter() - started:.0f} s. Estimator settings: "
+            + "; ".join(f"{r['name']}: " + ", ".join(f"{k}={v}" for k, v in r["settings"].items())
+                        for r in rows)
+            + f". Metrics: {args.repeats} repeats ({args.baseline_repeats} for the noise and "
             f"train-on-real rows), {args.disc_iterations} / {args.pred_iterations} steps.\n\n"
             + text
         )
