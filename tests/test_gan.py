@@ -101,6 +101,15 @@ def test_history_has_every_phase_in_order(gan):
     assert gan.history_[0]["iteration"] == 2 and joint["iteration"] == 3
 
 
+def test_generator_steps_per_discriminator_step(sines):
+    est = fit_quiet(sines, generator_steps=2)
+    joint = est.history_[-1]
+    assert joint["phase"] == "joint" and joint["iteration"] == 6  # 3 iterations x 2 updates
+    assert np.isfinite(joint["discriminator_loss"]) and np.isfinite(joint["generator_loss"])
+    one = fit_quiet(sines, iterations=6)  # as many generator updates, twice the D updates
+    assert not np.array_equal(est.sample(3, random_state=0), one.sample(3, random_state=0))
+
+
 def test_history_records_every_100_iterations(sines):
     est = fit_quiet(sines, architecture="rcgan", iterations=101)
     assert [r["iteration"] for r in est.history_] == [100, 101]
