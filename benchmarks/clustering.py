@@ -129,14 +129,18 @@ def warm_up() -> None:
 
 def run_dataset(name: str, methods, seeds: int, ursa_params: dict, threads) -> dict:
     """Every method on one data set, seeds in turn (methods interleaved within a seed)."""
-    if threads:
-        torch.set_num_threads(threads)
+    threads = threads or torch.get_num_threads()
     warm_up()
     X, y = load(name)
     k = len(np.unique(y))
     results = {m: [] for m in methods}
     for seed in range(seeds):
         for method in methods:
+            # tslearn's KShape leaves the shared OpenMP runtime at one thread per core when it
+            # returns (torch.get_num_threads() goes from 1 to 2); on a busy machine the torch fit
+            # that followed ran 60x slower (ArrowHead: 45 s instead of 0.7 s for three epochs).
+            # Every method starts from the same setting.
+            torch.set_num_threads(threads)
             labels, seconds = run_method(method, X, k, seed, ursa_params)
             row = {"seed": seed, "seconds": seconds,
                    "nmi": float(normalized_mutual_info_score(y, labels)),
@@ -173,7 +177,7 @@ def summarise_log(args, methods, write: bool, argv) -> int:
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         section = (f"\n## {stamp} — clustering (issue 3), summarised from a run's log\n\n"
                    f"Command: `{command.strip()}` (log of an earlier run; it may have been cut short)\n\n"
-                   f"Machine: {machine()}\n\n{note}. Means are over the seeds that finished.\n\n"
+                   f"Machine: {machine(args.threads)}\n\n{note}. Means are over the seeds that finished.\n\n"
                    f"{body}\n")
         with RESULTS.open("a") as fh:
             fh.write(section)
@@ -192,7 +196,7 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
-def machine() -> str:
+def machine(threads: int | None = None) -> str:
     try:
         import tslearn
 
@@ -201,7 +205,7 @@ def machine() -> str:
         tsl = "tslearn not installed"
     return (f"{cpu_model()}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}, "
             f"Python {platform.python_version()}, torch {torch.__version__}, {tsl}, "
-            f"torch threads {torch.get_num_threads()}; the machine was shared with other jobs "
+            f"torch threads {threads or torch.get_num_threads()}; the machine was shared with other jobs "
             "(timings are noisy but every method ran in the same process, interleaved per seed)")
 
 
@@ -279,6 +283,7 @@ def main(argv=None) -> int:
     write = (not args.quick) if args.write is None else args.write
     if args.threads:
         torch.set_num_threads(args.threads)
+    args.threads = torch.get_num_threads()  # restored before every method (see run_dataset)
     ursa_params = json.loads(args.ursa_params)
     methods = list(dict.fromkeys(args.methods))
     if any(m != "ursa" for m in methods):
@@ -311,7 +316,7 @@ def main(argv=None) -> int:
         command = "python benchmarks/clustering.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         section = (f"\n## {stamp} — clustering (issue 3)\n\nCommand: `{command.strip()}`\n\n"
-                   f"Machine: {machine()}\n\nRuntime: {runtime:.0f} s\n\n"
+                   f"Machine: {machine(args.threads)}\n\nRuntime: {runtime:.0f} s\n\n"
                    f"Protocol: TRAIN+TEST merged, each series z-normalised, k = number of classes, "
                    f"seeds 0..{args.seeds - 1}; data sets in {min(args.jobs, len(jobs))} parallel "
                    f"process(es); ursa parameters: defaults"
