@@ -12,9 +12,9 @@ import torch
 from .._params import Instance, Interval, Options
 from ..data import Sequences, as_sequences, sliding_windows, window_starts
 from ..data._sequences import _check_numeric, _to_float32
-from ..networks import RecurrentConfig, SequenceAutoencoderNet, masked_mse
 from ..persistence import register
 from ..training import train
+from .autoencoder import ReconstructionNetwork
 from .base import COMMON_CONSTRAINTS, BaseSequenceEstimator
 
 __all__ = ["SequenceAnomalyDetector", "StreamingScorer", "Explanation"]
@@ -186,7 +186,7 @@ class _Accumulator:
 
 
 @register
-class SequenceAnomalyDetector(BaseSequenceEstimator):
+class SequenceAnomalyDetector(ReconstructionNetwork, BaseSequenceEstimator):
     """Anomaly detection on long series with a recurrent autoencoder on sliding windows.
 
     ``fit`` cuts every training series into windows of ``window`` steps (every ``stride`` steps),
@@ -364,22 +364,6 @@ class SequenceAnomalyDetector(BaseSequenceEstimator):
         self.checkpoint_every = checkpoint_every
 
     # ------------------------------------------------------------------ fitting
-    def _build_network(self) -> SequenceAutoencoderNet:
-        config = RecurrentConfig(
-            input_size=self.n_features_in_,
-            hidden_size=self.hidden_size,
-            num_layers=self.num_layers,
-            cell=self.cell,
-            bidirectional=self.bidirectional,
-            dropout=self.dropout,
-        )
-        return SequenceAutoencoderNet(config, self.latent_dim)
-
-    @staticmethod
-    def _loss(network, values, lengths):
-        reconstruction, _ = network(values, lengths)
-        return masked_mse(reconstruction, values, lengths)
-
     def _check_score_stride(self) -> None:
         stride = self.score_stride
         if (isinstance(stride, bool) or not isinstance(stride, Integral)

@@ -10,7 +10,6 @@ import torch
 from .._params import Instance
 from ..data import restore_layout
 from ..networks import (
-    RecurrentConfig,
     SequenceAutoencoderNet,
     fold_input_scaling,
     fold_output_scaling,
@@ -24,8 +23,21 @@ from .base import COMMON_CONSTRAINTS, BaseSequenceEstimator
 __all__ = ["SequenceAutoencoder"]
 
 
+class ReconstructionNetwork:
+    """The recurrent autoencoder and its masked reconstruction loss, shared by the estimators that
+    train one (SequenceAutoencoder, SequenceAnomalyDetector)."""
+
+    def _build_network(self) -> SequenceAutoencoderNet:
+        return SequenceAutoencoderNet(self._recurrent_config(), self.latent_dim)
+
+    @staticmethod
+    def _loss(network, values, lengths):
+        reconstruction, _ = network(values, lengths)
+        return masked_mse(reconstruction, values, lengths)
+
+
 @register
-class SequenceAutoencoder(BaseSequenceEstimator):
+class SequenceAutoencoder(ReconstructionNetwork, BaseSequenceEstimator):
     """Recurrent sequence autoencoder.
 
     The encoder (a stack of ``cell`` layers) reads each sequence up to its true end; its last state is
@@ -148,22 +160,6 @@ class SequenceAutoencoder(BaseSequenceEstimator):
         self.callbacks = callbacks
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
-
-    def _build_network(self) -> SequenceAutoencoderNet:
-        config = RecurrentConfig(
-            input_size=self.n_features_in_,
-            hidden_size=self.hidden_size,
-            num_layers=self.num_layers,
-            cell=self.cell,
-            bidirectional=self.bidirectional,
-            dropout=self.dropout,
-        )
-        return SequenceAutoencoderNet(config, self.latent_dim)
-
-    @staticmethod
-    def _loss(network, values, lengths):
-        reconstruction, _ = network(values, lengths)
-        return masked_mse(reconstruction, values, lengths)
 
     def fit(self, X, y=None, *, resume=False):
         """Fit the autoencoder on sequences ``X``.

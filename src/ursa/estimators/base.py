@@ -18,7 +18,7 @@ from sklearn.utils import check_random_state
 
 from .._params import Instance, Interval, Options, check_params
 from ..data import SCALINGS, Sequences, SequenceScaler, as_sequences
-from ..networks import CELLS
+from ..networks import CELLS, RecurrentConfig
 from ..persistence import save_model
 from ..training import Checkpoint, ProgressBar, TrainingConfig
 
@@ -137,6 +137,18 @@ class BaseSequenceEstimator(BaseEstimator):
         with _THREAD_LOCK, self._threads(), torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             yield np.random.default_rng(seed)
+
+    def _recurrent_config(self, input_size: int | None = None) -> RecurrentConfig:
+        """The recurrent settings every estimator shares (cell, hidden_size, num_layers,
+        bidirectional, dropout), reading ``input_size`` features per step (default: the data's)."""
+        return RecurrentConfig(
+            input_size=self.n_features_in_ if input_size is None else input_size,
+            hidden_size=self.hidden_size,
+            num_layers=self.num_layers,
+            cell=self.cell,
+            bidirectional=self.bidirectional,
+            dropout=self.dropout,
+        )
 
     def _training_config(self) -> TrainingConfig:
         return TrainingConfig(

@@ -8,7 +8,7 @@ from sklearn.base import BaseEstimator, clone
 
 from .._params import Instance, Interval, Options
 from ..data import Sequences
-from ..networks import RecurrentConfig, masked_mse
+from ..networks import masked_mse
 from ..networks.clustering import (
     POOL_FEATURES,
     SUMMARIES,
@@ -234,14 +234,8 @@ class RecurrentClusterer(BaseSequenceEstimator):
 
     # ----------------------------------------------------------------- network
     def _build_network(self) -> ClusteringNet:
-        config = RecurrentConfig(
-            input_size=pooled_width(self.n_features_in_, self.pool_size_, self.pool_features),
-            hidden_size=self.hidden_size,
-            num_layers=self.num_layers,
-            cell=self.cell,
-            bidirectional=self.bidirectional,
-            dropout=self.dropout,
-        )
+        config = self._recurrent_config(
+            pooled_width(self.n_features_in_, self.pool_size_, self.pool_features))
         return ClusteringNet(config, self.latent_dim, self.n_clusters, self.pool_size_, self.alpha,
                              self.summary, self.pool_features)
 
