@@ -161,7 +161,9 @@ def _gan_part(quick: bool, seed: int, out):
     n = _size("gan", "n_sequences", quick)
     X = make_sines(n, 24, 5, random_state=seed)
     started = time.perf_counter()
-    model = RecurrentGAN(iterations=_size("gan", "iterations", quick), random_state=seed).fit(X)
+    iterations = _size("gan", "iterations", quick)
+    model = RecurrentGAN(iterations=iterations, pretrain_iterations=iterations,
+                         random_state=seed).fit(X)
     seconds = time.perf_counter() - started
     synthetic = model.sample(n, random_state=seed)
     rows = []
