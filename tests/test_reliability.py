@@ -233,6 +233,21 @@ def test_clusterer_interrupted_in_pretraining_resumes_to_the_uninterrupted_resul
            "labels and weights identical to an uninterrupted fit")
 
 
+def test_clusterer_pretraining_extends_when_max_steps_is_raised(tmp_path):
+    """max_steps is a run-length limit like epochs: raising it continues the checkpointed run
+    (no fingerprint refusal) and gives the same weights as one run with the higher limit."""
+    from ursa import RecurrentClusterer
+
+    params = dict(n_clusters=2, hidden_size=8, latent_dim=3, epochs=50, clustering_epochs=2,
+                  batch_size=8, random_state=3, device="cpu", n_threads=1)  # 4 batches per epoch
+    straight = RecurrentClusterer(**params, max_steps=16).fit(X)
+    est = RecurrentClusterer(**params, max_steps=8, checkpoint_dir=tmp_path).fit(X)
+    assert sum(r["stage"] == "pretrain" for r in est.history_) == 2
+    est.set_params(max_steps=16).fit(X, resume=True)
+    assert sum(r["stage"] == "pretrain" for r in est.history_) == 4
+    assert same_weights(est, straight)
+
+
 def test_gan_divergence_names_the_phase_and_iteration():
     from ursa import RecurrentGAN
 

@@ -60,7 +60,7 @@ COMMON_CONSTRAINTS = {
 # Parameters that may change between an interrupted fit and its resumption: they do not change
 # what is learned (or, for epochs, let a finished run be extended).
 _RESUMABLE_CHANGES = {"verbose", "n_threads", "callbacks", "checkpoint_dir", "checkpoint_every",
-                      "epochs", "device"}
+                      "epochs", "max_steps", "device"}  # the run-length limits may be raised
 
 
 class BaseSequenceEstimator(BaseEstimator):

