@@ -106,8 +106,9 @@ def _autoencoder_part(epochs: int, out, seed: int):
 # measured with one torch thread (OMP_NUM_THREADS=1) on a shared 2-core machine, the parts took
 # 24 s (autoencoder), 11 s (clusterer: 100 one-batch epochs), 227 s (GAN: 400 iterations per
 # phase, 43 s per 100 measured separately, plus the protocol's 2000 + 5000 post-hoc GRU steps,
-# about 60 s) and 12 s (detector) of CPU time, 274 s in all. The GAN gets most of the budget and still stays far from
-# TimeGAN's figures, which need tens of thousands of iterations (benchmarks/generation.py).
+# about 60 s) and 12 s (detector) of CPU time, 274 s in all. The GAN gets most of the budget
+# and still stays far from TimeGAN's figures, which need tens of thousands of iterations
+# (benchmarks/generation.py).
 SIZES = {
     "autoencoder": {"epochs": (60, 2)},
     "cluster": {"epochs": (100, 2), "clustering_epochs": (20, 2)},

@@ -97,8 +97,9 @@ class RecurrentGAN(BaseSequenceEstimator):
         in about 20 minutes on one CPU core.
     generator_steps : int, default=1
         TimeGAN only: generator and embedder updates per discriminator update in the joint phase
-        (the reference's 2; at an equal number of generator updates it scored no better here). Each joint iteration makes ``generator_steps`` updates on fresh
-        batches, so the joint phase costs about ``iterations * generator_steps`` updates.
+        (the reference's 2; at an equal number of generator updates it scored no better here).
+        Each joint iteration makes ``generator_steps`` updates on fresh batches, so the joint
+        phase costs about ``iterations * generator_steps`` updates.
     pretrain_iterations : int or None, default=1000
         Iterations of each of the two TimeGAN pretraining phases; None uses ``iterations``. The
         autoencoder keeps improving in the joint phase, so long pretraining buys little.
