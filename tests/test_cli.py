@@ -255,6 +255,19 @@ def test_console_script_exit_codes(work, tmp_path):
     assert usage.returncode == 2 and "Missing argument" in usage.stderr
 
 
+def test_python_dash_m_runs_the_command(work, tmp_path):
+    """``python -m ursa`` is the same command: version, exit codes and one-line errors."""
+    import sys
+
+    root, _, model = work
+    version = subprocess.run([sys.executable, "-m", "ursa", "--version"], capture_output=True,
+                             text=True)
+    assert version.returncode == 0 and version.stdout.strip() == f"ursa {ursa.__version__}"
+    missing = subprocess.run([sys.executable, "-m", "ursa", "embed", str(model),
+                              str(tmp_path / "x.csv")], capture_output=True, text=True)
+    assert missing.returncode == 1 and missing.stderr.startswith("ursa: error: No such file")
+
+
 def test_version():
     result = invoke("--version")
     assert result.exit_code == 0 and result.stdout.strip() == f"ursa {ursa.__version__}"
