@@ -496,8 +496,13 @@ def test_numpy_errors(tmp_path):
         read_numpy(obj)
     junk = tmp_path / "junk.npy"
     junk.write_bytes(b"not numpy at all")
-    with pytest.raises(ValueError, match="junk.npy"):
+    with pytest.raises(ValueError, match="junk.npy: not a .npy or .npz file") as info:
         read_numpy(junk)
+    assert "unpickling" not in str(info.value)  # garbage is not reported as Python objects
+    empty = tmp_path / "empty.npy"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match="not a .npy or .npz file"):
+        read_numpy(empty)
 
 
 # ==========================================================================================

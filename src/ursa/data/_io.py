@@ -552,6 +552,14 @@ def read_numpy(path, key=None):
         The array as stored.
     """
     p = _existing_file(path)
+    with open(p, "rb") as fh:
+        magic = fh.read(6)
+    # numpy treats any file without its magic string as a pickle, which would make garbage look
+    # like "Python objects"; say what the file is not instead.
+    if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):
+        raise ValueError(f"{p}: not a .npy or .npz file (it does not start with numpy's magic "
+                         "string or a zip header). Save arrays with numpy.save / numpy.savez, or "
+                         "pass a CSV, Parquet or .ts file.")
     try:
         loaded = np.load(p, allow_pickle=False)
     except ValueError as exc:
