@@ -41,6 +41,22 @@ def test_training_lowers_the_loss():
     assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
 
 
+@pytest.mark.parametrize("validation_fraction, max_steps, expected", [
+    (0.0, 7, 3),  # 12 training sequences, batch 4: 3 steps per epoch -> ceil(7 / 3) epochs
+    (0.0, 1, 1),
+    (0.0, None, 5),
+    (0.0, 100, 5),  # epochs is the tighter limit
+    (0.25, 4, 2),  # 9 training sequences after the split: still 3 steps per epoch
+])
+def test_max_steps_caps_the_epochs(validation_fraction, max_steps, expected):
+    seqs = as_sequences(make_sines(12, 8, 1))
+    history = train(small_net(1), loss_fn, seqs,
+                    TrainingConfig(epochs=5, batch_size=4, validation_fraction=validation_fraction,
+                                   patience=None, max_steps=max_steps),
+                    rng=np.random.default_rng(0))
+    assert len(history) == expected
+
+
 def test_early_stopping_restores_the_best_weights():
     seqs = as_sequences(make_sines(60, 12, 2))
     net = small_net()

@@ -275,7 +275,7 @@ class RecurrentClusterer(BaseSequenceEstimator):
         with self._fit_context() as rng:
             network = self._build_network().to(device)
             callbacks = self._callbacks(seqs, resume=resume, phase="pretrain")
-            history = train(network, self._pretrain_loss(), pooled, self._pretrain_config(pooled),
+            history = train(network, self._pretrain_loss(), pooled, self._pretrain_config(),
                             rng=rng, device=device, callbacks=callbacks)
             for record in history:
                 record["stage"] = "pretrain"
@@ -292,12 +292,9 @@ class RecurrentClusterer(BaseSequenceEstimator):
         self.labels_ = self._soft(network, pooled).argmax(1)
         return self
 
-    def _pretrain_config(self, pooled: Sequences) -> TrainingConfig:
+    def _pretrain_config(self) -> TrainingConfig:
         config = self._training_config()
-        if self.max_steps is not None:
-            n_train = len(pooled) - int(np.floor(len(pooled) * self.validation_fraction))
-            per_epoch = -(-max(n_train, 1) // self.batch_size)
-            config.epochs = max(1, min(self.epochs, -(-self.max_steps // per_epoch)))
+        config.max_steps = self.max_steps
         return config
 
     def _pretrain_loss(self):

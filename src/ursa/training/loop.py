@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -57,6 +57,9 @@ class TrainingConfig:
     validation_fraction: float = 0.1
     patience: int | None = 10
     weight_decay: float = 0.0
+    # Cap on optimiser steps, applied as whole epochs: epochs = min(epochs, ceil(max_steps /
+    # batches per epoch)), so large data sets train for fewer epochs.
+    max_steps: int | None = None
 
 
 @dataclass
@@ -177,6 +180,10 @@ def train(
     train_positions, val_positions = _split(seqs, config.validation_fraction, rng)
     train_data = _DeviceData(seqs, train_positions, device)
     val_data = _DeviceData(seqs, val_positions, device) if val_positions is not None else None
+    if config.max_steps is not None:
+        per_epoch = -(-len(train_positions) // config.batch_size)  # iter_batches' batch count
+        capped = max(1, min(config.epochs, -(-config.max_steps // per_epoch)))
+        config = replace(config, epochs=capped)
     optimizer = torch.optim.Adam(
         module.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
