@@ -89,6 +89,26 @@ def test_clustering_stage_stops_on_tolerance():
     assert all("label_change" in r for r in loose.history_ if r["stage"] == "cluster")
 
 
+def test_clustering_stage_warms_its_learning_rate_up():
+    """Pretraining steps at learning_rate; the clustering stage's fresh optimiser reaches it over
+    its first 5 epochs."""
+    from ursa.training import Callback
+
+    class Rates(Callback):
+        def __init__(self):
+            self.rates = []
+
+        def on_epoch_end(self, state, record):
+            self.rates.append(state.optimizer.param_groups[0]["lr"])
+
+    X, _ = grouped_sines(n_per_group=6)
+    seen = Rates()
+    # tol=0: no early stop; 20 pretraining epochs: codes settled enough that no cluster empties
+    ursa.RecurrentClusterer(n_clusters=3, learning_rate=0.01, tol=0.0, callbacks=[seen],
+                            **{**FAST, "epochs": 20, "clustering_epochs": 7}).fit(X)
+    np.testing.assert_allclose(seen.rates, [0.01] * 20 + [0.002, 0.004, 0.006, 0.008] + [0.01] * 3)
+
+
 def test_no_clustering_stage_keeps_initial_centres():
     """clustering_epochs=0: the centres are k-means' on the pretrained codes."""
     X, _ = grouped_sines(n_per_group=8)

@@ -57,6 +57,46 @@ def test_max_steps_caps_the_epochs(validation_fraction, max_steps, expected):
     assert len(history) == expected
 
 
+class LearningRates(Callback):
+    """Records the optimiser's learning rate of every finished epoch."""
+
+    def __init__(self):
+        self.rates = []
+
+    def on_epoch_end(self, state, record):
+        self.rates.append(state.optimizer.param_groups[0]["lr"])
+
+
+def test_warmup_raises_the_learning_rate_linearly_then_holds_it():
+    seqs = as_sequences(make_sines(12, 8, 1))
+    seen = LearningRates()
+    train(small_net(1), loss_fn, seqs, TrainingConfig(epochs=6, batch_size=4, learning_rate=0.01,
+          validation_fraction=0.0, warmup_epochs=4), rng=np.random.default_rng(0), callbacks=[seen])
+    np.testing.assert_allclose(seen.rates, [0.0025, 0.005, 0.0075, 0.01, 0.01, 0.01])
+    plain = LearningRates()
+    train(small_net(1), loss_fn, seqs, TrainingConfig(epochs=2, batch_size=4, learning_rate=0.01,
+          validation_fraction=0.0), rng=np.random.default_rng(0), callbacks=[plain])
+    assert plain.rates == [0.01, 0.01]
+
+
+def test_warmup_resumes_at_the_interrupted_epoch_rate(tmp_path):
+    """A run cut after epoch 2 and resumed from its checkpoint continues the warm-up (epoch 3 at
+    3/4 of the rate) and ends with the weights of an uninterrupted run."""
+    seqs = as_sequences(make_sines(12, 8, 1))
+    config = dict(batch_size=4, learning_rate=0.01, validation_fraction=0.0, warmup_epochs=4)
+    whole = small_net(1)
+    train(whole, loss_fn, seqs, TrainingConfig(epochs=5, **config), rng=np.random.default_rng(0))
+    net = small_net(1)
+    train(net, loss_fn, seqs, TrainingConfig(epochs=2, **config), rng=np.random.default_rng(0),
+          callbacks=[Checkpoint(tmp_path / "ckpt")])
+    seen = LearningRates()
+    train(net, loss_fn, seqs, TrainingConfig(epochs=5, **config), rng=np.random.default_rng(1),
+          callbacks=[Checkpoint(tmp_path / "ckpt", resume=True), seen])
+    np.testing.assert_allclose(seen.rates, [0.0075, 0.01, 0.01])
+    for a, b in zip(whole.state_dict().values(), net.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 def test_early_stopping_restores_the_best_weights():
     seqs = as_sequences(make_sines(60, 12, 2))
     net = small_net()

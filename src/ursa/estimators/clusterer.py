@@ -82,6 +82,8 @@ class RecurrentClusterer(BaseSequenceEstimator):
     batch_size : int, default=128
         Large batches give the contrastive term more negatives and cost little more per step.
     learning_rate : float, default=5e-3
+        Adam's step size; in the clustering stage it is reached over the first 5 epochs (a linear
+        warm-up, which keeps the fresh optimiser from knocking codes away from their centres).
     max_grad_norm : float or None, default=1.0
     validation_fraction : float, default=0.0
         Held-out share for early stopping during pretraining (with ``patience``); the clustering
@@ -380,6 +382,7 @@ class RecurrentClusterer(BaseSequenceEstimator):
             max_grad_norm=self.max_grad_norm,
             validation_fraction=0.0,
             patience=None,
+            warmup_epochs=CLUSTERING_WARMUP_EPOCHS,
         )
         history = train(network, loss, pooled, config, rng=rng, device=device,
                         callbacks=[refresh, *self._callbacks(checkpoint=False)], pass_index=True)
@@ -447,6 +450,12 @@ class RecurrentClusterer(BaseSequenceEstimator):
 
 
 CROP_MIN_FRACTION = 0.5
+# The clustering stage starts a fresh optimiser on pretrained weights; its learning rate rises to
+# learning_rate over this many epochs. Without it, the first full-size Adam steps could move most
+# codes to another centre in one epoch and leave a cluster (nearly) empty: ArrowHead with
+# contrastive=0, NMI 0.17 over 5 seeds (4 collapsed) against 0.25 with the warm-up (1 collapsed);
+# default settings on the four UCR sets unchanged within noise (benchmarks/clustering.py).
+CLUSTERING_WARMUP_EPOCHS = 5
 TEMPERATURE = 0.5
 
 

@@ -60,6 +60,10 @@ class TrainingConfig:
     # Cap on optimiser steps, applied as whole epochs: epochs = min(epochs, ceil(max_steps /
     # batches per epoch)), so large data sets train for fewer epochs.
     max_steps: int | None = None
+    # Linear learning-rate warm-up: epoch e (from 1) steps at learning_rate * min(1, e / warmup_epochs).
+    # A fresh Adam moves every weight by about the learning rate on its first steps, whatever the
+    # gradient; warming up keeps a stage that starts from trained weights from being knocked off them.
+    warmup_epochs: int = 0
 
 
 @dataclass
@@ -199,6 +203,9 @@ def train(
         while not state.finished and state.epoch < config.epochs:
             epoch = state.epoch + 1
             started = time.perf_counter()
+            if config.warmup_epochs:  # set from the epoch number: a resumed run gets the same rates
+                for group in optimizer.param_groups:
+                    group["lr"] = config.learning_rate * min(1.0, epoch / config.warmup_epochs)
             total, count = 0.0, 0
             for batch_number, index in enumerate(
                 iter_batches(train_data.seqs, config.batch_size, state.rng), 1
