@@ -232,10 +232,33 @@ def test_bad_sample_arguments(gan, kwargs, pattern):
 
 
 @pytest.mark.parametrize("name, value", [("architecture", "wgan"), ("iterations", 0),
-                                          ("noise_dim", 0), ("gamma", -1.0)])
+                                          ("noise_dim", 0), ("gamma", -1.0),
+                                          ("static_noise_dim", -1)])
 def test_gan_parameters_checked_at_fit(sines, name, value):
     with pytest.raises(ValueError, match=f"'{name}' parameter"):
         ursa.RecurrentGAN(**{**TINY, name: value}).fit(sines)
+
+
+@pytest.mark.parametrize("architecture", ["timegan", "rcgan"])
+def test_static_noise_is_drawn_once_per_sequence(sines, tmp_path, architecture):
+    """static_noise_dim channels reach the generator beside the per-step noise: constant over a
+    sequence's steps, different between sequences; saved and restored with the model."""
+    est = fit_quiet(sines, architecture=architecture, static_noise_dim=3)
+    seen = []
+    hook = est.network_.generator.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
+    try:
+        est.sample(6, n_timesteps=9, random_state=0)
+    finally:
+        hook.remove()
+    z = seen[0]  # (6, 9, noise_dim + 3)
+    assert z.shape == (6, 9, 2 + 3)
+    static, per_step = z[..., -3:], z[..., :-3]
+    assert torch.equal(static, static[:, :1].expand_as(static))  # one draw per sequence
+    assert static[:, 0].std(0).min() > 0.05  # ... that differs between sequences
+    assert per_step.std(1).min() > 0.05  # the per-step channels still change every step
+    loaded = ursa.load(est.save(tmp_path / "gan.ursa"))
+    assert loaded.static_noise_dim == 3
+    np.testing.assert_array_equal(loaded.sample(4, random_state=1), est.sample(4, random_state=1))
 
 
 def test_sample_needs_fit():
