@@ -261,6 +261,12 @@ def test_static_noise_is_drawn_once_per_sequence(sines, tmp_path, architecture):
     np.testing.assert_array_equal(loaded.sample(4, random_state=1), est.sample(4, random_state=1))
 
 
+@pytest.mark.parametrize("static, width", [(None, 2 + 2), (0, 2)])
+def test_static_noise_defaults_to_one_channel_per_feature(sines, static, width):
+    est = fit_quiet(sines, static_noise_dim=static)
+    assert est.network_.generator.rnn.input_size == width  # 2 per-step + static channels
+
+
 def test_sample_needs_fit():
     from sklearn.exceptions import NotFittedError
 
