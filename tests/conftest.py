@@ -1,10 +1,16 @@
 """Shared fixtures: generated data and the location of the benchmark data folder."""
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
+from safetensors.numpy import save_file
+
+from ursa.persistence import _checksum
+from ursa.training import Callback
 
 # Tiny models run fastest on one thread, and a second busy process cannot make the OpenMP
 # pool spin-wait against it.
@@ -44,6 +50,36 @@ def sines():
 @pytest.fixture
 def variable():
     return make_variable()
+
+# ----------------------------------------------------------------- helpers shared by test modules
+def rewrite(data: bytes, tmp_path, metadata_changes=None, document_changes=None,
+            recompute_checksum=True) -> bytes:
+    """Rewrite a saved file's header, optionally with a freshly computed (valid) checksum."""
+    source = tmp_path / "source.ursa"
+    source.write_bytes(data)
+    with safe_open(str(source), framework="numpy") as fh:
+        meta = dict(fh.metadata())
+        arrays = {k: fh.get_tensor(k) for k in fh.keys()}
+    if document_changes is not None:
+        document = json.loads(meta["document"])
+        document_changes(document)
+        meta["document"] = json.dumps(document, allow_nan=True)
+    meta.update(metadata_changes or {})
+    if recompute_checksum:
+        meta["checksum"] = _checksum(meta.get("class", "") + meta["document"], arrays)
+    out = tmp_path / "rewritten.ursa"
+    save_file(arrays, str(out), metadata=meta)
+    return out.read_bytes()
+
+
+class LearningRates(Callback):
+    """A training callback that records the optimiser's learning rate at every epoch end."""
+
+    def __init__(self):
+        self.rates = []
+
+    def on_epoch_end(self, state, record):
+        self.rates.append(state.optimizer.param_groups[0]["lr"])
 
 
 def pytest_sessionfinish(session, exitstatus):

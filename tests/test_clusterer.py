@@ -6,6 +6,7 @@ import torch
 from sklearn.cluster import AgglomerativeClustering, KMeans
 
 import ursa
+from conftest import LearningRates
 from ursa.metrics import adjusted_rand_score
 from ursa.networks.clustering import (
     nt_xent,
@@ -92,17 +93,8 @@ def test_clustering_stage_stops_on_tolerance():
 def test_clustering_stage_warms_its_learning_rate_up():
     """Pretraining steps at learning_rate; the clustering stage's fresh optimiser reaches it over
     its first 5 epochs."""
-    from ursa.training import Callback
-
-    class Rates(Callback):
-        def __init__(self):
-            self.rates = []
-
-        def on_epoch_end(self, state, record):
-            self.rates.append(state.optimizer.param_groups[0]["lr"])
-
     X, _ = grouped_sines(n_per_group=6)
-    seen = Rates()
+    seen = LearningRates()
     # tol=0: no early stop; 20 pretraining epochs: codes settled enough that no cluster empties
     ursa.RecurrentClusterer(n_clusters=3, learning_rate=0.01, tol=0.0, callbacks=[seen],
                             **{**FAST, "epochs": 20, "clustering_epochs": 7}).fit(X)

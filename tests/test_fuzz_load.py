@@ -15,12 +15,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from safetensors import safe_open
-from safetensors.numpy import save_file
 
 import ursa
 from ursa import ModelFileError
-from ursa.persistence import _checksum
-from conftest import make_sines
+from conftest import make_sines, rewrite
 from estimator_registry import ESTIMATORS
 from reliability_log import record
 
@@ -54,26 +52,6 @@ def load_or_refuse(data: bytes, reference: dict, cls, tmp_path) -> str:
     for method, expected in reference.items():
         np.testing.assert_array_equal(getattr(model, method)(X), expected)
     return "loaded"
-
-
-def rewrite(data: bytes, tmp_path, metadata_changes=None, document_changes=None,
-            recompute_checksum=True) -> bytes:
-    """Rewrite a saved file's header, optionally with a freshly computed (valid) checksum."""
-    source = tmp_path / "source.ursa"
-    source.write_bytes(data)
-    with safe_open(str(source), framework="numpy") as fh:
-        meta = dict(fh.metadata())
-        arrays = {k: fh.get_tensor(k) for k in fh.keys()}
-    if document_changes is not None:
-        document = json.loads(meta["document"])
-        document_changes(document)
-        meta["document"] = json.dumps(document, allow_nan=True)
-    meta.update(metadata_changes or {})
-    if recompute_checksum:
-        meta["checksum"] = _checksum(meta.get("class", "") + meta["document"], arrays)
-    out = tmp_path / "rewritten.ursa"
-    save_file(arrays, str(out), metadata=meta)
-    return out.read_bytes()
 
 
 @FUZZ

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import ursa
-from conftest import make_sines, make_variable
+from conftest import make_sines, make_variable, rewrite
 from ursa.metrics import discriminative_score
 
 TINY = dict(hidden_size=8, latent_dim=4, num_layers=1, iterations=3, pretrain_iterations=2,
@@ -258,6 +258,18 @@ def test_static_noise_is_drawn_once_per_sequence(sines, tmp_path, architecture):
     assert per_step.std(1).min() > 0.05  # the per-step channels still change every step
     loaded = ursa.load(est.save(tmp_path / "gan.ursa"))
     assert loaded.static_noise_dim == 3
+    np.testing.assert_array_equal(loaded.sample(4, random_state=1), est.sample(4, random_state=1))
+
+
+def test_file_from_before_static_noise_loads_without_it(sines, tmp_path):
+    """A file whose parameters lack static_noise_dim (written before it existed) rebuilds a
+    generator without per-step static channels, not with today's default."""
+    est = fit_quiet(sines, static_noise_dim=0)
+    data = est.save(tmp_path / "gan.ursa").read_bytes()
+    older = rewrite(data, tmp_path, document_changes=lambda d: d["params"].pop("static_noise_dim"))
+    (tmp_path / "older.ursa").write_bytes(older)
+    loaded = ursa.load(tmp_path / "older.ursa")
+    assert loaded.static_noise_dim == 0
     np.testing.assert_array_equal(loaded.sample(4, random_state=1), est.sample(4, random_state=1))
 
 

@@ -10,7 +10,7 @@ from safetensors import safe_open
 from ursa.data import as_sequences
 from ursa.networks import RecurrentConfig, SequenceAutoencoderNet, masked_mse
 from ursa.training import Callback, Checkpoint, TrainingConfig, TrainingDiverged, iter_batches, train
-from conftest import make_sines, make_variable
+from conftest import LearningRates, make_sines, make_variable
 
 
 def loss_fn(net, values, lengths):
@@ -55,16 +55,6 @@ def test_max_steps_caps_the_epochs(validation_fraction, max_steps, expected):
                                    patience=None, max_steps=max_steps),
                     rng=np.random.default_rng(0))
     assert len(history) == expected
-
-
-class LearningRates(Callback):
-    """Records the optimiser's learning rate of every finished epoch."""
-
-    def __init__(self):
-        self.rates = []
-
-    def on_epoch_end(self, state, record):
-        self.rates.append(state.optimizer.param_groups[0]["lr"])
 
 
 def test_warmup_raises_the_learning_rate_linearly_then_holds_it():

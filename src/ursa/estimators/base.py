@@ -67,6 +67,9 @@ class BaseSequenceEstimator(BaseEstimator):
     """Base class: subclasses declare ``_parameter_constraints`` and implement ``_fit``."""
 
     _parameter_constraints: dict = COMMON_CONSTRAINTS
+    # Parameters added since files of this format version were first written, with the value that
+    # rebuilds the models in files that lack them (see _from_saved).
+    _OLDER_FILES_PARAMS: dict = {}
     # Sequences per forward pass at inference: bounds memory whatever the input size.
     predict_batch_size = 1024
 
@@ -295,7 +298,9 @@ class BaseSequenceEstimator(BaseEstimator):
         unknown = sorted(set(params) - set(known))
         if unknown:
             raise ValueError(f"unknown parameters {unknown}")
-        estimator = cls(**params)
+        # A parameter added after a file was written is absent from it: it takes the value that
+        # reproduces the saved model, not today's default.
+        estimator = cls(**{**cls._OLDER_FILES_PARAMS, **params})
         estimator._validate_params()
         estimator._set_state(document, arrays)
         return estimator

@@ -97,12 +97,13 @@ class RecurrentGAN(BaseSequenceEstimator):
         per-step noise; None uses the number of features, 0 turns it off (the reference TimeGAN
         has per-step noise only). Sequences that differ by a few per-sequence factors (a frequency
         and phase per feature in Sines, a level per window in Stocks) get them directly instead of
-        having to accumulate them from per-step noise: on Sines after 2000 joint iterations the
-        reference's noise gave features that moved together (correlation 0.99 between features,
-        0.47 in the data) and a discriminative score of 0.32; 5 static channels gave 0.19.
-    iterations : int, default=6000
+        having to accumulate them from per-step noise: on Sines the reference's noise gave
+        features that moved together (correlation 0.99 between features, 0.47 in the data);
+        with one static channel per feature the discriminative score went from 0.176 to 0.112
+        (6000 joint iterations, benchmarks/generation.py).
+    iterations : int, default=8000
         Iterations of the joint adversarial phase (the reference runs 50,000). The defaults train
-        in about 20 minutes on one CPU core.
+        in about 23 minutes on one core of this project's benchmark machine (2-core AMD EPYC).
     generator_steps : int, default=1
         TimeGAN only: generator and embedder updates per discriminator update in the joint phase
         (the reference's 2; at an equal number of generator updates it scored no better here).
@@ -164,6 +165,9 @@ class RecurrentGAN(BaseSequenceEstimator):
     (3, 12, 2)
     """
 
+    # Files written before per-sequence noise existed hold generators without it.
+    _OLDER_FILES_PARAMS = {"static_noise_dim": 0}
+
     _parameter_constraints = {
         **{k: COMMON_CONSTRAINTS[k] for k in _SHARED},
         "architecture": [Options(ARCHITECTURES)],
@@ -189,7 +193,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         latent_dim=24,
         noise_dim=None,
         static_noise_dim=None,
-        iterations=6000,
+        iterations=8000,
         generator_steps=1,
         pretrain_iterations=1000,
         batch_size=128,
