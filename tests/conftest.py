@@ -51,6 +51,7 @@ def sines():
 def variable():
     return make_variable()
 
+
 # ----------------------------------------------------------------- helpers shared by test modules
 def rewrite(data: bytes, tmp_path, metadata_changes=None, document_changes=None,
             recompute_checksum=True) -> bytes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, clone
@@ -295,9 +297,7 @@ class RecurrentClusterer(BaseSequenceEstimator):
         return self
 
     def _pretrain_config(self) -> TrainingConfig:
-        config = self._training_config()
-        config.max_steps = self.max_steps
-        return config
+        return replace(self._training_config(), max_steps=self.max_steps)
 
     def _pretrain_loss(self):
         weight = float(self.contrastive)
@@ -375,15 +375,9 @@ class RecurrentClusterer(BaseSequenceEstimator):
             kl = (p * (torch.log(p.clamp_min(1e-12)) - torch.log(q.clamp_min(1e-12)))).sum(1).mean()
             return masked_mse(reconstruction, values, lengths) + gamma * kl
 
-        config = TrainingConfig(
-            epochs=self.clustering_epochs,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            max_grad_norm=self.max_grad_norm,
-            validation_fraction=0.0,
-            patience=None,
-            warmup_epochs=CLUSTERING_WARMUP_EPOCHS,
-        )
+        config = replace(self._training_config(), epochs=self.clustering_epochs,
+                         validation_fraction=0.0, patience=None,
+                         warmup_epochs=CLUSTERING_WARMUP_EPOCHS)
         history = train(network, loss, pooled, config, rng=rng, device=device,
                         callbacks=[refresh, *self._callbacks(checkpoint=False)], pass_index=True)
         for record in history:

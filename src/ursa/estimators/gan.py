@@ -243,7 +243,7 @@ class RecurrentGAN(BaseSequenceEstimator):
             hidden_size=self.hidden_size,
             num_layers=self.num_layers,
             latent_dim=self.latent_dim,
-            noise_dim=(self.noise_dim or self.n_features_in_) + self._static_noise_dim(),
+            noise_dim=sum(self._noise_widths()),
             condition_dim=self._condition_dim(),
             bidirectional=self.bidirectional,
             dropout=self.dropout,
@@ -379,18 +379,17 @@ class RecurrentGAN(BaseSequenceEstimator):
         return self
 
     def _noise(self, n: int, n_steps: int, device, generator=None) -> torch.Tensor:
-        dim = self.noise_dim or self.n_features_in_
+        dim, static_dim = self._noise_widths()
         z = torch.rand(n, n_steps, dim, generator=generator)  # U(0, 1) as in the reference
-        static_dim = self._static_noise_dim()
         if static_dim:
             static = torch.rand(n, 1, static_dim, generator=generator)  # one draw per sequence
             z = torch.cat([z, static.expand(-1, n_steps, -1)], dim=-1)
         return z.to(device)
 
-    def _static_noise_dim(self) -> int:
-        if self.static_noise_dim is None:
-            return self.n_features_in_
-        return self.static_noise_dim
+    def _noise_widths(self) -> tuple[int, int]:
+        """(per-step, per-sequence) noise channels; None means one per feature."""
+        static = self.n_features_in_ if self.static_noise_dim is None else self.static_noise_dim
+        return self.noise_dim or self.n_features_in_, static
 
     def _optimizer(self, *modules):
         params = [p for m in modules for p in m.parameters()]
