@@ -201,6 +201,8 @@ def summarise_log(args, methods, write: bool, argv) -> int:
         section = (f"\n## {stamp} — clustering (issue 3), summarised from a run's log\n\n"
                    f"Command: `{command.strip()}` (log of an earlier run; it may have been cut short)\n\n"
                    f"Machine: {machine(args.threads)}\n\n{note}. Means are over the seeds that finished.\n\n"
+                   f"Protocol: TRAIN+TEST merged, {PREPARED[args.normalisation]} (as this "
+                   f"command's --normalisation says; the log does not record it).\n\n"
                    f"{body}\n")
         with RESULTS.open("a") as fh:
             fh.write(section)

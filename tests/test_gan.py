@@ -14,10 +14,10 @@ TINY = dict(hidden_size=8, latent_dim=4, num_layers=1, iterations=3, pretrain_it
             batch_size=16, random_state=0, device="cpu")
 
 
-def fit_quiet(X, y=None, **params):
+def fit_quiet(X, y=None, resume=False, **params):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # tiny fits collapse; tested separately
-        return ursa.RecurrentGAN(**{**TINY, **params}).fit(X, y)
+        return ursa.RecurrentGAN(**{**TINY, **params}).fit(X, y, resume=resume)
 
 
 @pytest.fixture(scope="module")
@@ -233,10 +233,15 @@ def test_bad_sample_arguments(gan, kwargs, pattern):
 
 @pytest.mark.parametrize("name, value", [("architecture", "wgan"), ("iterations", 0),
                                           ("noise_dim", 0), ("gamma", -1.0),
-                                          ("static_noise_dim", -1)])
+                                          ("static_noise_dim", -1), ("ema_decay", -0.1)])
 def test_gan_parameters_checked_at_fit(sines, name, value):
     with pytest.raises(ValueError, match=f"'{name}' parameter"):
         ursa.RecurrentGAN(**{**TINY, name: value}).fit(sines)
+
+
+def test_ema_decay_of_one_is_refused_as_an_open_bound(sines):
+    with pytest.raises(ValueError, match=r"'ema_decay' parameter .* in \[0.0, 1.0\); got 1.0"):
+        ursa.RecurrentGAN(**{**TINY, "ema_decay": 1.0}).fit(sines)
 
 
 @pytest.mark.parametrize("architecture", ["timegan", "rcgan"])
@@ -262,14 +267,18 @@ def test_static_noise_is_drawn_once_per_sequence(sines, tmp_path, architecture):
 
 
 def test_file_from_before_static_noise_loads_without_it(sines, tmp_path):
-    """A file whose parameters lack static_noise_dim (written before it existed) rebuilds a
-    generator without per-step static channels, not with today's default."""
-    est = fit_quiet(sines, static_noise_dim=0)
+    """A file whose parameters lack static_noise_dim and ema_decay (written before they existed)
+    rebuilds a generator without per-step static channels, not with today's default, and says
+    that it was trained without weight averaging."""
+    est = fit_quiet(sines, static_noise_dim=0, ema_decay=0.0)
+
+    def older_params(document):
+        del document["params"]["static_noise_dim"], document["params"]["ema_decay"]
+
     data = est.save(tmp_path / "gan.ursa").read_bytes()
-    older = rewrite(data, tmp_path, document_changes=lambda d: d["params"].pop("static_noise_dim"))
-    (tmp_path / "older.ursa").write_bytes(older)
+    (tmp_path / "older.ursa").write_bytes(rewrite(data, tmp_path, document_changes=older_params))
     loaded = ursa.load(tmp_path / "older.ursa")
-    assert loaded.static_noise_dim == 0
+    assert loaded.static_noise_dim == 0 and loaded.ema_decay == 0.0
     np.testing.assert_array_equal(loaded.sample(4, random_state=1), est.sample(4, random_state=1))
 
 
@@ -277,6 +286,50 @@ def test_file_from_before_static_noise_loads_without_it(sines, tmp_path):
 def test_static_noise_defaults_to_one_channel_per_feature(sines, static, width):
     est = fit_quiet(sines, static_noise_dim=static)
     assert est.network_.generator.rnn.input_size == width  # 2 per-step + static channels
+
+
+def test_weight_average_follows_its_formula():
+    """The average starts at the first update's weights and moves by (1 - decay) towards the
+    current weights, with the decay warmed up as min(decay, (1 + t) / (10 + t))."""
+    from ursa.estimators.gan import _WeightAverage
+
+    layer = torch.nn.Linear(1, 1, bias=False)
+    average = _WeightAverage([layer], decay=0.5)
+    expected = None
+    for t, value in enumerate([4.0, 2.0, 8.0, -1.0, 3.0], 1):
+        with torch.no_grad():
+            layer.weight.fill_(value)
+        average.update()
+        decay = min(0.5, (1 + t) / (10 + t))
+        expected = value if expected is None else decay * expected + (1 - decay) * value
+    assert average.average[0].item() == pytest.approx(expected)
+    assert layer.weight.item() == 3.0  # the module keeps its own weights until copied
+    average.copy_to_modules()
+    assert layer.weight.item() == pytest.approx(expected)
+
+
+class RawWeights(ursa.training.Callback):
+    """Keeps the generator's weights as training leaves them (before any averaging is copied)."""
+
+    def on_train_end(self, state):
+        self.weights = {k: v.clone() for k, v in state.module.generator.state_dict().items()}
+
+
+@pytest.mark.parametrize("architecture", ["timegan", "rcgan"])
+def test_samples_come_from_the_averaged_generator(sines, architecture):
+    raw = RawWeights()
+    averaged = fit_quiet(sines, architecture=architecture, iterations=30, callbacks=[raw])
+    fitted = averaged.network_.generator.state_dict()
+    assert any(not torch.equal(fitted[k], raw.weights[k]) for k in fitted)
+    raw = RawWeights()
+    plain = fit_quiet(sines, architecture=architecture, iterations=30, ema_decay=0.0,
+                      callbacks=[raw])
+    fitted = plain.network_.generator.state_dict()
+    assert all(torch.equal(fitted[k], raw.weights[k]) for k in fitted)
+    # Everything before the averaging is the same fit: the discriminators match.
+    assert all(torch.equal(a, b) for a, b in zip(
+        averaged.network_.discriminator.state_dict().values(),
+        plain.network_.discriminator.state_dict().values()))
 
 
 def test_sample_needs_fit():

@@ -1,5 +1,6 @@
 """The generic training loop: batching, early stopping, divergence, callbacks, checkpoints."""
 
+import copy
 import json
 
 import numpy as np
@@ -9,7 +10,17 @@ from safetensors import safe_open
 
 from ursa.data import as_sequences
 from ursa.networks import RecurrentConfig, SequenceAutoencoderNet, masked_mse
-from ursa.training import Callback, Checkpoint, TrainingConfig, TrainingDiverged, iter_batches, train
+from ursa.training import (
+    Callback,
+    Checkpoint,
+    CheckpointError,
+    TrainingConfig,
+    TrainingDiverged,
+    TrainingInterrupted,
+    iter_batches,
+    train,
+)
+from ursa.training.adversarial import Counters, OptimizerSet, Phase, train_phases
 from conftest import LearningRates, make_sines, make_variable
 
 
@@ -171,3 +182,106 @@ def test_pass_index_hands_the_batch_positions_in_the_input():
     trained, held_out = np.concatenate(seen["train"]), np.concatenate(seen["eval"])
     assert len(held_out) == 10 and not set(trained) & set(held_out)
     assert sorted(np.concatenate([trained, held_out]).tolist()) == list(range(40))
+
+
+# ----------------------------------------------------------------- multi-phase training
+def adam_pair(seed=0):
+    torch.manual_seed(seed)
+    a, b = torch.nn.Linear(3, 2), torch.nn.Linear(2, 1)
+    return (a, b), OptimizerSet([torch.optim.Adam(a.parameters(), lr=0.1),
+                                 torch.optim.Adam(b.parameters(), lr=0.01)])
+
+
+def adam_steps(modules, optimizers, n):
+    for _ in range(n):
+        for module, opt in zip(modules, optimizers.optimizers):
+            opt.zero_grad()
+            module(torch.ones(4, module.in_features)).pow(2).sum().backward()
+            opt.step()
+
+
+def test_optimizer_set_state_round_trips_into_fresh_optimizers():
+    """Saved as one state dict, loaded into new optimisers over copies of the weights, the
+    moments and step counts carry on: further steps give the same weights."""
+    modules, optimizers = adam_pair()
+    adam_steps(modules, optimizers, 3)
+    saved = copy.deepcopy(optimizers.state_dict())  # torch hands out its live state tensors
+    ids = [p for g in saved["param_groups"] for p in g["params"]]
+    assert ids == list(range(4)) and sorted(saved["state"]) == ids  # unique across optimisers
+    copies, fresh = adam_pair(seed=1)
+    for twin, module in zip(copies, modules):
+        twin.load_state_dict(module.state_dict())
+    fresh.load_state_dict(saved)
+    adam_steps(modules, optimizers, 2)
+    adam_steps(copies, fresh, 2)
+    for twin, module in zip(copies, modules):
+        for x, y in zip(twin.parameters(), module.parameters()):
+            assert torch.equal(x, y)
+    assert [g["lr"] for g in fresh.param_groups] == [0.1, 0.01]
+    with pytest.raises(ValueError, match="parameter groups"):
+        OptimizerSet(fresh.optimizers[:1]).load_state_dict(saved)
+
+
+class Counter(Callback):
+    """Counts steps and stops with Ctrl-C at a given record."""
+
+    def __init__(self, stop_at=None):
+        self.stop_at = stop_at
+
+    def on_epoch_end(self, state, record):
+        if record["epoch"] == self.stop_at:
+            raise KeyboardInterrupt
+
+
+def phased_run(tmp_path, stop_at=None, resume=False):
+    """Two phases on one net whose steps keep a counter and draw noise from torch's generator."""
+    torch.manual_seed(0)
+    net = small_net()
+    seqs = as_sequences(make_sines(30, 6, 2))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    counters = Counters(steps=0)
+    seen = []
+
+    def step(values, lengths, index):
+        counters["steps"] += 1
+        seen.append((counters["steps"], index.tolist()))
+        opt.zero_grad()
+        noisy = values + 0.01 * torch.randn_like(values)
+        loss = masked_mse(net(noisy, lengths)[0], values, lengths)
+        loss.backward()
+        opt.step()
+        return {"loss": loss.item()}
+
+    history = train_phases(
+        net, [Phase("a", 7, step), Phase("b", 12, step)], seqs, batch_size=8,
+        rng=np.random.default_rng(0), log_every=3, optimizer=opt, stateful={"counts": counters},
+        callbacks=[Counter(stop_at), Checkpoint(tmp_path, resume=resume)])
+    return net, history, seen
+
+
+def test_train_phases_resumes_mid_phase_and_mid_pass(tmp_path):
+    """Records every 3 steps fall inside phases and inside passes over the 30 sequences (4 batches
+    per pass): a resumed run draws the batches the uninterrupted one drew, and ends the same."""
+    straight, history, seen = phased_run(tmp_path / "straight")
+    assert [(r["phase"], r["iteration"]) for r in history] == [
+        ("a", 3), ("a", 6), ("a", 7), ("b", 3), ("b", 6), ("b", 9), ("b", 12)]
+    with pytest.raises(TrainingInterrupted, match="checkpoint.*epoch 4"):
+        phased_run(tmp_path / "run", stop_at=5)  # its checkpoint holds 4 records
+    resumed, resumed_history, resumed_seen = phased_run(tmp_path / "run", resume=True)
+    assert resumed_seen == seen[10:]  # step 11 onwards, same batches, same step count
+    assert resumed_history == [{**r, "seconds": s["seconds"]}
+                               for r, s in zip(history, resumed_history)]
+    for x, y in zip(resumed.parameters(), straight.parameters()):
+        assert torch.equal(x, y)
+
+
+def test_checkpoint_refuses_a_file_without_the_state_a_run_needs(tmp_path):
+    net = small_net()
+    train(net, loss_fn, as_sequences(make_sines(16, 6, 2)),
+          TrainingConfig(epochs=1, batch_size=8, validation_fraction=0.0),
+          rng=np.random.default_rng(0), callbacks=[Checkpoint(tmp_path)])
+    with pytest.raises(CheckpointError, match="holds no 'batches' state"):
+        train_phases(net, [Phase("a", 2, lambda v, n, i: {"loss": 0.0})],
+                     as_sequences(make_sines(16, 6, 2)), batch_size=8,
+                     rng=np.random.default_rng(0), optimizer=torch.optim.Adam(net.parameters()),
+                     callbacks=[Checkpoint(tmp_path, resume=True)])

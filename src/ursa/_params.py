@@ -12,12 +12,14 @@ __all__ = ["Interval", "Options", "Instance", "check_params"]
 
 @dataclass(frozen=True)
 class Interval:
-    """A number of ``kind`` (int or float) in [low, high]; ``open_low`` makes the lower bound strict."""
+    """A number of ``kind`` (int or float) in [low, high]; ``open_low`` / ``open_high`` make a bound
+    strict."""
 
     kind: type
     low: float | None = None
     high: float | None = None
     open_low: bool = False
+    open_high: bool = False
 
     def accepts(self, value) -> bool:
         if isinstance(value, bool):
@@ -30,13 +32,14 @@ class Interval:
             return False
         if self.low is not None and (value < self.low or (self.open_low and value == self.low)):
             return False
-        return self.high is None or value <= self.high
+        return self.high is None or value < self.high or (value == self.high and not self.open_high)
 
     def describe(self) -> str:
         kind = "an integer" if self.kind is int else "a number"
         if self.low is not None and self.high is not None:
             left = "(" if self.open_low else "["
-            return f"{kind} in {left}{self.low}, {self.high}]"
+            right = ")" if self.open_high else "]"
+            return f"{kind} in {left}{self.low}, {self.high}{right}"
         if self.low is not None:
             return f"{kind} {'>' if self.open_low else '>='} {self.low}"
         return kind

@@ -164,12 +164,14 @@ class BaseSequenceEstimator(BaseEstimator):
         )
 
     def _callbacks(self, seqs: Sequences | None = None, resume: bool = False,
-                   phase: str | None = None, checkpoint: bool = True) -> list:
+                   phase: str | None = None, checkpoint: bool = True,
+                   targets: np.ndarray | None = None) -> list:
         """User callbacks, then a progress bar (``verbose``), then the checkpoint writer.
 
         With ``checkpoint_dir`` set, the checkpoint carries a fingerprint of the parameters and
-        of ``seqs`` (the training data), and ``resume=True`` continues from it. Estimators that
-        train in several phases pass ``phase``: each phase keeps its own checkpoint sub-folder.
+        of ``seqs`` (the training data) and ``targets`` (anything else fitted on, such as
+        conditions), and ``resume=True`` continues from it. Estimators that train in several
+        phases pass ``phase``: each phase keeps its own checkpoint sub-folder.
         """
         callbacks = list(getattr(self, "callbacks", None) or [])
         if self.verbose:
@@ -179,13 +181,15 @@ class BaseSequenceEstimator(BaseEstimator):
             if phase:
                 directory = os.path.join(directory, phase)
             callbacks.append(Checkpoint(directory, every=getattr(self, "checkpoint_every", 1),
-                                        resume=resume, fingerprint=self._fingerprint(seqs, phase)))
+                                        resume=resume,
+                                        fingerprint=self._fingerprint(seqs, phase, targets)))
         elif resume and checkpoint:
             raise ValueError("resume=True needs checkpoint_dir: set checkpoint_dir to the folder "
                              "the interrupted fit wrote its checkpoint to.")
         return callbacks
 
-    def _fingerprint(self, seqs: Sequences | None, phase: str | None = None) -> str:
+    def _fingerprint(self, seqs: Sequences | None, phase: str | None = None,
+                     targets: np.ndarray | None = None) -> str:
         """SHA-256 over the class, the parameters that shape the fit, the phase and the data."""
         params = {k: repr(v) for k, v in sorted(self.get_params(deep=False).items())
                   if k not in _RESUMABLE_CHANGES}
@@ -193,6 +197,8 @@ class BaseSequenceEstimator(BaseEstimator):
         if seqs is not None:
             digest.update(np.ascontiguousarray(seqs.lengths).tobytes())
             digest.update(np.ascontiguousarray(seqs.values).tobytes())
+        if targets is not None:
+            digest.update(np.ascontiguousarray(targets).tobytes())
         return digest.hexdigest()
 
     def _set_history(self, history: list[dict]) -> None:

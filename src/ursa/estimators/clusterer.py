@@ -23,7 +23,7 @@ from ..networks.clustering import (
 )
 from ..persistence import register
 from ..training import Callback, TrainingConfig, train
-from ..training.loop import _copy_weights
+from ..training.loop import copy_weights
 from .base import COMMON_CONSTRAINTS, BaseSequenceEstimator
 
 __all__ = ["RecurrentClusterer"]
@@ -480,7 +480,7 @@ class _TargetRefresh(Callback):
     def on_train_begin(self, state) -> None:
         self.labels = self._refresh()
         self.n_start = len(np.unique(self.labels))
-        self.good = _copy_weights(self.network)
+        self.good = copy_weights(self.network)
 
     def on_epoch_end(self, state, record: dict) -> None:
         if record["epoch"] % self.estimator.update_interval:
@@ -497,6 +497,6 @@ class _TargetRefresh(Callback):
         change = float(np.mean(labels != self.labels))
         record["label_change"] = change
         self.labels = labels
-        self.good = _copy_weights(self.network)
+        self.good = copy_weights(self.network)
         if change < self.estimator.tol:
             state.stop = True

@@ -14,14 +14,14 @@ from ..data import Sequences, restore_layout
 from ..networks.gan import ARCHITECTURES, GANConfig, build_gan
 from ..networks.recurrent import step_mask
 from ..persistence import register
-from ..training.adversarial import Phase, train_phases
+from ..training.adversarial import Counters, OptimizerSet, Phase, train_phases
 from .base import COMMON_CONSTRAINTS, BaseSequenceEstimator
 
 __all__ = ["RecurrentGAN"]
 
 _SHARED = ("cell", "hidden_size", "num_layers", "bidirectional", "dropout", "latent_dim",
            "batch_size", "learning_rate", "max_grad_norm", "scaling", "random_state", "device",
-           "verbose", "n_threads")
+           "verbose", "n_threads", "checkpoint_dir", "checkpoint_every")
 
 # Below this ratio of synthetic to real mean pairwise distance, fit warns of mode collapse.
 COLLAPSE_RATIO = 0.3
@@ -57,6 +57,45 @@ def _moment_loss(fake, real, mask):
     mean_gap = (mean_f - mean_r).abs()
     denom = valid.sum().clamp(min=1.0)
     return ((std_gap + mean_gap) * valid).sum() / denom
+
+
+class _WeightAverage:
+    """Exponential moving average of some modules' parameters (Polyak averaging of a GAN's
+    generator), started from the weights at the first update."""
+
+    def __init__(self, modules, decay: float):
+        self.params = [p for m in modules for p in m.parameters()]
+        self.decay = decay
+        self.updates = 0
+        self.average = None
+
+    def update(self) -> None:
+        with torch.no_grad():
+            current = [p.detach() for p in self.params]
+            if self.average is None:
+                self.average = [p.clone() for p in current]
+            self.updates += 1
+            # Short runs average over a shorter horizon (the usual warm-up of the decay).
+            decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+            for average, weight in zip(self.average, current):
+                average.lerp_(weight, 1.0 - decay)
+
+    def state_dict(self) -> dict:
+        average = {} if self.average is None else {str(i): a for i, a in enumerate(self.average)}
+        return {"updates": self.updates, **average}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.updates = int(state["updates"])
+        self.average = None
+        if self.updates:
+            self.average = [state[str(i)].to(p.device, p.dtype) for i, p in enumerate(self.params)]
+
+    def copy_to_modules(self) -> None:
+        if self.average is None:
+            return
+        with torch.no_grad():
+            for p, a in zip(self.params, self.average):
+                p.copy_(a)
 
 
 @register
@@ -123,6 +162,12 @@ class RecurrentGAN(BaseSequenceEstimator):
         Weight of sqrt(supervised loss) in the generator objective (TimeGAN's 100).
     moment_weight : float, default=100.0
         Weight of the moment-matching loss in the generator objective (TimeGAN's 100).
+    ema_decay : float, default=0.999
+        Sample with an exponential moving average of the generator's weights (and the
+        supervisor's) over the adversarial phase instead of its last weights: the average smooths
+        out the oscillation of adversarial training (Yazici et al., ICLR 2019). Update t uses the
+        decay min(ema_decay, (1 + t) / (10 + t)), so after t iterations the average spans about
+        min(1 / (1 - ema_decay), t / 9) of the latest ones; 0 turns it off.
     scaling : {"minmax", "standard", None}, default="minmax"
         Per-feature scaling fitted on the training data and inverted on output. With "minmax" the
         data-space outputs end in a sigmoid (values in [0, 1], as in the reference).
@@ -134,8 +179,14 @@ class RecurrentGAN(BaseSequenceEstimator):
     n_threads : int or None, default=None
         torch intra-op threads during fit and sampling; None keeps torch's setting.
     callbacks : list of ursa.training.Callback, optional
-        Called once per history record (not saved with the model). Checkpoint/resume is not
-        offered yet: the checkpoint format holds one optimiser and a GAN trains five.
+        Called once per history record (not saved with the model).
+    checkpoint_dir : str, path or None, default=None
+        Write checkpoints to this folder: the networks, the five optimisers, the weight average,
+        the position in the phases and in the current pass over the data, and the random-generator
+        states. ``fit(X, resume=True)`` continues an interrupted fit and ends with the same model,
+        bit for bit on CPU, as an uninterrupted one.
+    checkpoint_every : int, default=1
+        History records (of 100 iterations each) between checkpoints.
 
     Attributes
     ----------
@@ -165,8 +216,9 @@ class RecurrentGAN(BaseSequenceEstimator):
     (3, 12, 2)
     """
 
-    # Files written before per-sequence noise existed hold generators without it.
-    _OLDER_FILES_PARAMS = {"static_noise_dim": 0}
+    # Files written before per-sequence noise existed hold generators without it; files written
+    # before weight averaging existed were trained without it.
+    _OLDER_FILES_PARAMS = {"static_noise_dim": 0, "ema_decay": 0.0}
 
     _parameter_constraints = {
         **{k: COMMON_CONSTRAINTS[k] for k in _SHARED},
@@ -179,6 +231,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         "gamma": [Interval(float, 0.0)],
         "supervised_weight": [Interval(float, 0.0)],
         "moment_weight": [Interval(float, 0.0)],
+        "ema_decay": [Interval(float, 0.0, 1.0, open_high=True)],
         "callbacks": [Instance((list, tuple)), None],
     }
 
@@ -202,12 +255,15 @@ class RecurrentGAN(BaseSequenceEstimator):
         gamma=1.0,
         supervised_weight=100.0,
         moment_weight=100.0,
+        ema_decay=0.999,
         scaling="minmax",
         random_state=None,
         device="auto",
         verbose=False,
         n_threads=None,
         callbacks=None,
+        checkpoint_dir=None,
+        checkpoint_every=1,
     ):
         self.architecture = architecture
         self.cell = cell
@@ -227,12 +283,15 @@ class RecurrentGAN(BaseSequenceEstimator):
         self.gamma = gamma
         self.supervised_weight = supervised_weight
         self.moment_weight = moment_weight
+        self.ema_decay = ema_decay
         self.scaling = scaling
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
         self.n_threads = n_threads
         self.callbacks = callbacks
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
 
     # ----------------------------------------------------------------- building
     def _config(self) -> GANConfig:
@@ -341,7 +400,7 @@ class RecurrentGAN(BaseSequenceEstimator):
             np.float32)
 
     # ----------------------------------------------------------------- fitting
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, *, resume=False):
         """Fit the GAN on sequences ``X``.
 
         Parameters
@@ -350,6 +409,9 @@ class RecurrentGAN(BaseSequenceEstimator):
             of arrays of shape (T_i[, n_features])
         y : None, array of shape (n_sequences,) or (n_sequences, n_attributes)
             Optional condition: class labels (integers or strings) or static attributes.
+        resume : bool, default=False
+            Continue an interrupted fit from the checkpoint in ``checkpoint_dir`` (same data,
+            conditions and parameters).
 
         Returns
         -------
@@ -365,9 +427,13 @@ class RecurrentGAN(BaseSequenceEstimator):
             network = self._build_network()
             network.to(device)
             c_all = None if conditions is None else torch.from_numpy(conditions).to(device)
-            phases = self._phases(network, c_all)
+            phases, optimizers, stateful = self._phases(network, c_all)
+            callbacks = self._callbacks(seqs, resume=resume, targets=conditions)
             history = train_phases(network, phases, scaled, batch_size=self.batch_size, rng=rng,
-                                   device=device, callbacks=self._callbacks())
+                                   device=device, callbacks=callbacks,
+                                   optimizer=OptimizerSet(optimizers), stateful=stateful)
+            if "average" in stateful:  # sample with the averaged generator
+                stateful["average"].copy_to_modules()
             self.network_ = network
             self._set_history(history)
             self.diversity_ratio_ = self._diversity(scaled, conditions, rng)
@@ -409,20 +475,32 @@ class RecurrentGAN(BaseSequenceEstimator):
             torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm)
         optimizer.step()
 
-    def _phases(self, net, c_all) -> list[Phase]:
+    def _phases(self, net, c_all) -> tuple[list[Phase], list, dict]:
+        """The training phases, every optimiser they step, and the state they keep between
+        steps (for checkpoints): ``stateful["average"]`` is the generator's weight average."""
         pre = self.iterations if self.pretrain_iterations is None else self.pretrain_iterations
         cond = (lambda index: None) if c_all is None else (
             lambda index: c_all[torch.from_numpy(index).to(c_all.device)])
+        # The sampling path's adversarially trained part. TimeGAN's recovery is left out: it is
+        # trained as the embedder's decoder, and averaging it too scored no better on Sines.
+        sampling = [net.generator] if self.architecture == "rcgan" else [net.generator,
+                                                                         net.supervisor]
+        stateful = {"average": _WeightAverage(sampling, self.ema_decay)} if self.ema_decay else {}
+        average = stateful.get("average")
         if self.architecture == "rcgan":
-            return [Phase("adversarial", self.iterations, self._rcgan_step(net, cond))]
+            step, optimizers = self._rcgan_step(net, cond, average)
+            return [Phase("adversarial", self.iterations, step)], optimizers, stateful
 
         opt_ae, p_ae = self._optimizer(net.embedder, net.recovery)
         opt_sup, p_sup = self._optimizer(net.generator, net.supervisor)
         opt_gen, p_gen = self._optimizer(net.generator, net.supervisor)
         opt_joint_ae, _ = self._optimizer(net.embedder, net.recovery)
         opt_disc, p_disc = self._optimizer(net.discriminator)
+        optimizers = [opt_ae, opt_sup, opt_gen, opt_joint_ae, opt_disc]
         p_gen, p_ae, p_disc = tuple(p_gen), tuple(p_ae), tuple(p_disc)
         gamma, w_sup, w_mom = self.gamma, self.supervised_weight, self.moment_weight
+        # Kept between joint steps (and in checkpoints): steps taken, the latest discriminator loss.
+        stateful["joint"] = counters = Counters(calls=0, discriminator_loss=float("nan"))
 
         def supervised_term(h, c, mask):
             h_sup = net.supervise(h, c)
@@ -443,15 +521,14 @@ class RecurrentGAN(BaseSequenceEstimator):
             return {"supervised_loss": loss.item()}
 
         g_steps = self.generator_steps
-        calls, last_d_loss = [0], [float("nan")]
 
         def joint_step(x, lengths, index):
             # One forward graph serves all three objectives; each optimiser gets only its own
             # gradients, and every gradient is taken before any parameter changes. As in the
             # reference, the discriminator is updated once per ``generator_steps`` generator and
             # embedder updates, and only while its loss is above 0.15.
-            train_disc = calls[0] % g_steps == 0  # the first of every g_steps calls
-            calls[0] += 1
+            train_disc = counters["calls"] % g_steps == 0  # the first of every g_steps calls
+            counters["calls"] += 1
             mask = step_mask(lengths, x.size(1))
             c = cond(index)
             batch = x.size(0)
@@ -483,20 +560,22 @@ class RecurrentGAN(BaseSequenceEstimator):
                 d_loss = (_bce(logits[2 * batch:], 1.0, mask)
                           + _bce(logits[:batch], 0.0, mask)
                           + gamma * _bce(logits[batch:2 * batch], 0.0, mask))
-                last_d_loss[0] = d_loss.item()
-                if last_d_loss[0] > 0.15:  # skipped once D is well ahead
+                counters["discriminator_loss"] = d_loss.item()
+                if counters["discriminator_loss"] > 0.15:  # skipped once D is well ahead
                     d_grads = torch.autograd.grad(d_loss, p_disc, allow_unused=True)
                     self._apply(opt_disc, p_disc, d_grads)
-            losses["discriminator_loss"] = last_d_loss[0]  # from the latest discriminator step
+            losses["discriminator_loss"] = counters["discriminator_loss"]  # the latest D step
             self._apply(opt_gen, p_gen, g_grads)
             self._apply(opt_joint_ae, p_ae, e_grads)
+            if average is not None:
+                average.update()
             return losses
 
         return [Phase("embedding", pre, embedding_step),
                 Phase("supervised", pre, supervised_step),
-                Phase("joint", self.iterations * g_steps, joint_step)]
+                Phase("joint", self.iterations * g_steps, joint_step)], optimizers, stateful
 
-    def _rcgan_step(self, net, cond):
+    def _rcgan_step(self, net, cond, average):
         opt_gen, p_gen = self._optimizer(net.generator)
         opt_disc, p_disc = self._optimizer(net.discriminator)
 
@@ -510,9 +589,11 @@ class RecurrentGAN(BaseSequenceEstimator):
             self._update(opt_disc, p_disc, d_loss)
             g_loss = _bce(net.discriminate_data(fake, lengths, c), 1.0, mask)
             self._update(opt_gen, p_gen, g_loss)
+            if average is not None:
+                average.update()
             return {"generator_loss": g_loss.item(), "discriminator_loss": d_loss.item()}
 
-        return step
+        return step, [opt_gen, opt_disc]
 
     def _diversity(self, scaled: Sequences, conditions, rng) -> float:
         """Mean pairwise distance of synthetic over real sequences (first min-length steps)."""

@@ -59,8 +59,8 @@ class Checkpoint(Callback):
     """Save the whole training state every ``every`` epochs, and resume from it.
 
     The file ``directory/checkpoint.safetensors`` holds the weights, the optimiser's state, the
-    best weights kept for early stopping, torch's and numpy's random generator states, the history
-    and the epoch, so that a resumed run continues exactly where the saved one was: a fit killed
+    best weights kept for early stopping, torch's and numpy's random generator states, the history,
+    the epoch and whatever else the run registered in ``TrainingState.stateful``, so that a resumed run continues exactly where the saved one was: a fit killed
     mid-training and resumed ends with the same weights, bit for bit, as an uninterrupted fit
     (CPU, same seed and thread count). It is written to a temporary file, flushed to disk
     (``fsync``) and renamed over the previous one, so a crash at any moment leaves either the old
@@ -127,6 +127,14 @@ class Checkpoint(Callback):
             for slot, value in slots.items():
                 tensors[f"optimizer.{param_id}.{slot}"] = torch.as_tensor(value)
         tensors["rng.torch"] = torch.get_rng_state()
+        extra: dict = {}
+        for name, obj in state.stateful.items():
+            extra[name] = {}
+            for key, value in obj.state_dict().items():
+                if isinstance(value, torch.Tensor):
+                    tensors[f"stateful.{name}.{key}"] = value
+                else:
+                    extra[name][key] = value
         tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
         metadata = {
             "format": self.FORMAT,
@@ -140,6 +148,7 @@ class Checkpoint(Callback):
                 "history": state.history,
                 "param_groups": optimizer["param_groups"],
                 "rng_numpy": state.rng.bit_generator.state if state.rng is not None else None,
+                "stateful": extra,
             }),
         }
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -176,6 +185,11 @@ class Checkpoint(Callback):
                 "start afresh."
             )
         saved = json.loads(metadata["state"])
+        saved_extra = saved.get("stateful", {})
+        missing = [name for name in state.stateful if name not in saved_extra]
+        if missing:  # checked before anything is restored
+            raise CheckpointError(f"{where} holds no {missing[0]!r} state, which this fit needs; "
+                                  "delete it to start afresh.")
         module = {k[len("module."):]: v for k, v in tensors.items() if k.startswith("module.")}
         state.module.load_state_dict(module, strict=True)
         best = {k[len("best."):]: v for k, v in tensors.items() if k.startswith("best.")}
@@ -194,6 +208,11 @@ class Checkpoint(Callback):
         state.best_loss = math.inf if saved["best_loss"] is None else float(saved["best_loss"])
         state.since_best = int(saved["since_best"])
         state.finished = bool(saved["finished"])
+        for name, obj in state.stateful.items():
+            prefix = f"stateful.{name}."
+            obj.load_state_dict({**saved_extra[name],
+                                 **{k[len(prefix):]: v for k, v in tensors.items()
+                                    if k.startswith(prefix)}})
 
 
 def _fsync_directory(directory: Path) -> None:

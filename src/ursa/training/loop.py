@@ -25,6 +25,7 @@ __all__ = [
     "TrainingInterrupted",
     "train",
     "iter_batches",
+    "copy_weights",
 ]
 
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -86,6 +87,11 @@ class TrainingState:
     best_weights: dict | None = None
     stop: bool = False  # a callback sets this to end training after the current epoch
     finished: bool = False  # stopped early (early stopping or a callback): a resumed run does nothing
+    # Further state a run needs to continue, saved by a checkpoint beside the module and the
+    # optimiser: name -> object with state_dict() / load_state_dict(), the state dict flat
+    # ({key: tensor or JSON value}). Used by multi-phase training (a batch stream's position,
+    # a generator's weight average, a step's counters).
+    stateful: dict = field(default_factory=dict)
 
 
 def iter_batches(
@@ -197,7 +203,7 @@ def train(
 
     for cb in callbacks:
         cb.on_train_begin(state)  # a checkpoint callback may restore a saved run here
-    last_good = _copy_weights(module)
+    last_good = copy_weights(module)
     epoch, batch_number = state.epoch, 0
     try:
         while not state.finished and state.epoch < config.epochs:
@@ -237,7 +243,7 @@ def train(
             record["seconds"] = time.perf_counter() - started
             state.history.append(record)
             state.epoch = epoch
-            last_good = _copy_weights(module)
+            last_good = copy_weights(module)
 
             monitored = record.get("val_loss", record["train_loss"])
             if monitored < state.best_loss:
@@ -271,5 +277,6 @@ def train(
     return state.history
 
 
-def _copy_weights(module: nn.Module) -> dict:
+def copy_weights(module: nn.Module) -> dict:
+    """A detached copy of ``module``'s state dict (weights to restore later)."""
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
