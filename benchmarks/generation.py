@@ -69,6 +69,20 @@ def _fmt(score) -> str:
     return f"{mean:.3f}" if std is None else f"{mean:.3f} ± {std:.3f}"
 
 
+class LoadSampler(ursa.training.Callback):
+    """The machine's 1-minute load average at every history record of a fit (100 iterations)."""
+
+    def __init__(self):
+        self.samples = []
+
+    def on_epoch_end(self, state, record):
+        if hasattr(os, "getloadavg"):
+            self.samples.append(os.getloadavg()[0])
+
+    def mean(self) -> float | None:
+        return float(np.mean(self.samples)) if self.samples else None
+
+
 def run_dataset(name: str, X: np.ndarray, args, log) -> dict:
     params = dict(architecture=args.architecture, cell=args.cell, hidden_size=args.hidden_size,
                   num_layers=args.num_layers, latent_dim=args.hidden_size,
@@ -81,7 +95,8 @@ def run_dataset(name: str, X: np.ndarray, args, log) -> dict:
     # Options left unset keep the estimator's defaults (the settings under test).
     params = {k: v for k, v in params.items() if v is not None}
     log(f"[{name}] fitting RecurrentGAN({params}) on {X.shape}")
-    gan = ursa.RecurrentGAN(**params)
+    load = LoadSampler()
+    gan = ursa.RecurrentGAN(**params, callbacks=[load])
     started, cpu_started = time.perf_counter(), time.process_time()
     gan.fit(X)
     fit_seconds = time.perf_counter() - started
@@ -108,7 +123,7 @@ def run_dataset(name: str, X: np.ndarray, args, log) -> dict:
                 if k in ("hidden_size", "num_layers", "cell", "iterations", "pretrain_iterations",
                          "generator_steps", "static_noise_dim", "ema_decay", "batch_size", "learning_rate")}
     return dict(name=name, shape=X.shape, fit_seconds=fit_seconds, fit_cpu_seconds=fit_cpu_seconds,
-                settings=settings,
+                settings=settings, fit_load=load.mean(),
                 phase_seconds=phase_seconds,
                 disc=disc, pred=pred, noise_disc=noise_disc, real_pred=real_pred,
                 diversity=gan.diversity_ratio_)
@@ -225,8 +240,11 @@ def main(argv=None) -> int:
         section = (
             f"## {when} — generation (RecurrentGAN, TimeGAN protocol)\n\n"
             f"Command: `{command}`\n\n"
-            f"Machine: {machine_description(args.threads)}; shared with another engineer's jobs "
-            f"on the other core, so wall times are upper bounds.\n\n"
+            f"Machine: {machine_description(args.threads)}. Mean 1-minute load average during "
+            f"the fit (of {os.cpu_count()} cores): "
+            + ", ".join(f"{r['name']} {r['fit_load']:.1f}" for r in rows if r["fit_load"] is not None)
+            + " — with every core busy, wall time includes waiting; CPU time is the process's own."
+            "\n\n"
             f"Runtime: {time.perf_counter() - started:.0f} s. Estimator settings: "
             + "; ".join(f"{r['name']}: " + ", ".join(f"{k}={v}" for k, v in r["settings"].items())
                         for r in rows)
