@@ -350,3 +350,52 @@ def test_detect_command(tmp_path):
     assert report.exit_code == 0, report.output
     assert "AUC-PR" in (tmp_path / "d.html").read_text()
     _one_line_error(invoke("embed", model, tmp_path / "series.csv"), "SequenceAnomalyDetector")
+
+
+def test_fit_resume_continues_a_checkpointed_fit(work, tmp_path):
+    """A fit with checkpoints, then the same command with more epochs and --resume: the model
+    equals one fitted for the larger number of epochs in one go."""
+    root, X, _ = work
+    checkpoints = tmp_path / "ckpt"
+    args = ["-q", "--seed", "0", "fit", "autoencoder", root / "data.csv", "--out",
+            tmp_path / "m.ursa", *TINY, "--set", f"checkpoint_dir={checkpoints}"]
+    assert invoke(*args).exit_code == 0
+    result = invoke(*args, "--set", "epochs=4", "--resume")
+    assert result.exit_code == 0, result.output
+    resumed = ursa.load(tmp_path / "m.ursa")
+    assert len(resumed.history_) == 4
+    straight = ursa.SequenceAutoencoder(hidden_size=4, latent_dim=2, epochs=4, batch_size=16,
+                                        n_threads=1, random_state=0).fit(X)
+    np.testing.assert_array_equal(resumed.transform(X), straight.transform(X))
+
+
+def test_fit_resume_needs_a_checkpoint_dir(work, tmp_path):
+    root, _, _ = work
+    result = invoke("-q", "fit", "autoencoder", root / "data.csv", "--out", tmp_path / "m.ursa",
+                    *TINY, "--resume")
+    assert result.exit_code == 2
+    assert "--set checkpoint_dir=DIR" in result.output
+
+
+def test_fit_interrupted_says_how_to_resume(work, tmp_path, monkeypatch):
+    """Ctrl-C during `ursa fit` (raised from inside the training loop) ends with exit code 130
+    and a message naming the checkpoint and --resume, not typer's bare 'Aborted!'."""
+    from ursa.training import loop
+
+    root, _, _ = work
+    real = loop.iter_batches
+    calls = []
+
+    def interrupt_in_epoch_two(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "iter_batches", interrupt_in_epoch_two)
+    result = invoke("-q", "fit", "autoencoder", root / "data.csv", "--out", tmp_path / "m.ursa",
+                    *TINY, "--set", "validation_fraction=0", "--set",
+                    f"checkpoint_dir={tmp_path / 'ckpt'}")
+    assert result.exit_code == 130
+    assert "checkpoint.safetensors" in result.stderr and "--resume" in result.stderr
+    assert not (tmp_path / "m.ursa").exists()

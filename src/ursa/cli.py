@@ -368,8 +368,15 @@ def fit(
     id_column: IdOption = None,
     time_column: TimeOption = None,
     label_column: LabelOption = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue an interrupted fit from the checkpoint in its checkpoint_dir "
+        "(same data and parameters; --set checkpoint_dir=DIR).")] = False,
 ):
-    """Fit an estimator on DATA and save it to --out."""
+    """Fit an estimator on DATA and save it to --out.
+
+    With --set checkpoint_dir=DIR the fit writes checkpoints; interrupted (Ctrl-C, or killed),
+    the same command with --resume continues it.
+    """
     if kind not in TASKS:
         raise UsageError(f"must be one of {', '.join(TASKS)}, got {kind!r}.", param_hint="'KIND'")
     cls = estimator_class(kind)
@@ -388,6 +395,9 @@ def fit(
     if unknown:
         raise UsageError(f"{cls.__name__} has no parameter {', '.join(map(repr, unknown))}; "
                          f"known: {', '.join(known)}.", param_hint="'--set' / '--config'")
+    if resume and not params.get("checkpoint_dir"):
+        raise UsageError("--resume needs the folder the interrupted fit wrote its checkpoints to: "
+                         "--set checkpoint_dir=DIR.", param_hint="'--resume'")
     saved_verbose = params.get("verbose", False)
     params.setdefault("verbose", not _STATE["quiet"])  # progress bar while fitting
     estimator = cls(**params)
@@ -396,8 +406,15 @@ def fit(
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc), param_hint="'--set' / '--config'") from None
     X, _ = _data(data, fmt, layout, id_column, time_column, label_column)
+    from .training import TrainingInterrupted
+
     started = time.perf_counter()
-    estimator.fit(X)
+    try:
+        estimator.fit(X, resume=resume) if resume else estimator.fit(X)
+    except TrainingInterrupted as exc:
+        typer.echo(f"ursa: interrupted: {exc} From the command line: the same command with "
+                   "--resume.", err=True)
+        raise typer.Exit(130) from None
     seconds = time.perf_counter() - started
     estimator.set_params(verbose=saved_verbose)
     estimator.save(out)
