@@ -105,6 +105,9 @@ def run_dataset(name: str, X: np.ndarray, args, log) -> dict:
     for record in gan.history_:
         phase_seconds[record["phase"]] = phase_seconds.get(record["phase"], 0.0) + record["seconds"]
     log(f"[{name}] fit {fit_seconds:.0f} s wall, {fit_cpu_seconds:.0f} s CPU {phase_seconds}; last record {gan.history_[-1]}")
+    if args.save_models:
+        path = gan.save(Path(args.save_models) / f"{name}-seed{args.seed}.ursa")
+        log(f"[{name}] model saved to {path}")
     synthetic = gan.sample(len(X), random_state=args.seed + 1)
     noise = np.random.default_rng(args.seed + 2).uniform(size=X.shape).astype(np.float32)
     metric = dict(n_repeats=args.repeats, iterations=args.disc_iterations, random_state=args.seed)
@@ -182,6 +185,8 @@ def parse_args(argv=None):
     p.add_argument("--n-sines", type=int, default=10000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--save-models", default=None, metavar="DIR",
+                   help="also save each fitted GAN to DIR/<data set>-seed<seed>.ursa")
     p.add_argument("--json", default=None, help="also write the results as JSON to this path")
     p.add_argument("--quick", action="store_true", help="tiny budget smoke run; writes nothing")
     w = p.add_mutually_exclusive_group()
