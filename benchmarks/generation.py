@@ -106,6 +106,7 @@ def run_dataset(name: str, X: np.ndarray, args, log) -> dict:
         phase_seconds[record["phase"]] = phase_seconds.get(record["phase"], 0.0) + record["seconds"]
     log(f"[{name}] fit {fit_seconds:.0f} s wall, {fit_cpu_seconds:.0f} s CPU {phase_seconds}; last record {gan.history_[-1]}")
     if args.save_models:
+        Path(args.save_models).mkdir(parents=True, exist_ok=True)
         path = gan.save(Path(args.save_models) / f"{name}-seed{args.seed}.ursa")
         log(f"[{name}] model saved to {path}")
     synthetic = gan.sample(len(X), random_state=args.seed + 1)

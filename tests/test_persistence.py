@@ -36,6 +36,12 @@ def test_missing_file(tmp_path):
         ursa.load(tmp_path / "nothing.ursa")
 
 
+def test_save_into_a_missing_folder_names_it(saved, tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"the folder .*absent' does not exist"):
+        saved[0].save(tmp_path / "absent" / "model.ursa")
+    assert not (tmp_path / "absent").exists()
+
+
 def test_truncated_file(saved, tmp_path):
     data = saved[1].read_bytes()
     for cut in (4, 100, len(data) // 2, len(data) - 1):

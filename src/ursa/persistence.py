@@ -54,6 +54,9 @@ def save_model(path, class_name: str, document: dict, arrays: dict[str, np.ndarr
     from safetensors.numpy import save_file
 
     path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"Cannot save to {str(path)!r}: the folder {str(path.parent)!r} "
+                                "does not exist; create it first or choose another path.")
     arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
     text = json.dumps(document, sort_keys=True, allow_nan=True)
     metadata = {
