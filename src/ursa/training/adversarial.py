@@ -30,9 +30,9 @@ from ..data import Sequences
 from .loop import (
     TrainingConfig,
     TrainingDiverged,
-    TrainingInterrupted,
     TrainingState,
     copy_weights,
+    interruption,
     iter_batches,
 )
 
@@ -225,13 +225,7 @@ def train_phases(
                 break
     except KeyboardInterrupt:
         module.load_state_dict(last_good)
-        hints = [h for h in (cb.on_interrupt(state) for cb in callbacks
-                             if hasattr(cb, "on_interrupt")) if h]
-        raise TrainingInterrupted(
-            f"Training interrupted at {where}; the module holds the weights of record "
-            f"{state.epoch}. " + (" ".join(hints) if hints else
-                                  "Set checkpoint_dir to be able to resume an interrupted fit.")
-        ) from None
+        raise interruption(state, callbacks, where, f"record {state.epoch}") from None
     for cb in callbacks:
         cb.on_train_end(state)
     module.eval()

@@ -261,13 +261,7 @@ def train(
     except KeyboardInterrupt:
         module.load_state_dict(last_good)
         where = f"epoch {epoch}, batch {batch_number}" if batch_number else f"after epoch {epoch}"
-        hints = [h for h in (cb.on_interrupt(state) for cb in callbacks
-                             if hasattr(cb, "on_interrupt")) if h]
-        raise TrainingInterrupted(
-            f"Training interrupted at {where}; the module holds the weights of epoch "
-            f"{state.epoch}. " + (" ".join(hints) if hints else
-                                  "Set checkpoint_dir to be able to resume an interrupted fit.")
-        ) from None
+        raise interruption(state, callbacks, where, f"epoch {state.epoch}") from None
 
     if state.best_weights is not None:
         module.load_state_dict(state.best_weights)
@@ -275,6 +269,19 @@ def train(
         cb.on_train_end(state)
     module.eval()
     return state.history
+
+
+def interruption(state: TrainingState, callbacks: Sequence, where: str,
+                 held: str) -> TrainingInterrupted:
+    """The error for a run stopped by Ctrl-C at ``where`` whose module now holds the weights of
+    ``held``, with the callbacks' hints (where the last checkpoint is, how to resume)."""
+    hints = [h for h in (cb.on_interrupt(state) for cb in callbacks
+                         if hasattr(cb, "on_interrupt")) if h]
+    return TrainingInterrupted(
+        f"Training interrupted at {where}; the module holds the weights of {held}. "
+        + (" ".join(hints) if hints else
+           "Set checkpoint_dir to be able to resume an interrupted fit.")
+    )
 
 
 def copy_weights(module: nn.Module) -> dict:
