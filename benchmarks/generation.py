@@ -88,7 +88,7 @@ def run_dataset(name: str, X: np.ndarray, args, log) -> dict:
                   num_layers=args.num_layers, latent_dim=args.hidden_size,
                   iterations=args.iterations, pretrain_iterations=args.pretrain_iterations,
                   generator_steps=args.generator_steps, static_noise_dim=args.static_noise_dim,
-                  ema_decay=args.ema_decay,
+                  ema_decay=args.ema_decay, noise_dim=args.noise_dim,
                   batch_size=args.batch_size,
                   learning_rate=args.learning_rate, random_state=args.seed, device="cpu",
                   n_threads=args.threads)
@@ -125,7 +125,7 @@ def run_dataset(name: str, X: np.ndarray, args, log) -> dict:
         f"{real_pred.mean:.4f} ({time.perf_counter() - started:.0f} s of metrics)")
     settings = {k: v for k, v in gan.get_params().items()
                 if k in ("hidden_size", "num_layers", "cell", "iterations", "pretrain_iterations",
-                         "generator_steps", "static_noise_dim", "ema_decay", "batch_size", "learning_rate")}
+                         "generator_steps", "noise_dim", "static_noise_dim", "ema_decay", "batch_size", "learning_rate")}
     return dict(name=name, shape=X.shape, fit_seconds=fit_seconds, fit_cpu_seconds=fit_cpu_seconds,
                 settings=settings, fit_load=load.mean(),
                 phase_seconds=phase_seconds,
@@ -172,6 +172,8 @@ def parse_args(argv=None):
                    help="iterations per pretraining phase (default: the estimator's)")
     p.add_argument("--generator-steps", type=int, default=None,
                    help="generator updates per discriminator update (default: the estimator's)")
+    p.add_argument("--noise-dim", type=int, default=None,
+                   help="per-step noise channels (default: the estimator's)")
     p.add_argument("--static-noise-dim", type=int, default=None,
                    help="per-sequence noise channels (default: the estimator's)")
     p.add_argument("--ema-decay", type=float, default=None,
