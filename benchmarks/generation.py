@@ -125,7 +125,8 @@ def run_dataset(name: str, X: np.ndarray, args, log) -> dict:
         f"{real_pred.mean:.4f} ({time.perf_counter() - started:.0f} s of metrics)")
     settings = {k: v for k, v in gan.get_params().items()
                 if k in ("hidden_size", "num_layers", "cell", "iterations", "pretrain_iterations",
-                         "generator_steps", "noise_dim", "static_noise_dim", "ema_decay", "batch_size", "learning_rate")}
+                         "generator_steps", "noise_dim", "static_noise_dim", "ema_decay",
+                         "batch_size", "learning_rate")}
     return dict(name=name, shape=X.shape, fit_seconds=fit_seconds, fit_cpu_seconds=fit_cpu_seconds,
                 settings=settings, fit_load=load.mean(),
                 phase_seconds=phase_seconds,

@@ -410,7 +410,7 @@ def fit(
 
     started = time.perf_counter()
     try:
-        estimator.fit(X, resume=resume) if resume else estimator.fit(X)
+        estimator.fit(X, resume=resume)
     except TrainingInterrupted as exc:
         typer.echo(f"ursa: interrupted: {exc} From the command line: the same command with "
                    "--resume.", err=True)

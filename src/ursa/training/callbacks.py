@@ -60,8 +60,9 @@ class Checkpoint(Callback):
 
     The file ``directory/checkpoint.safetensors`` holds the weights, the optimiser's state, the
     best weights kept for early stopping, torch's and numpy's random generator states, the history,
-    the epoch and whatever else the run registered in ``TrainingState.stateful``, so that a resumed run continues exactly where the saved one was: a fit killed
-    mid-training and resumed ends with the same weights, bit for bit, as an uninterrupted fit
+    the epoch and whatever else the run registered in ``TrainingState.stateful``, so that a
+    resumed run continues exactly where the saved one was: a fit killed mid-training and resumed
+    ends with the same weights, bit for bit, as an uninterrupted fit
     (CPU, same seed and thread count). It is written to a temporary file, flushed to disk
     (``fsync``) and renamed over the previous one, so a crash at any moment leaves either the old
     or the new complete checkpoint. The last epoch is always saved, marked as finished.
