@@ -203,19 +203,20 @@ def _write_table(path: str, frame, array: np.ndarray | None = None) -> None:
             np.save(fh, values, allow_pickle=False)
 
 
-def _write_sequences(path: str, X) -> None:
-    from .data import write_csv, write_numpy, write_parquet
+def _write_sequences(path: str, X, labels=None) -> None:
+    """Sequences in long form (CSV, Parquet, '-') or as a NaN-padded .npy; ``labels`` (one per
+    sequence) become a ``label`` column of the long form (a .npy file holds the values only)."""
+    from .data import write_numpy
     from .data._io import _to_frame
 
-    if path == "-":
-        _to_frame(X, "long", None).to_csv(sys.stdout, index=False, float_format="%.9g")
-        return
-    suffix = Path(path).suffix.lower()
-    writer = {".csv": write_csv, ".parquet": write_parquet, ".pq": write_parquet}.get(suffix)
-    if writer is None:
+    suffix = "" if path == "-" else Path(path).suffix.lower()
+    if suffix == ".npy":
         write_numpy(path, X)
-    else:
-        writer(path, X)
+        return
+    frame = _to_frame(X, "long", None)
+    if labels is not None:
+        frame.insert(2, "label", np.asarray(labels)[frame["id"].to_numpy()])
+    _write_table(path, frame)
 
 
 # ------------------------------------------------------------------------------------------
@@ -371,14 +372,22 @@ def fit(
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue an interrupted fit from the checkpoint in its checkpoint_dir "
         "(same data and parameters; --set checkpoint_dir=DIR).")] = False,
+    conditional: Annotated[bool, typer.Option(
+        "--conditional", help="gan: condition on each sequence's label (the class labels of a "
+        ".ts file; --label-column implies it). `ursa generate --label` then samples a "
+        "class.")] = False,
 ):
     """Fit an estimator on DATA and save it to --out.
 
     With --set checkpoint_dir=DIR the fit writes checkpoints; interrupted (Ctrl-C, or killed),
-    the same command with --resume continues it.
+    the same command with --resume continues it. A GAN given labels (--label-column, or
+    --conditional) is a conditional GAN; the other estimators do not read labels.
     """
     if kind not in TASKS:
         raise UsageError(f"must be one of {', '.join(TASKS)}, got {kind!r}.", param_hint="'KIND'")
+    if conditional and kind != "gan":
+        raise UsageError(f"only a GAN is fitted on labels (conditional generation), not "
+                         f"{kind!r}; drop --conditional.", param_hint="'--conditional'")
     cls = estimator_class(kind)
     params = _read_config(config, kind) if config is not None else {}
     if _STATE["seed"] is not None:
@@ -405,12 +414,17 @@ def fit(
         estimator._validate_params()
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc), param_hint="'--set' / '--config'") from None
-    X, _ = _data(data, fmt, layout, id_column, time_column, label_column)
+    X, y = _data(data, fmt, layout, id_column, time_column, label_column)
+    conditional = kind == "gan" and (conditional or label_column is not None)
+    if conditional and y is None:
+        raise UsageError(f"--conditional needs one label per sequence, and {data} has none: name "
+                         "their column with --label-column (CSV/Parquet), or use a .ts file with "
+                         "class labels.", param_hint="'--conditional'")
     from .training import TrainingInterrupted
 
     started = time.perf_counter()
     try:
-        estimator.fit(X, resume=resume)
+        estimator.fit(X, y if conditional else None, resume=resume)
     except TrainingInterrupted as exc:
         typer.echo(f"ursa: interrupted: {exc} From the command line: the same command with "
                    "--resume.", err=True)
@@ -487,13 +501,31 @@ def generate(
     output: OutputOption = "-",
     n_timesteps: Annotated[Optional[int], typer.Option(
         "--n-timesteps", min=1, help="Length of each sequence (default: as trained).")] = None,
+    label: Annotated[Optional[str], typer.Option(
+        "--label", help="Class to sample from a GAN fitted on labels (default: classes drawn "
+                        "in their training proportions).")] = None,
 ):
-    """Sample synthetic sequences: long form (id, time, f0, f1, ...) or a NaN-padded .npy."""
+    """Sample synthetic sequences: long form (id, time, f0, f1, ...) or a NaN-padded .npy.
+
+    From a GAN fitted on labels, CSV and Parquet output also has a ``label`` column.
+    """
     _check_output(output)
     estimator = _load(model)
     _require(estimator, model, "generate", ("gan",))
-    X = estimator.sample(n, n_timesteps=n_timesteps, random_state=_STATE["seed"])
-    _write_sequences(output, X)
+    on_labels = getattr(estimator, "condition_kind_", None) == "labels"
+    y = None
+    if label is not None:
+        if not on_labels:
+            raise UsageError(f"{model} was not fitted on class labels (`ursa fit gan "
+                             "--label-column COLUMN`); drop --label.", param_hint="'--label'")
+        matches = [c for c in estimator.classes_ if str(c) == label]
+        if not matches:
+            raise UsageError(f"{label!r} is not a class of {model}; its classes: "
+                             f"{', '.join(map(str, estimator.classes_))}.", param_hint="'--label'")
+        y = np.repeat(estimator.classes_[[list(estimator.classes_).index(matches[0])]], n)
+    X = estimator.sample(n, n_timesteps=n_timesteps, y=y, random_state=_STATE["seed"])
+    labels = (estimator.sample_labels_ if y is None else y) if on_labels else None
+    _write_sequences(output, X, labels)
     _say(f"{n} synthetic sequences -> {output}")
 
 
