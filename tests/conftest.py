@@ -1,6 +1,7 @@
 """Shared fixtures: generated data and the location of the benchmark data folder."""
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +54,14 @@ def variable():
 
 
 # ----------------------------------------------------------------- helpers shared by test modules
+def fit_tiny(estimator, X, y=None, **fit_params):
+    """``estimator.fit(X, y, **fit_params)`` without its UserWarnings: a tiny GAN always warns of
+    mode collapse (that warning is tested on a trained model in test_gan.py)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return estimator.fit(X, y, **fit_params)
+
+
 def rewrite(data: bytes, tmp_path, metadata_changes=None, document_changes=None,
             recompute_checksum=True) -> bytes:
     """Rewrite a saved file's header, optionally with a freshly computed (valid) checksum."""

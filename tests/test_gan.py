@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import ursa
-from conftest import make_sines, make_variable, rewrite
+from conftest import fit_tiny, make_sines, make_variable, rewrite
 from ursa.metrics import discriminative_score
 
 TINY = dict(hidden_size=8, latent_dim=4, num_layers=1, iterations=3, pretrain_iterations=2,
@@ -15,9 +15,7 @@ TINY = dict(hidden_size=8, latent_dim=4, num_layers=1, iterations=3, pretrain_it
 
 
 def fit_quiet(X, y=None, resume=False, **params):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # tiny fits collapse; tested separately
-        return ursa.RecurrentGAN(**{**TINY, **params}).fit(X, y, resume=resume)
+    return fit_tiny(ursa.RecurrentGAN(**{**TINY, **params}), X, y, resume=resume)
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """Faults injected into training: SIGKILL and Ctrl-C mid-fit, resuming, divergence, threads."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from safetensors import safe_open
 
 from ursa import SequenceAutoencoder, TrainingDiverged
 from ursa.training import Callback, CheckpointError, TrainingInterrupted
-from conftest import make_sines, make_variable
+from conftest import fit_tiny, make_sines, make_variable
 from estimator_registry import ESTIMATORS
 from reliability_log import record
 
@@ -241,9 +240,7 @@ GAN_X = make_sines(40, 10, 2)
 def fit_gan(y=None, resume=False, **params):
     from ursa import RecurrentGAN
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # tiny fits warn of collapse
-        return RecurrentGAN(**{**GAN_PARAMS, **params}).fit(GAN_X, y, resume=resume)
+    return fit_tiny(RecurrentGAN(**{**GAN_PARAMS, **params}), GAN_X, y, resume=resume)
 
 
 @pytest.mark.parametrize("architecture, params, stop", [
