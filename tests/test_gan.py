@@ -265,19 +265,47 @@ def test_static_noise_is_drawn_once_per_sequence(sines, tmp_path, architecture):
 
 
 def test_file_from_before_static_noise_loads_without_it(sines, tmp_path):
-    """A file whose parameters lack static_noise_dim and ema_decay (written before they existed)
-    rebuilds a generator without per-step static channels, not with today's default, and says
-    that it was trained without weight averaging."""
-    est = fit_quiet(sines, static_noise_dim=0, ema_decay=0.0)
+    """A file whose parameters lack static_noise_dim, ema_decay and data_weight (written before
+    they existed) rebuilds a generator without per-step static channels, not with today's
+    default, and says that it was trained without weight averaging or a data discriminator."""
+    est = fit_quiet(sines, static_noise_dim=0, ema_decay=0.0, data_weight=0.0)
 
     def older_params(document):
-        del document["params"]["static_noise_dim"], document["params"]["ema_decay"]
+        for name in ("static_noise_dim", "ema_decay", "data_weight"):
+            del document["params"][name]
 
     data = est.save(tmp_path / "gan.ursa").read_bytes()
     (tmp_path / "older.ursa").write_bytes(rewrite(data, tmp_path, document_changes=older_params))
     loaded = ursa.load(tmp_path / "older.ursa")
-    assert loaded.static_noise_dim == 0 and loaded.ema_decay == 0.0
+    assert loaded.static_noise_dim == 0 and loaded.ema_decay == 0.0 and loaded.data_weight == 0.0
+    assert loaded.network_.data_discriminator is None
     np.testing.assert_array_equal(loaded.sample(4, random_state=1), est.sample(4, random_state=1))
+
+
+def test_data_discriminator_reads_the_data_and_trains(sines, tmp_path):
+    """data_weight > 0 adds a discriminator on data-space sequences (n_features inputs), whose
+    losses are recorded and whose weights move during the joint phase; saved and loaded, the
+    model samples the same."""
+    params = dict(data_weight=1.0, pretrain_iterations=20, random_state=3)
+    one = fit_quiet(sines, iterations=1, **params)
+    est = fit_quiet(sines, iterations=40, **params)
+    critic = est.network_.data_discriminator
+    assert critic.stack.rnn.input_size == sines.shape[2]
+    joint = [r for r in est.history_ if r["phase"] == "joint"]
+    assert all(np.isfinite(r["data_generator_loss"]) and np.isfinite(r["data_discriminator_loss"])
+               for r in joint)
+    moved = [not torch.equal(a, b) for a, b in zip(critic.parameters(),
+                                                   one.network_.data_discriminator.parameters())]
+    assert all(moved)  # trained over 39 more joint iterations
+    for name in ("embedder", "recovery", "generator", "supervisor", "discriminator"):
+        for a, b in zip(getattr(est.network_, name).parameters(),
+                        getattr(one.network_, name).parameters()):
+            assert a.shape == b.shape  # the other networks are as without it
+    loaded = ursa.load(est.save(tmp_path / "gan.ursa"))
+    np.testing.assert_array_equal(loaded.sample(3, random_state=0), est.sample(3, random_state=0))
+    assert fit_quiet(sines).network_.data_discriminator is None  # off by default
+    with pytest.raises(ValueError, match="data_weight"):
+        fit_quiet(sines, architecture="rcgan", data_weight=1.0)
 
 
 @pytest.mark.parametrize("static, width", [(None, 2 + 2), (0, 2)])

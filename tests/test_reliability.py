@@ -247,6 +247,8 @@ def fit_gan(y=None, resume=False, **params):
     # mid-joint: the checkpoint of record 4 falls after 200 of 300 steps, between two
     # discriminator updates (one per 3 steps)
     ("timegan", dict(iterations=100, generator_steps=3, checkpoint_every=2), 5),
+    # the same with the data-space discriminator: its optimiser and latest loss resume too
+    ("timegan", dict(iterations=100, generator_steps=3, checkpoint_every=2, data_weight=1.0), 5),
     ("timegan", dict(iterations=100, pretrain_iterations=150), 2),  # mid-embedding
     ("rcgan", dict(iterations=250), 2),
 ])

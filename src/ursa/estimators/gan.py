@@ -162,6 +162,11 @@ class RecurrentGAN(BaseSequenceEstimator):
         Weight of sqrt(supervised loss) in the generator objective (TimeGAN's 100).
     moment_weight : float, default=100.0
         Weight of the moment-matching loss in the generator objective (TimeGAN's 100).
+    data_weight : float, default=0.0
+        TimeGAN only: weight, in the generator objective, of the adversarial loss of a second
+        discriminator that reads data-space sequences (the recovery's outputs against the
+        training data), as the post-hoc discriminative test does; TimeGAN's own discriminator
+        reads latent sequences only. 0 (the reference) leaves it out.
     ema_decay : float, default=0.999
         Sample with an exponential moving average of the generator's weights (and the
         supervisor's) over the adversarial phase instead of its last weights: the average smooths
@@ -222,7 +227,7 @@ class RecurrentGAN(BaseSequenceEstimator):
 
     # Files written before per-sequence noise existed hold generators without it; files written
     # before weight averaging existed were trained without it.
-    _OLDER_FILES_PARAMS = {"static_noise_dim": 0, "ema_decay": 0.0}
+    _OLDER_FILES_PARAMS = {"static_noise_dim": 0, "ema_decay": 0.0, "data_weight": 0.0}
 
     _parameter_constraints = {
         **{k: COMMON_CONSTRAINTS[k] for k in _SHARED},
@@ -235,6 +240,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         "gamma": [Interval(float, 0.0)],
         "supervised_weight": [Interval(float, 0.0)],
         "moment_weight": [Interval(float, 0.0)],
+        "data_weight": [Interval(float, 0.0)],
         "ema_decay": [Interval(float, 0.0, 1.0, open_high=True)],
         "callbacks": [Instance((list, tuple)), None],
     }
@@ -259,6 +265,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         gamma=1.0,
         supervised_weight=100.0,
         moment_weight=100.0,
+        data_weight=0.0,
         ema_decay=0.999,
         scaling="minmax",
         random_state=None,
@@ -287,6 +294,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         self.gamma = gamma
         self.supervised_weight = supervised_weight
         self.moment_weight = moment_weight
+        self.data_weight = data_weight
         self.ema_decay = ema_decay
         self.scaling = scaling
         self.random_state = random_state
@@ -311,6 +319,7 @@ class RecurrentGAN(BaseSequenceEstimator):
             bidirectional=self.bidirectional,
             dropout=self.dropout,
             bounded_output=self.scaling == "minmax",
+            data_discriminator=self.architecture == "timegan" and self.data_weight > 0,
         )
 
     def _build_network(self):
@@ -422,6 +431,10 @@ class RecurrentGAN(BaseSequenceEstimator):
         self
         """
         self._validate_params()
+        if self.architecture == "rcgan" and self.data_weight:
+            raise ValueError(f"data_weight={self.data_weight!r} applies to architecture='timegan' "
+                             "only: rcgan's discriminator already reads the data. Leave "
+                             "data_weight=0.")
         seqs = self._validate_data(X, reset=True)
         conditions = self._fit_condition(y, len(seqs))
         scaled = self._fit_scaler(seqs)
@@ -503,8 +516,15 @@ class RecurrentGAN(BaseSequenceEstimator):
         optimizers = [opt_ae, opt_sup, opt_gen, opt_joint_ae, opt_disc]
         p_gen, p_ae, p_disc = tuple(p_gen), tuple(p_ae), tuple(p_disc)
         gamma, w_sup, w_mom = self.gamma, self.supervised_weight, self.moment_weight
-        # Kept between joint steps (and in checkpoints): steps taken, the latest discriminator loss.
-        stateful["joint"] = counters = Counters(calls=0, discriminator_loss=float("nan"))
+        w_data = float(self.data_weight)
+        # Kept between joint steps (and in checkpoints): steps taken, the latest discriminator
+        # losses.
+        stateful["joint"] = counters = Counters(calls=0, discriminator_loss=float("nan"),
+                                                data_discriminator_loss=float("nan"))
+        if w_data:
+            opt_data, p_data = self._optimizer(net.data_discriminator)
+            optimizers.append(opt_data)
+            p_data = tuple(p_data)
 
         def supervised_term(h, c, mask):
             h_sup = net.supervise(h, c)
@@ -555,20 +575,43 @@ class RecurrentGAN(BaseSequenceEstimator):
             adv_e = _bce(logits[batch:2 * batch], 1.0, mask)
             moment = _moment_loss(x_hat, x, mask)
             g_loss = adv + gamma * adv_e + w_sup * torch.sqrt(sup + 1e-12) + w_mom * moment
+            if w_data:
+                # The data-space discriminator reads the synthetic sequences (and the real ones
+                # when it trains); its gradient reaches the generator through the recovery.
+                values = [x_hat, x] if train_disc else [x_hat]
+                data_logits = net.discriminate_values(
+                    torch.cat(values), lengths.repeat(len(values)),
+                    None if c is None else c.repeat(len(values), 1))
+                adv_x = _bce(data_logits[:batch], 1.0, mask)
+                g_loss = g_loss + w_data * adv_x
             e_loss = 10 * torch.sqrt(recon) + 0.1 * sup
             g_grads = torch.autograd.grad(g_loss, p_gen, retain_graph=True, allow_unused=True)
             e_grads = torch.autograd.grad(e_loss, p_ae, retain_graph=train_disc, allow_unused=True)
             losses = {"generator_loss": adv.item(), "supervised_loss": sup.item(),
                       "moment_loss": moment.item(), "reconstruction_loss": recon.item()}
+            if w_data:
+                losses["data_generator_loss"] = adv_x.item()
             if train_disc:
                 d_loss = (_bce(logits[2 * batch:], 1.0, mask)
                           + _bce(logits[:batch], 0.0, mask)
                           + gamma * _bce(logits[batch:2 * batch], 0.0, mask))
                 counters["discriminator_loss"] = d_loss.item()
+                updates = []
                 if counters["discriminator_loss"] > 0.15:  # skipped once D is well ahead
-                    d_grads = torch.autograd.grad(d_loss, p_disc, allow_unused=True)
-                    self._apply(opt_disc, p_disc, d_grads)
+                    updates.append((opt_disc, p_disc, torch.autograd.grad(
+                        d_loss, p_disc, retain_graph=bool(w_data), allow_unused=True)))
+                if w_data:
+                    d_data = (_bce(data_logits[batch:], 1.0, mask)
+                              + _bce(data_logits[:batch], 0.0, mask))
+                    counters["data_discriminator_loss"] = d_data.item()
+                    if counters["data_discriminator_loss"] > 0.15:  # the same rule
+                        updates.append((opt_data, p_data, torch.autograd.grad(
+                            d_data, p_data, allow_unused=True)))
+                for optimizer, params, grads in updates:
+                    self._apply(optimizer, params, grads)
             losses["discriminator_loss"] = counters["discriminator_loss"]  # the latest D step
+            if w_data:
+                losses["data_discriminator_loss"] = counters["data_discriminator_loss"]
             self._apply(opt_gen, p_gen, g_grads)
             self._apply(opt_joint_ae, p_ae, e_grads)
             if average is not None:

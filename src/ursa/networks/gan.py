@@ -42,6 +42,7 @@ class GANConfig:
     bidirectional: bool = False  # discriminator only: generation must stay causal
     dropout: float = 0.0
     bounded_output: bool = True  # sigmoid on data-space outputs: min-max scaled data lies in [0, 1]
+    data_discriminator: bool = False  # TimeGAN only: a second discriminator on data-space sequences
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
@@ -105,6 +106,8 @@ class TimeGANNet(nn.Module):
         self.supervisor = RecurrentBlock(c.latent_dim + k, c.latent_dim,
                                          num_layers=max(1, c.num_layers - 1), **block)
         self.discriminator = SequenceDiscriminator(c.latent_dim + k, c)
+        self.data_discriminator = (SequenceDiscriminator(c.n_features + k, c)
+                                   if c.data_discriminator else None)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return self.embedder(x)  # (batch, time, latent)
@@ -120,6 +123,11 @@ class TimeGANNet(nn.Module):
 
     def discriminate_data(self, x, lengths, c=None):
         return self.discriminate(self.embedder(x), lengths, c)
+
+    def discriminate_values(self, x, lengths, c=None):
+        """Logits of the data-space discriminator (``config.data_discriminator``), which reads
+        the (scaled) sequences themselves, as the post-hoc discriminative test does."""
+        return self.data_discriminator(with_condition(x, c), lengths)  # (batch, time) logits
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         """Noise -> synthetic data (scaled): recovery(supervisor(generator(z)))."""
