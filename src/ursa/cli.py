@@ -522,7 +522,7 @@ def generate(
         if not matches:
             raise UsageError(f"{label!r} is not a class of {model}; its classes: "
                              f"{', '.join(map(str, estimator.classes_))}.", param_hint="'--label'")
-        y = np.repeat(estimator.classes_[[list(estimator.classes_).index(matches[0])]], n)
+        y = np.full(n, matches[0], dtype=estimator.classes_.dtype)
     X = estimator.sample(n, n_timesteps=n_timesteps, y=y, random_state=_STATE["seed"])
     labels = (estimator.sample_labels_ if y is None else y) if on_labels else None
     _write_sequences(output, X, labels)
