@@ -51,8 +51,11 @@ CHILD = textwrap.dedent("""
     from ursa.training import Callback
 
     class Slow(Callback):  # gives the parent time to strike mid-fit
+        # Runs before the checkpoint writer: once the checkpoint of epoch 2 is written, the end of
+        # epoch 3 waits for the parent's signal (a sleep ends at once on SIGINT or SIGKILL), so a
+        # loaded machine cannot let the fit finish before the signal arrives.
         def on_epoch_end(self, state, record):
-            time.sleep(0.3)
+            time.sleep(0.3 if record["epoch"] < 3 else 120)
 
     data = np.load(sys.argv[1])
     X = [data[f"x{i}"] for i in range(len(data.files))]
@@ -62,7 +65,7 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def run_child_until(tmp_path, sig, min_epoch=2):
+def run_child_until(tmp_path, sig, min_epoch=2):  # min_epoch < 3: see CHILD's Slow
     data = tmp_path / "X.npz"
     np.savez(data, **{f"x{i}": x for i, x in enumerate(X)})
     ckpt = tmp_path / "ckpt"
