@@ -45,7 +45,10 @@ def checkpoint_epoch(directory):
 
 
 CHILD = textwrap.dedent("""
-    import sys, time
+    import signal, sys, time
+    # A child started from a background job inherits SIGINT as ignored, and Python then installs
+    # no KeyboardInterrupt handler: restore it, or Ctrl-C could not reach the fit.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import numpy as np
     from ursa import SequenceAutoencoder
     from ursa.training import Callback
