@@ -75,10 +75,15 @@ def run_child_until(tmp_path, sig, min_epoch=2):  # min_epoch < 3: see CHILD's S
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(data), repr(PARAMS), str(ckpt)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while checkpoint_epoch(ckpt) < min_epoch:
-        assert child.poll() is None, child.communicate()
-        assert time.monotonic() < deadline, "the child never wrote a checkpoint"
-        time.sleep(0.02)
+    try:
+        while checkpoint_epoch(ckpt) < min_epoch:
+            assert child.poll() is None, child.communicate()
+            assert time.monotonic() < deadline, "the child never wrote a checkpoint"
+            time.sleep(0.02)
+    except BaseException:  # a failed wait must not leave the child running (it sleeps at epoch 3)
+        child.kill()
+        child.communicate()
+        raise
     child.send_signal(sig)
     out, err = child.communicate(timeout=60)
     return child.returncode, out, err, ckpt
