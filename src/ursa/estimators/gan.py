@@ -167,11 +167,12 @@ class RecurrentGAN(BaseSequenceEstimator):
         discriminator that reads data-space sequences (the recovery's outputs against the
         training data), as the post-hoc discriminative test does; TimeGAN's own discriminator
         reads latent sequences only. 0 (the reference) leaves it out. Measured with 1.0
-        (benchmarks/generation.py, seed 0, 10 repeats; discriminative / predictive): at 8000
-        iterations Stocks 0.043 / 0.037 (0.098 / 0.038 without), Sines 0.048 / 0.104 (0.058 /
-        0.098 without), but each joint iteration costs about 1.6 times as much (35 minutes on
-        one core of the benchmark machine instead of 22); at 6000 iterations (27 minutes)
-        Stocks 0.070, Sines 0.125. Off by default until it fits the time budget on both.
+        (benchmarks/generation.py, 8000 iterations, 10 repeats; discriminative / predictive,
+        training seeds 0 and 1): Stocks 0.043 / 0.037 and 0.115 / 0.038 (without: 0.098 / 0.038
+        and 0.143 / 0.038), Sines 0.048 / 0.104 and 0.040 / 0.099 (without: 0.058 / 0.098 and
+        0.093 / 0.107). Each joint iteration costs more: the seed-0 fits took 35 minutes on one
+        core of one benchmark machine (22 without), the seed-1 fits 21-22 minutes on another.
+        Off by default until its cost is measured beside the defaults on one machine.
     ema_decay : float, default=0.999
         Sample with an exponential moving average of the generator's weights (and the
         supervisor's) over the adversarial phase instead of its last weights: the average smooths
