@@ -155,6 +155,8 @@ def run_dataset(name: str, X: np.ndarray, args, log) -> dict:
                          "generator_steps", "noise_dim", "static_noise_dim", "ema_decay",
                          "data_weight",
                          "batch_size", "learning_rate")}
+    if settings.get("data_weight", 0) is None:  # the architecture's default, spelled out
+        settings["data_weight"] = f"None ({gan._data_weight()})"
     return dict(name=name, shape=X.shape, fit_seconds=fit_seconds, fit_cpu_seconds=fit_cpu_seconds,
                 settings=settings, fit_load=load.mean(),
                 phase_seconds=phase_seconds,

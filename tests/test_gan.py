@@ -303,9 +303,28 @@ def test_data_discriminator_reads_the_data_and_trains(sines, tmp_path):
             assert a.shape == b.shape  # the other networks are as without it
     loaded = ursa.load(est.save(tmp_path / "gan.ursa"))
     np.testing.assert_array_equal(loaded.sample(3, random_state=0), est.sample(3, random_state=0))
-    assert fit_quiet(sines).network_.data_discriminator is None  # off by default
     with pytest.raises(ValueError, match="data_weight"):
         fit_quiet(sines, architecture="rcgan", data_weight=1.0)
+
+
+def test_data_weight_default_depends_on_the_architecture(sines):
+    """data_weight=None (the default) means 1.0 for TimeGAN, whose own discriminator reads
+    latents only, and 0 for rcgan, whose discriminator reads the data; 0 turns it off."""
+    timegan = fit_quiet(sines)
+    assert timegan.data_weight is None
+    assert timegan.network_.data_discriminator is not None
+    assert all(np.isfinite(r["data_generator_loss"])
+               for r in timegan.history_ if r["phase"] == "joint")
+    explicit = fit_quiet(sines, data_weight=1.0)  # the same fit as the default, bit for bit
+    np.testing.assert_array_equal(explicit.sample(3, random_state=0),
+                                  timegan.sample(3, random_state=0))
+    off = fit_quiet(sines, data_weight=0.0)
+    assert off.network_.data_discriminator is None
+    assert not any("data_generator_loss" in r or "data_discriminator_loss" in r
+                   for r in off.history_)
+    rcgan = fit_quiet(sines, architecture="rcgan")
+    assert not hasattr(rcgan.network_, "data_discriminator")
+    assert fit_quiet(sines, architecture="rcgan", data_weight=0.0).data_weight == 0.0
 
 
 @pytest.mark.parametrize("static, width", [(None, 2 + 2), (0, 2)])

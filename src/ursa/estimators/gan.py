@@ -26,6 +26,9 @@ _SHARED = ("cell", "hidden_size", "num_layers", "bidirectional", "dropout", "lat
 # Below this ratio of synthetic to real mean pairwise distance, fit warns of mode collapse.
 COLLAPSE_RATIO = 0.3
 
+# TimeGAN's data-space discriminator weight when ``data_weight`` is None.
+DEFAULT_DATA_WEIGHT = 1.0
+
 
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of ``values`` (batch, time[, features]) over valid steps (mask (batch, time))."""
@@ -141,8 +144,9 @@ class RecurrentGAN(BaseSequenceEstimator):
         with one static channel per feature the discriminative score went from 0.176 to 0.112
         (6000 joint iterations, benchmarks/generation.py).
     iterations : int, default=8000
-        Iterations of the joint adversarial phase (the reference runs 50,000). The defaults train
-        in about 23 minutes on one core of this project's benchmark machine (2-core AMD EPYC).
+        Iterations of the joint adversarial phase (the reference runs 50,000). The defaults trained
+        in 21 to 22 minutes on one core of this project's benchmark machine (2-core AMD EPYC; a
+        slower machine of the same kind took 35), see benchmarks/RESULTS.md.
     generator_steps : int, default=1
         TimeGAN only: generator and embedder updates per discriminator update in the joint phase
         (the reference's 2; at an equal number of generator updates it scored no better here).
@@ -162,17 +166,17 @@ class RecurrentGAN(BaseSequenceEstimator):
         Weight of sqrt(supervised loss) in the generator objective (TimeGAN's 100).
     moment_weight : float, default=100.0
         Weight of the moment-matching loss in the generator objective (TimeGAN's 100).
-    data_weight : float, default=0.0
+    data_weight : float or None, default=None
         TimeGAN only: weight, in the generator objective, of the adversarial loss of a second
         discriminator that reads data-space sequences (the recovery's outputs against the
         training data), as the post-hoc discriminative test does; TimeGAN's own discriminator
-        reads latent sequences only. 0 (the reference) leaves it out. Measured with 1.0
-        (benchmarks/generation.py, 8000 iterations, 10 repeats; discriminative / predictive,
-        training seeds 0 and 1): Stocks 0.043 / 0.037 and 0.115 / 0.038 (without: 0.098 / 0.038
-        and 0.143 / 0.038), Sines 0.048 / 0.104 and 0.040 / 0.099 (without: 0.058 / 0.098 and
-        0.093 / 0.107). Each joint iteration costs more: the seed-0 fits took 35 minutes on one
-        core of one benchmark machine (22 without), the seed-1 fits 21-22 minutes on another.
-        Off by default until its cost is measured beside the defaults on one machine.
+        reads latent sequences only. None uses 1.0 with ``architecture="timegan"`` and 0 with
+        "rcgan" (whose discriminator reads the data already); 0 leaves it out, as the reference
+        does. Measured (benchmarks/generation.py, 8000 iterations, 10 repeats; discriminative /
+        predictive, training seeds 0 and 1): with 1.0, Stocks 0.043 / 0.037 and 0.115 / 0.038,
+        Sines 0.048 / 0.104 and 0.040 / 0.099; with 0, Stocks 0.098 / 0.038 and 0.143 / 0.038,
+        Sines 0.058 / 0.098 and 0.093 / 0.107. Each joint iteration costs about a quarter more
+        (12.3 s per 100 iterations without it, 15.4 s with it, on one core of one machine).
     ema_decay : float, default=0.999
         Sample with an exponential moving average of the generator's weights (and the
         supervisor's) over the adversarial phase instead of its last weights: the average smooths
@@ -246,7 +250,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         "gamma": [Interval(float, 0.0)],
         "supervised_weight": [Interval(float, 0.0)],
         "moment_weight": [Interval(float, 0.0)],
-        "data_weight": [Interval(float, 0.0)],
+        "data_weight": [Interval(float, 0.0), None],
         "ema_decay": [Interval(float, 0.0, 1.0, open_high=True)],
         "callbacks": [Instance((list, tuple)), None],
     }
@@ -271,7 +275,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         gamma=1.0,
         supervised_weight=100.0,
         moment_weight=100.0,
-        data_weight=0.0,
+        data_weight=None,
         ema_decay=0.999,
         scaling="minmax",
         random_state=None,
@@ -325,11 +329,18 @@ class RecurrentGAN(BaseSequenceEstimator):
             bidirectional=self.bidirectional,
             dropout=self.dropout,
             bounded_output=self.scaling == "minmax",
-            data_discriminator=self.architecture == "timegan" and self.data_weight > 0,
+            data_discriminator=self._data_weight() > 0,
         )
 
     def _build_network(self):
         return build_gan(self._config())
+
+    def _data_weight(self) -> float:
+        """The data-space discriminator's weight: ``data_weight``, or its default for the
+        architecture when None (TimeGAN only; rcgan's discriminator reads the data)."""
+        if self.architecture != "timegan":
+            return 0.0
+        return DEFAULT_DATA_WEIGHT if self.data_weight is None else float(self.data_weight)
 
     def _condition_dim(self) -> int:
         if self.condition_kind_ == "labels":
@@ -440,7 +451,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         if self.architecture == "rcgan" and self.data_weight:
             raise ValueError(f"data_weight={self.data_weight!r} applies to architecture='timegan' "
                              "only: rcgan's discriminator already reads the data. Leave "
-                             "data_weight=0.")
+                             "data_weight=None (or 0).")
         seqs = self._validate_data(X, reset=True)
         conditions = self._fit_condition(y, len(seqs))
         scaled = self._fit_scaler(seqs)
@@ -522,12 +533,12 @@ class RecurrentGAN(BaseSequenceEstimator):
         optimizers = [opt_ae, opt_sup, opt_gen, opt_joint_ae, opt_disc]
         p_gen, p_ae, p_disc = tuple(p_gen), tuple(p_ae), tuple(p_disc)
         gamma, w_sup, w_mom = self.gamma, self.supervised_weight, self.moment_weight
-        w_data = float(self.data_weight)
+        w_data = self._data_weight()
         # Kept between joint steps (and in checkpoints): steps taken, the latest discriminator
         # losses.
-        stateful["joint"] = counters = Counters(calls=0, discriminator_loss=float("nan"),
-                                                data_discriminator_loss=float("nan"))
+        stateful["joint"] = counters = Counters(calls=0, discriminator_loss=float("nan"))
         if w_data:
+            counters["data_discriminator_loss"] = float("nan")
             opt_data, p_data = self._optimizer(net.data_discriminator)
             optimizers.append(opt_data)
             p_data = tuple(p_data)
