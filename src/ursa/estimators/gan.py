@@ -145,8 +145,8 @@ class RecurrentGAN(BaseSequenceEstimator):
         (6000 joint iterations, benchmarks/generation.py).
     iterations : int, default=8000
         Iterations of the joint adversarial phase (the reference runs 50,000). The defaults trained
-        in 21 to 22 minutes on one core of this project's benchmark machine (2-core AMD EPYC; a
-        slower machine of the same kind took 35), see benchmarks/RESULTS.md.
+        in 20 to 22 minutes on one core of this project's benchmark machines (2-core AMD EPYC,
+        two fits at once; the slowest machine seen took 35), see benchmarks/RESULTS.md.
     generator_steps : int, default=1
         TimeGAN only: generator and embedder updates per discriminator update in the joint phase
         (the reference's 2; at an equal number of generator updates it scored no better here).
@@ -175,8 +175,9 @@ class RecurrentGAN(BaseSequenceEstimator):
         does. Measured (benchmarks/generation.py, 8000 iterations, 10 repeats; discriminative /
         predictive, training seeds 0 and 1): with 1.0, Stocks 0.043 / 0.037 and 0.115 / 0.038,
         Sines 0.048 / 0.104 and 0.040 / 0.099; with 0, Stocks 0.098 / 0.038 and 0.143 / 0.038,
-        Sines 0.058 / 0.098 and 0.093 / 0.107. Each joint iteration costs about a quarter more
-        (12.3 s per 100 iterations without it, 15.4 s with it, on one core of one machine).
+        Sines 0.058 / 0.098 and 0.093 / 0.107; with 3.0 (seed 0), Stocks 0.058 / 0.042 and
+        Sines 0.044 / 0.097. Each joint iteration costs about a quarter more (12.3 s per 100
+        iterations without it, 15.4 s with it, on one core of one machine).
     ema_decay : float, default=0.999
         Sample with an exponential moving average of the generator's weights (and the
         supervisor's) over the adversarial phase instead of its last weights: the average smooths
