@@ -147,7 +147,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         Iterations of the joint adversarial phase (the reference runs 50,000). The defaults trained
         in 20 to 22 minutes on one core of this project's benchmark machines (2-core AMD EPYC,
         two fits at once; the slowest machine seen took 35), see benchmarks/RESULTS.md. Longer
-        training still pays: 10,000 iterations (seed 0) scored discriminative / predictive 0.027 /
+        training still pays: 10,000 iterations (seed 0) scored discriminative / predictive 0.026 /
         0.096 on Sines and 0.035 / 0.037 on Stocks, against 0.048 / 0.104 and 0.043 / 0.037 at
         8000, in 24 to 26 minutes of CPU.
     generator_steps : int, default=1
