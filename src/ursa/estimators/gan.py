@@ -533,19 +533,30 @@ class RecurrentGAN(BaseSequenceEstimator):
         opt_sup, p_sup = self._optimizer(net.generator, net.supervisor)
         opt_gen, p_gen = self._optimizer(net.generator, net.supervisor)
         opt_joint_ae, _ = self._optimizer(net.embedder, net.recovery)
-        opt_disc, p_disc = self._optimizer(net.discriminator)
-        optimizers = [opt_ae, opt_sup, opt_gen, opt_joint_ae, opt_disc]
-        p_gen, p_ae, p_disc = tuple(p_gen), tuple(p_ae), tuple(p_disc)
+        optimizers = [opt_ae, opt_sup, opt_gen, opt_joint_ae]
+        p_gen, p_ae = tuple(p_gen), tuple(p_ae)
         gamma, w_sup, w_mom = self.gamma, self.supervised_weight, self.moment_weight
-        w_data = self._data_weight()
-        # Kept between joint steps (and in checkpoints): steps taken, the latest discriminator
-        # losses.
-        stateful["joint"] = counters = Counters(calls=0, discriminator_loss=float("nan"))
-        if w_data:
-            counters["data_discriminator_loss"] = float("nan")
-            opt_data, p_data = self._optimizer(net.data_discriminator)
-            optimizers.append(opt_data)
-            p_data = tuple(p_data)
+        # The adversaries of the joint phase. Each has a discriminator, the weight of its term in
+        # the generator's loss, its optimiser, and a prefix for its loss names. What each reads is
+        # chosen in joint_step: the latent discriminator reads the generator's latents after and
+        # before the supervisor (the second weighted by gamma) against the embedded data; the
+        # data-space discriminator (``data_weight``) reads the recovered synthetic sequences
+        # against the data, and its gradient reaches the generator through the recovery.
+        adversaries = []
+        for prefix, discriminator, discriminate, weight in [
+                ("", net.discriminator, net.discriminate, 1.0),
+                ("data_", net.data_discriminator, net.discriminate_data_space,
+                 self._data_weight())]:
+            if discriminator is None or not weight:
+                continue
+            optimizer, params = self._optimizer(discriminator)
+            optimizers.append(optimizer)
+            adversaries.append((prefix, discriminate, weight, optimizer, tuple(params)))
+        # Kept between joint steps (and in checkpoints): steps taken, the latest loss of each
+        # discriminator.
+        stateful["joint"] = counters = Counters(calls=0)
+        for prefix, *_ in adversaries:
+            counters[prefix + "discriminator_loss"] = float("nan")
 
         def supervised_term(h, c, mask):
             h_sup = net.supervise(h, c)
@@ -587,52 +598,51 @@ class RecurrentGAN(BaseSequenceEstimator):
             sup = _mse(h_sup[:, :-1], h[:, 1:], mask[:, 1:])
             x_tilde, x_hat = net.recovery(torch.cat([h, h_hat])).split(batch)
             recon = _mse(x_tilde, x, mask)
-            # The discriminator's parameters do not change in the generator update, so its logits
-            # on the real latents come from the same call as those on the synthetic ones.
-            latents = [h_hat, e_hat, h.detach()] if train_disc else [h_hat, e_hat]
-            logits = net.discriminate(torch.cat(latents), lengths.repeat(len(latents)),
-                                      None if c is None else c.repeat(len(latents), 1))
-            adv = _bce(logits[:batch], 1.0, mask)
-            adv_e = _bce(logits[batch:2 * batch], 1.0, mask)
             moment = _moment_loss(x_hat, x, mask)
-            g_loss = adv + gamma * adv_e + w_sup * torch.sqrt(sup + 1e-12) + w_mom * moment
-            if w_data:
-                # The data-space discriminator reads the synthetic sequences (and the real ones
-                # when it trains); its gradient reaches the generator through the recovery.
-                values = [x_hat, x] if train_disc else [x_hat]
-                data_logits = net.discriminate_values(
-                    torch.cat(values), lengths.repeat(len(values)),
-                    None if c is None else c.repeat(len(values), 1))
-                adv_x = _bce(data_logits[:batch], 1.0, mask)
-                g_loss = g_loss + w_data * adv_x
+            # Per adversary: the synthetic inputs with their weights, then the real input. A
+            # discriminator's parameters do not change in the generator update, so one call on
+            # all of them serves both losses.
+            reads = {"": ([(h_hat, 1.0), (e_hat, gamma)], h.detach()),
+                     "data_": ([(x_hat, 1.0)], x)}
+            fooled, weighted, d_losses = {}, {}, []
+            for prefix, discriminate, weight, optimizer, params in adversaries:
+                fakes, real = reads[prefix]
+                inputs = [v for v, _ in fakes] + ([real] if train_disc else [])
+                logits = discriminate(torch.cat(inputs), lengths.repeat(len(inputs)),
+                                      None if c is None else c.repeat(len(inputs), 1))
+                logits = logits.split(batch)  # one (batch, time) part per input
+                # (Multiplying by a weight of 1.0 is exact, so these sums equal the reference's.)
+                terms = [_bce(part, 1.0, mask) for part in logits[:len(fakes)]]
+                fooled[prefix] = term = terms[0]
+                for (_, w), extra in zip(fakes[1:], terms[1:]):
+                    term = term + w * extra
+                weighted[prefix] = weight * term
+                if train_disc:
+                    d_loss = _bce(logits[-1], 1.0, mask)
+                    for (_, w), part in zip(fakes, logits):
+                        d_loss = d_loss + w * _bce(part, 0.0, mask)
+                    d_losses.append((prefix, optimizer, params, d_loss))
+            # The latent adversary's term comes first, as in the reference's loss.
+            g_loss = weighted[""] + w_sup * torch.sqrt(sup + 1e-12) + w_mom * moment
+            for prefix, *_ in adversaries[1:]:
+                g_loss = g_loss + weighted[prefix]
             e_loss = 10 * torch.sqrt(recon) + 0.1 * sup
             g_grads = torch.autograd.grad(g_loss, p_gen, retain_graph=True, allow_unused=True)
             e_grads = torch.autograd.grad(e_loss, p_ae, retain_graph=train_disc, allow_unused=True)
-            losses = {"generator_loss": adv.item(), "supervised_loss": sup.item(),
+            losses = {"generator_loss": fooled[""].item(), "supervised_loss": sup.item(),
                       "moment_loss": moment.item(), "reconstruction_loss": recon.item()}
-            if w_data:
-                losses["data_generator_loss"] = adv_x.item()
-            if train_disc:
-                d_loss = (_bce(logits[2 * batch:], 1.0, mask)
-                          + _bce(logits[:batch], 0.0, mask)
-                          + gamma * _bce(logits[batch:2 * batch], 0.0, mask))
-                counters["discriminator_loss"] = d_loss.item()
-                updates = []
-                if counters["discriminator_loss"] > 0.15:  # skipped once D is well ahead
-                    updates.append((opt_disc, p_disc, torch.autograd.grad(
-                        d_loss, p_disc, retain_graph=bool(w_data), allow_unused=True)))
-                if w_data:
-                    d_data = (_bce(data_logits[batch:], 1.0, mask)
-                              + _bce(data_logits[:batch], 0.0, mask))
-                    counters["data_discriminator_loss"] = d_data.item()
-                    if counters["data_discriminator_loss"] > 0.15:  # the same rule
-                        updates.append((opt_data, p_data, torch.autograd.grad(
-                            d_data, p_data, allow_unused=True)))
-                for optimizer, params, grads in updates:
-                    self._apply(optimizer, params, grads)
-            losses["discriminator_loss"] = counters["discriminator_loss"]  # the latest D step
-            if w_data:
-                losses["data_discriminator_loss"] = counters["data_discriminator_loss"]
+            for prefix, *_ in adversaries[1:]:
+                losses[prefix + "generator_loss"] = fooled[prefix].item()
+            updates = []
+            for i, (prefix, optimizer, params, d_loss) in enumerate(d_losses):
+                counters[prefix + "discriminator_loss"] = d_loss.item()
+                if counters[prefix + "discriminator_loss"] > 0.15:  # skipped once D is well ahead
+                    updates.append((optimizer, params, torch.autograd.grad(
+                        d_loss, params, retain_graph=i < len(d_losses) - 1, allow_unused=True)))
+            for optimizer, params, grads in updates:
+                self._apply(optimizer, params, grads)
+            for prefix, *_ in adversaries:  # the latest step of each discriminator
+                losses[prefix + "discriminator_loss"] = counters[prefix + "discriminator_loss"]
             self._apply(opt_gen, p_gen, g_grads)
             self._apply(opt_joint_ae, p_ae, e_grads)
             if average is not None:

@@ -124,7 +124,7 @@ class TimeGANNet(nn.Module):
     def discriminate_data(self, x, lengths, c=None):
         return self.discriminate(self.embedder(x), lengths, c)
 
-    def discriminate_values(self, x, lengths, c=None):
+    def discriminate_data_space(self, x, lengths, c=None):
         """Logits of the data-space discriminator (``config.data_discriminator``), which reads
         the (scaled) sequences themselves, as the post-hoc discriminative test does."""
         return self.data_discriminator(with_condition(x, c), lengths)  # (batch, time) logits
