@@ -798,7 +798,12 @@ class RecurrentGAN(BaseSequenceEstimator):
 
     def decision_function(self, X, y=None) -> np.ndarray:
         """The discriminator's mean probability that each sequence is synthetic, shape
-        (n_sequences,). Higher = less like the training data (PyOD's sign)."""
+        (n_sequences,). Higher = less like the training data (PyOD's sign).
+
+        TimeGAN scores with its latent discriminator (on the embedded sequences), RCGAN with its
+        only discriminator; the data-space discriminator of ``data_weight`` is not used. A GAN's
+        discriminator is trained to separate the data from the generator's current samples, not
+        from anomalies: use SequenceAnomalyDetector to find outliers."""
         seqs = self._validate_data(X, reset=False)
         conditions = self._encode_condition(y, len(seqs))
         order_conditions = conditions
