@@ -231,8 +231,7 @@ def test_bad_sample_arguments(gan, kwargs, pattern):
 
 @pytest.mark.parametrize("name, value", [("architecture", "wgan"), ("iterations", 0),
                                           ("noise_dim", 0), ("gamma", -1.0),
-                                          ("static_noise_dim", -1), ("ema_decay", -0.1),
-                                          ("moment_differences", -1)])
+                                          ("static_noise_dim", -1), ("ema_decay", -0.1)])
 def test_gan_parameters_checked_at_fit(sines, name, value):
     with pytest.raises(ValueError, match=f"'{name}' parameter"):
         ursa.RecurrentGAN(**{**TINY, name: value}).fit(sines)
@@ -326,41 +325,6 @@ def test_data_weight_default_depends_on_the_architecture(sines):
     rcgan = fit_quiet(sines, architecture="rcgan")
     assert not hasattr(rcgan.network_, "data_discriminator")
     assert fit_quiet(sines, architecture="rcgan", data_weight=0.0).data_weight == 0.0
-
-
-def test_moment_differences_see_what_per_step_moments_miss():
-    """Shuffling the batch independently at every step keeps each step's mean and standard
-    deviation (TimeGAN's moment loss is ~0) but scrambles the dynamics, which the differences'
-    moments catch; identical sequences score 0 at every order."""
-    from ursa.estimators.gan import _moment_loss_with_differences
-
-    gen = torch.Generator().manual_seed(0)
-    t = torch.arange(24.0)
-    real = torch.sin(0.3 * t[None, :, None] + 6 * torch.rand(256, 1, 2, generator=gen))
-    shuffled = torch.stack([real[torch.randperm(256, generator=gen), i] for i in range(24)], 1)
-    mask = torch.ones(256, 24)
-    assert _moment_loss_with_differences(shuffled, real, mask, 0).item() < 1e-5
-    first = _moment_loss_with_differences(shuffled, real, mask, 1).item()
-    second = _moment_loss_with_differences(shuffled, real, mask, 2).item()
-    assert 0.1 < first < second
-    for orders in (0, 1, 2):
-        assert _moment_loss_with_differences(real, real, mask, orders).item() < 1e-6
-    # Differences only span steps where both ends are valid: padding changes nothing.
-    lengths = torch.randint(5, 25, (256,), generator=gen)
-    short = (torch.arange(24)[None, :] < lengths[:, None]).float()
-    padded = torch.where(short[..., None] > 0, shuffled, torch.full_like(shuffled, 1e3))
-    np.testing.assert_allclose(_moment_loss_with_differences(padded, real, short, 2).item(),
-                               _moment_loss_with_differences(shuffled, real, short, 2).item(),
-                               rtol=1e-5)
-
-
-def test_moment_differences_enter_the_generator_objective(sines):
-    base = fit_quiet(sines, iterations=20)
-    steps = fit_quiet(sines, iterations=20, moment_differences=1)
-    joint = [r["moment_loss"] for r in steps.history_ if r["phase"] == "joint"]
-    assert np.all(np.isfinite(joint))
-    assert not np.array_equal(base.sample(3, random_state=0), steps.sample(3, random_state=0))
-    assert fit_quiet(sines, architecture="rcgan", moment_differences=1).sample(2).shape[0] == 2
 
 
 @pytest.mark.parametrize("static, width", [(None, 2 + 2), (0, 2)])

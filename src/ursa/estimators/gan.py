@@ -62,21 +62,6 @@ def _moment_loss(fake, real, mask):
     return ((std_gap + mean_gap) * valid).sum() / denom
 
 
-def _moment_loss_with_differences(fake, real, mask, orders: int):
-    """:func:`_moment_loss` of the sequences plus that of their first ``orders`` differences
-    (x[t+1] - x[t], then the differences of those, ...), each over the steps where every value it
-    reads is valid. The differences' moments carry what the values' per-step moments cannot: how
-    fast and how smoothly a sequence moves."""
-    loss = _moment_loss(fake, real, mask)
-    for _ in range(orders):
-        fake, real = fake[:, 1:] - fake[:, :-1], real[:, 1:] - real[:, :-1]
-        mask = mask[:, 1:] * mask[:, :-1]
-        if fake.size(1) == 0:
-            break
-        loss = loss + _moment_loss(fake, real, mask)
-    return loss
-
-
 class _WeightAverage:
     """Exponential moving average of some modules' parameters (Polyak averaging of a GAN's
     generator), started from the weights at the first update."""
@@ -184,10 +169,6 @@ class RecurrentGAN(BaseSequenceEstimator):
         Weight of sqrt(supervised loss) in the generator objective (TimeGAN's 100).
     moment_weight : float, default=100.0
         Weight of the moment-matching loss in the generator objective (TimeGAN's 100).
-    moment_differences : int, default=0
-        TimeGAN only: also match the per-step means and standard deviations of the first this
-        many differences of the sequences (1: steps x[t+1] - x[t]; 2: also their changes), with the
-        same ``moment_weight``. 0 is TimeGAN's moment loss.
     data_weight : float or None, default=None
         TimeGAN only: weight, in the generator objective, of the adversarial loss of a second
         discriminator that reads data-space sequences (the recovery's outputs against the
@@ -274,7 +255,6 @@ class RecurrentGAN(BaseSequenceEstimator):
         "supervised_weight": [Interval(float, 0.0)],
         "moment_weight": [Interval(float, 0.0)],
         "data_weight": [Interval(float, 0.0), None],
-        "moment_differences": [Interval(int, 0)],
         "ema_decay": [Interval(float, 0.0, 1.0, open_high=True)],
         "callbacks": [Instance((list, tuple)), None],
     }
@@ -299,7 +279,6 @@ class RecurrentGAN(BaseSequenceEstimator):
         gamma=1.0,
         supervised_weight=100.0,
         moment_weight=100.0,
-        moment_differences=0,
         data_weight=None,
         ema_decay=0.999,
         scaling="minmax",
@@ -329,7 +308,6 @@ class RecurrentGAN(BaseSequenceEstimator):
         self.gamma = gamma
         self.supervised_weight = supervised_weight
         self.moment_weight = moment_weight
-        self.moment_differences = moment_differences
         self.data_weight = data_weight
         self.ema_decay = ema_decay
         self.scaling = scaling
@@ -620,7 +598,7 @@ class RecurrentGAN(BaseSequenceEstimator):
             sup = _mse(h_sup[:, :-1], h[:, 1:], mask[:, 1:])
             x_tilde, x_hat = net.recovery(torch.cat([h, h_hat])).split(batch)
             recon = _mse(x_tilde, x, mask)
-            moment = _moment_loss_with_differences(x_hat, x, mask, self.moment_differences)
+            moment = _moment_loss(x_hat, x, mask)
             # Per adversary: the synthetic inputs with their weights, then the real input. A
             # discriminator's parameters do not change in the generator update, so one call on
             # all of them serves both losses.
