@@ -111,6 +111,7 @@ def run_dataset(name: str, X: np.ndarray, args, log) -> dict:
                   iterations=args.iterations, pretrain_iterations=args.pretrain_iterations,
                   generator_steps=args.generator_steps, static_noise_dim=args.static_noise_dim,
                   ema_decay=args.ema_decay, noise_dim=args.noise_dim, data_weight=args.data_weight,
+                  covariance_weight=args.covariance_weight,
                   bidirectional=args.bidirectional, batch_size=args.batch_size,
                   learning_rate=args.learning_rate, random_state=args.seed, device="cpu",
                   n_threads=args.threads)
@@ -153,7 +154,7 @@ def run_dataset(name: str, X: np.ndarray, args, log) -> dict:
     settings = {k: v for k, v in gan.get_params().items()
                 if k in ("hidden_size", "num_layers", "cell", "iterations", "pretrain_iterations",
                          "generator_steps", "noise_dim", "static_noise_dim", "ema_decay",
-                         "data_weight", "bidirectional",
+                         "data_weight", "covariance_weight", "bidirectional",
                          "batch_size", "learning_rate")}
     if settings.get("data_weight", 0) is None:  # the architecture's default, spelled out
         settings["data_weight"] = f"None ({gan._data_weight()})"
@@ -216,6 +217,8 @@ def parse_args(argv=None):
                    help="per-sequence noise channels (default: the estimator's)")
     p.add_argument("--data-weight", type=float, default=None,
                    help="weight of the data-space discriminator (default: the estimator's)")
+    p.add_argument("--covariance-weight", type=float, default=None,
+                   help="weight of the cross-feature covariance gap (default: the estimator's)")
     p.add_argument("--bidirectional", action="store_true", default=None,
                    help="bidirectional discriminators (default: the estimator's)")
     p.add_argument("--ema-decay", type=float, default=None,

@@ -62,6 +62,26 @@ def _moment_loss(fake, real, mask):
     return ((std_gap + mean_gap) * valid).sum() / denom
 
 
+def _covariance_loss(fake, real, mask):
+    """Mean absolute gap between the fake and real cross-feature covariances, each taken over
+    the batch at every step: the off-diagonal entries only (the moment loss matches the
+    variances). 0 for a single feature."""
+    n_features = fake.size(-1)
+    if n_features < 2:
+        return fake.new_zeros(())
+    m = mask.unsqueeze(-1)  # (batch, time, 1)
+    count = m.sum(0).clamp(min=1.0)  # (time, 1)
+
+    def covariance(values):
+        centred = (values - (values * m).sum(0) / count) * m  # (batch, time, features)
+        return torch.einsum("btc,btd->tcd", centred, centred) / count[..., None]
+
+    off = 1.0 - torch.eye(n_features, device=fake.device)
+    valid = (m.sum(0) > 1).float()[..., None] * off  # (time, features, features)
+    gap = (covariance(fake) - covariance(real)).abs()
+    return (gap * valid).sum() / valid.sum().clamp(min=1.0)
+
+
 class _WeightAverage:
     """Exponential moving average of some modules' parameters (Polyak averaging of a GAN's
     generator), started from the weights at the first update."""
@@ -169,6 +189,10 @@ class RecurrentGAN(BaseSequenceEstimator):
         Weight of sqrt(supervised loss) in the generator objective (TimeGAN's 100).
     moment_weight : float, default=100.0
         Weight of the moment-matching loss in the generator objective (TimeGAN's 100).
+    covariance_weight : float, default=0.0
+        TimeGAN only: weight, in the generator objective, of the mean absolute gap between the
+        synthetic and real cross-feature covariances at every step (TimeGAN's moment loss matches
+        each feature's mean and spread, not how features move together). 0 leaves it out.
     data_weight : float or None, default=None
         TimeGAN only: weight, in the generator objective, of the adversarial loss of a second
         discriminator that reads data-space sequences (the recovery's outputs against the
@@ -255,6 +279,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         "supervised_weight": [Interval(float, 0.0)],
         "moment_weight": [Interval(float, 0.0)],
         "data_weight": [Interval(float, 0.0), None],
+        "covariance_weight": [Interval(float, 0.0)],
         "ema_decay": [Interval(float, 0.0, 1.0, open_high=True)],
         "callbacks": [Instance((list, tuple)), None],
     }
@@ -279,6 +304,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         gamma=1.0,
         supervised_weight=100.0,
         moment_weight=100.0,
+        covariance_weight=0.0,
         data_weight=None,
         ema_decay=0.999,
         scaling="minmax",
@@ -308,6 +334,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         self.gamma = gamma
         self.supervised_weight = supervised_weight
         self.moment_weight = moment_weight
+        self.covariance_weight = covariance_weight
         self.data_weight = data_weight
         self.ema_decay = ema_decay
         self.scaling = scaling
@@ -536,6 +563,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         optimizers = [opt_ae, opt_sup, opt_gen, opt_joint_ae]
         p_gen, p_ae = tuple(p_gen), tuple(p_ae)
         gamma, w_sup, w_mom = self.gamma, self.supervised_weight, self.moment_weight
+        w_cov = self.covariance_weight
         # The adversaries of the joint phase. Each has a discriminator, the weight of its term in
         # the generator's loss, its optimiser, and a prefix for its loss names. What each reads is
         # chosen in joint_step: the latent discriminator reads the generator's latents after and
@@ -624,6 +652,9 @@ class RecurrentGAN(BaseSequenceEstimator):
                     d_losses.append((prefix, optimizer, params, d_loss))
             # The latent adversary's term comes first, as in the reference's loss.
             g_loss = weighted[""] + w_sup * torch.sqrt(sup + 1e-12) + w_mom * moment
+            if w_cov:
+                covariance = _covariance_loss(x_hat, x, mask)
+                g_loss = g_loss + w_cov * covariance
             for prefix, *_ in adversaries[1:]:
                 g_loss = g_loss + weighted[prefix]
             e_loss = 10 * torch.sqrt(recon) + 0.1 * sup
@@ -633,6 +664,8 @@ class RecurrentGAN(BaseSequenceEstimator):
                       "moment_loss": moment.item(), "reconstruction_loss": recon.item()}
             for prefix, *_ in adversaries[1:]:
                 losses[prefix + "generator_loss"] = fooled[prefix].item()
+            if w_cov:
+                losses["covariance_loss"] = covariance.item()
             updates = []
             for i, (prefix, optimizer, params, d_loss) in enumerate(d_losses):
                 counters[prefix + "discriminator_loss"] = d_loss.item()
