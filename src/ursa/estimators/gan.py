@@ -163,13 +163,14 @@ class RecurrentGAN(BaseSequenceEstimator):
         features that moved together (correlation 0.99 between features, 0.47 in the data);
         with one static channel per feature the discriminative score went from 0.176 to 0.112
         (6000 joint iterations, benchmarks/generation.py).
-    iterations : int, default=8000
-        Iterations of the joint adversarial phase (the reference runs 50,000). The defaults trained
-        in 20 to 22 minutes on one core of this project's benchmark machines (2-core AMD EPYC,
-        two fits at once; the slowest machine seen took 35), see benchmarks/RESULTS.md. Longer
-        training still pays: 10,000 iterations (seed 0) scored discriminative / predictive 0.026 /
-        0.096 on Sines and 0.035 / 0.037 on Stocks, against 0.048 / 0.104 and 0.043 / 0.037 at
-        8000, in 24 to 26 minutes of CPU.
+    iterations : int, default=10000
+        Iterations of the joint adversarial phase (the reference runs 50,000). The defaults train
+        in about 25 minutes on one core of this project's benchmark machine (2-core AMD EPYC: 1464
+        to 1528 s of CPU on Sines and Stocks; a slower machine seen took 35 minutes for 8000), see
+        benchmarks/RESULTS.md. Measured against 8000 iterations (10 repeats; discriminative /
+        predictive, training seeds 0 and 1): Sines 0.026 / 0.096 and 0.041 / 0.097 against 0.048 /
+        0.104 and 0.040 / 0.099; Stocks 0.035 / 0.037 and 0.074 / 0.037 against 0.043 / 0.037 and
+        0.115 / 0.038.
     generator_steps : int, default=1
         TimeGAN only: generator and embedder updates per discriminator update in the joint phase
         (the reference's 2; at an equal number of generator updates it scored no better here).
@@ -210,7 +211,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         supervisor's) over the adversarial phase instead of its last weights: the average smooths
         out the oscillation of adversarial training (Yazici et al., ICLR 2019). Update t uses the
         decay min(ema_decay, (1 + t) / (10 + t)), so after t iterations the average spans about
-        min(1 / (1 - ema_decay), t / 9) of the latest ones (at 8000 iterations, any value above
+        min(1 / (1 - ema_decay), t / 9) of the latest ones (at 10,000 iterations, any value above
         about 0.9989 acts like 0.9989); 0 turns it off. Averaging changes
         only which weights sample, not the training: on Sines the same training run scored a
         discriminative 0.096 with its last weights and 0.058 averaged (predictive 0.098 both);
@@ -295,7 +296,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         latent_dim=24,
         noise_dim=None,
         static_noise_dim=None,
-        iterations=8000,
+        iterations=10000,
         generator_steps=1,
         pretrain_iterations=1000,
         batch_size=128,
