@@ -640,7 +640,7 @@ class RecurrentGAN(BaseSequenceEstimator):
                 logits = discriminate(torch.cat(inputs), lengths.repeat(len(inputs)),
                                       None if c is None else c.repeat(len(inputs), 1))
                 logits = logits.split(batch)  # one (batch, time) part per input
-                # (Multiplying by a weight of 1.0 is exact, so these sums equal the reference's.)
+                # (A weight of 1.0 multiplies exactly: the reference's unweighted terms.)
                 terms = [_bce(part, 1.0, mask) for part in logits[:len(fakes)]]
                 fooled[prefix] = term = terms[0]
                 for (_, w), extra in zip(fakes[1:], terms[1:]):
