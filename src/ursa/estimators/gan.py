@@ -194,6 +194,11 @@ class RecurrentGAN(BaseSequenceEstimator):
         TimeGAN only: weight, in the generator objective, of the mean absolute gap between the
         synthetic and real cross-feature covariances at every step (TimeGAN's moment loss matches
         each feature's mean and spread, not how features move together). 0 leaves it out.
+        Measured at 1000 (benchmarks/generation.py, 10,000 iterations, seeds 0 and 1;
+        discriminative / predictive): Sines, whose features are independent, 0.016 / 0.093 and
+        0.028 / 0.096 against 0.026 / 0.096 and 0.041 / 0.097 without it; Stocks, whose prices
+        move together, 0.115 / 0.037 and 0.153 / 0.038 against 0.035 / 0.037 and 0.074 / 0.037.
+        So it stays off by default.
     data_weight : float or None, default=None
         TimeGAN only: weight, in the generator objective, of the adversarial loss of a second
         discriminator that reads data-space sequences (the recovery's outputs against the
