@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from numbers import Integral
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -47,15 +48,23 @@ def _bce(logits, target: float, mask):
     return _masked_mean(loss, mask)
 
 
+def _batch_moments(values, mask):
+    """Per-(step, feature) statistics over the batch, counting only valid steps: returns
+    (centred values, zero at padded steps; mean (time, features); count (time, 1))."""
+    m = mask.unsqueeze(-1)  # (batch, time, 1)
+    count = m.sum(0).clamp(min=1.0)  # (time, 1)
+    mean = (values * m).sum(0) / count  # (time, features)
+    return (values - mean) * m, mean, count
+
+
 def _moment_loss(fake, real, mask):
     """TimeGAN's moment loss: mean |std_fake - std_real| + mean |mean_fake - mean_real|, with the
     moments taken over the batch for every (step, feature)."""
-    m = mask.unsqueeze(-1)  # (batch, time, 1)
-    count = m.sum(0).clamp(min=1.0)  # (time, 1)
-    mean_f, mean_r = (fake * m).sum(0) / count, (real * m).sum(0) / count  # (time, features)
-    var_f = (((fake - mean_f) ** 2) * m).sum(0) / count
-    var_r = (((real - mean_r) ** 2) * m).sum(0) / count
-    valid = (m.sum(0) > 0).float().expand_as(mean_f)
+    (centred_f, mean_f, count), (centred_r, mean_r, _) = (_batch_moments(fake, mask),
+                                                          _batch_moments(real, mask))
+    var_f = (centred_f ** 2).sum(0) / count
+    var_r = (centred_r ** 2).sum(0) / count
+    valid = (mask.sum(0) > 0).float().unsqueeze(-1).expand_as(mean_f)
     std_gap = (torch.sqrt(var_f + 1e-6) - torch.sqrt(var_r + 1e-6)).abs()
     mean_gap = (mean_f - mean_r).abs()
     denom = valid.sum().clamp(min=1.0)
@@ -69,17 +78,25 @@ def _covariance_loss(fake, real, mask):
     n_features = fake.size(-1)
     if n_features < 2:
         return fake.new_zeros(())
-    m = mask.unsqueeze(-1)  # (batch, time, 1)
-    count = m.sum(0).clamp(min=1.0)  # (time, 1)
 
     def covariance(values):
-        centred = (values - (values * m).sum(0) / count) * m  # (batch, time, features)
+        centred, _, count = _batch_moments(values, mask)
         return torch.einsum("btc,btd->tcd", centred, centred) / count[..., None]
 
     off = 1.0 - torch.eye(n_features, device=fake.device)
-    valid = (m.sum(0) > 1).float()[..., None] * off  # (time, features, features)
+    valid = (mask.sum(0) > 1).float()[:, None, None] * off  # (time, features, features)
     gap = (covariance(fake) - covariance(real)).abs()
     return (gap * valid).sum() / valid.sum().clamp(min=1.0)
+
+
+class _Adversary(NamedTuple):
+    """A discriminator of TimeGAN's joint phase, as the joint step uses it."""
+
+    name: str  # "" for the latent discriminator, "data_" for the data-space one: loss-name prefix
+    discriminate: Callable  # (values, lengths, conditions) -> per-step logits
+    weight: float  # of its term in the generator's loss
+    optimizer: torch.optim.Optimizer
+    params: tuple
 
 
 class _WeightAverage:
@@ -570,14 +587,13 @@ class RecurrentGAN(BaseSequenceEstimator):
         p_gen, p_ae = tuple(p_gen), tuple(p_ae)
         gamma, w_sup, w_mom = self.gamma, self.supervised_weight, self.moment_weight
         w_cov = self.covariance_weight
-        # The adversaries of the joint phase. Each has a discriminator, the weight of its term in
-        # the generator's loss, its optimiser, and a prefix for its loss names. What each reads is
-        # chosen in joint_step: the latent discriminator reads the generator's latents after and
+        # The adversaries of the joint phase (see _Adversary). What each reads is chosen by name
+        # in joint_step: the latent discriminator reads the generator's latents after and
         # before the supervisor (the second weighted by gamma) against the embedded data; the
         # data-space discriminator (``data_weight``) reads the recovered synthetic sequences
         # against the data, and its gradient reaches the generator through the recovery.
         adversaries = []
-        for prefix, discriminator, discriminate, weight in [
+        for name, discriminator, discriminate, weight in [
                 ("", net.discriminator, net.discriminate, 1.0),
                 ("data_", net.data_discriminator, net.discriminate_data_space,
                  self._data_weight())]:
@@ -585,12 +601,13 @@ class RecurrentGAN(BaseSequenceEstimator):
                 continue
             optimizer, params = self._optimizer(discriminator)
             optimizers.append(optimizer)
-            adversaries.append((prefix, discriminate, weight, optimizer, tuple(params)))
+            adversaries.append(_Adversary(name, discriminate, weight, optimizer, tuple(params)))
+        latent, *data_space = adversaries  # TimeGAN always has the latent discriminator
         # Kept between joint steps (and in checkpoints): steps taken, the latest loss of each
         # discriminator.
         stateful["joint"] = counters = Counters(calls=0)
-        for prefix, *_ in adversaries:
-            counters[prefix + "discriminator_loss"] = float("nan")
+        for adversary in adversaries:
+            counters[adversary.name + "discriminator_loss"] = float("nan")
 
         def supervised_term(h, c, mask):
             h_sup = net.supervise(h, c)
@@ -639,49 +656,53 @@ class RecurrentGAN(BaseSequenceEstimator):
             reads = {"": ([(h_hat, 1.0), (e_hat, gamma)], h.detach()),
                      "data_": ([(x_hat, 1.0)], x)}
             fooled, weighted, d_losses = {}, {}, []
-            for prefix, discriminate, weight, optimizer, params in adversaries:
-                fakes, real = reads[prefix]
+            for adversary in adversaries:
+                fakes, real = reads[adversary.name]
                 inputs = [v for v, _ in fakes] + ([real] if train_disc else [])
-                logits = discriminate(torch.cat(inputs), lengths.repeat(len(inputs)),
-                                      None if c is None else c.repeat(len(inputs), 1))
+                logits = adversary.discriminate(
+                    torch.cat(inputs), lengths.repeat(len(inputs)),
+                    None if c is None else c.repeat(len(inputs), 1))
                 logits = logits.split(batch)  # one (batch, time) part per input
                 # (A weight of 1.0 multiplies exactly: the reference's unweighted terms.)
                 terms = [_bce(part, 1.0, mask) for part in logits[:len(fakes)]]
-                fooled[prefix] = term = terms[0]
+                fooled[adversary.name] = term = terms[0]
                 for (_, w), extra in zip(fakes[1:], terms[1:]):
                     term = term + w * extra
-                weighted[prefix] = weight * term
+                weighted[adversary.name] = adversary.weight * term
                 if train_disc:
                     d_loss = _bce(logits[-1], 1.0, mask)
                     for (_, w), part in zip(fakes, logits):
                         d_loss = d_loss + w * _bce(part, 0.0, mask)
-                    d_losses.append((prefix, optimizer, params, d_loss))
+                    d_losses.append((adversary, d_loss))
             # The latent adversary's term comes first, as in the reference's loss.
-            g_loss = weighted[""] + w_sup * torch.sqrt(sup + 1e-12) + w_mom * moment
+            g_loss = weighted[latent.name] + w_sup * torch.sqrt(sup + 1e-12) + w_mom * moment
             if w_cov:
                 covariance = _covariance_loss(x_hat, x, mask)
                 g_loss = g_loss + w_cov * covariance
-            for prefix, *_ in adversaries[1:]:
-                g_loss = g_loss + weighted[prefix]
+            for adversary in data_space:
+                g_loss = g_loss + weighted[adversary.name]
             e_loss = 10 * torch.sqrt(recon) + 0.1 * sup
             g_grads = torch.autograd.grad(g_loss, p_gen, retain_graph=True, allow_unused=True)
             e_grads = torch.autograd.grad(e_loss, p_ae, retain_graph=train_disc, allow_unused=True)
-            losses = {"generator_loss": fooled[""].item(), "supervised_loss": sup.item(),
+            losses = {"generator_loss": fooled[latent.name].item(), "supervised_loss": sup.item(),
                       "moment_loss": moment.item(), "reconstruction_loss": recon.item()}
-            for prefix, *_ in adversaries[1:]:
-                losses[prefix + "generator_loss"] = fooled[prefix].item()
+            for adversary in data_space:
+                losses[adversary.name + "generator_loss"] = fooled[adversary.name].item()
             if w_cov:
                 losses["covariance_loss"] = covariance.item()
             updates = []
-            for i, (prefix, optimizer, params, d_loss) in enumerate(d_losses):
-                counters[prefix + "discriminator_loss"] = d_loss.item()
-                if counters[prefix + "discriminator_loss"] > 0.15:  # skipped once D is well ahead
-                    updates.append((optimizer, params, torch.autograd.grad(
-                        d_loss, params, retain_graph=i < len(d_losses) - 1, allow_unused=True)))
+            for i, (adversary, d_loss) in enumerate(d_losses):
+                key = adversary.name + "discriminator_loss"
+                counters[key] = d_loss.item()
+                if counters[key] > 0.15:  # skipped once D is well ahead
+                    updates.append((adversary.optimizer, adversary.params, torch.autograd.grad(
+                        d_loss, adversary.params, retain_graph=i < len(d_losses) - 1,
+                        allow_unused=True)))
             for optimizer, params, grads in updates:
                 self._apply(optimizer, params, grads)
-            for prefix, *_ in adversaries:  # the latest step of each discriminator
-                losses[prefix + "discriminator_loss"] = counters[prefix + "discriminator_loss"]
+            for adversary in adversaries:  # the latest step of each discriminator
+                key = adversary.name + "discriminator_loss"
+                losses[key] = counters[key]
             self._apply(opt_gen, p_gen, g_grads)
             self._apply(opt_joint_ae, p_ae, e_grads)
             if average is not None:
