@@ -117,6 +117,7 @@ def run_dataset(name: str, X: np.ndarray, args, log) -> dict:
                   n_threads=args.threads)
     # Options left unset keep the estimator's defaults (the settings under test).
     params = {k: v for k, v in params.items() if v is not None}
+    params.update(args.ursa_params)
     log(f"[{name}] fitting RecurrentGAN({params}) on {X.shape}")
     load = LoadSampler()
     gan = ursa.RecurrentGAN(**params, callbacks=[load])
@@ -155,7 +156,7 @@ def run_dataset(name: str, X: np.ndarray, args, log) -> dict:
                 if k in ("hidden_size", "num_layers", "cell", "iterations", "pretrain_iterations",
                          "generator_steps", "noise_dim", "static_noise_dim", "ema_decay",
                          "data_weight", "covariance_weight", "bidirectional",
-                         "batch_size", "learning_rate")}
+                         "batch_size", "learning_rate") or k in args.ursa_params}
     if settings.get("data_weight", 0) is None:  # the architecture's default, spelled out
         settings["data_weight"] = f"None ({gan._data_weight()})"
     return dict(name=name, shape=X.shape, fit_seconds=fit_seconds, fit_cpu_seconds=fit_cpu_seconds,
@@ -223,6 +224,8 @@ def parse_args(argv=None):
                    help="bidirectional discriminators (default: the estimator's)")
     p.add_argument("--ema-decay", type=float, default=None,
                    help="generator weight averaging (default: the estimator's; 0 turns it off)")
+    p.add_argument("--ursa-params", type=json.loads, default={},
+                   help="JSON of further RecurrentGAN parameters, applied last (default: none)")
     p.add_argument("--batch-size", type=int, default=None, help="default: the estimator's")
     p.add_argument("--learning-rate", type=float, default=None, help="default: the estimator's")
     p.add_argument("--repeats", type=int, default=None, help="metric repeats (default 10)")
