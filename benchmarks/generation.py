@@ -199,6 +199,17 @@ def table(rows, args) -> str:
     return "\n".join(lines)
 
 
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(
+            'expected a JSON object of parameter names and values, e.g. \'{"moment_weight": 50}\'')
+    return value
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--datasets", default="sines,stocks")
@@ -224,7 +235,7 @@ def parse_args(argv=None):
                    help="bidirectional discriminators (default: the estimator's)")
     p.add_argument("--ema-decay", type=float, default=None,
                    help="generator weight averaging (default: the estimator's; 0 turns it off)")
-    p.add_argument("--ursa-params", type=json.loads, default={},
+    p.add_argument("--ursa-params", type=_json_object, default={},
                    help="JSON of further RecurrentGAN parameters, applied last (default: none)")
     p.add_argument("--batch-size", type=int, default=None, help="default: the estimator's")
     p.add_argument("--learning-rate", type=float, default=None, help="default: the estimator's")
