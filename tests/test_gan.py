@@ -232,7 +232,8 @@ def test_bad_sample_arguments(gan, kwargs, pattern):
 @pytest.mark.parametrize("name, value", [("architecture", "wgan"), ("iterations", 0),
                                           ("noise_dim", 0), ("gamma", -1.0),
                                           ("static_noise_dim", -1), ("ema_decay", -0.1),
-                                          ("covariance_weight", -1.0)])
+                                          ("covariance_weight", -1.0),
+                                          ("distribution_weight", -1.0)])
 def test_gan_parameters_checked_at_fit(sines, name, value):
     with pytest.raises(ValueError, match=f"'{name}' parameter"):
         ursa.RecurrentGAN(**{**TINY, name: value}).fit(sines)
@@ -355,6 +356,50 @@ def test_covariance_weight_enters_the_generator_objective(sines):
     assert not any("covariance_loss" in r for r in base.history_)
     weighted = fit_quiet(sines, iterations=20, covariance_weight=100.0)
     joint = [r["covariance_loss"] for r in weighted.history_ if r["phase"] == "joint"]
+    assert joint and np.all(np.isfinite(joint)) and min(joint) >= 0
+    # Computing the term draws no random numbers, so any change comes from its gradient.
+    assert not all(torch.equal(p, q) for p, q in zip(base.network_.generator.parameters(),
+                                                     weighted.network_.generator.parameters()))
+
+
+def test_distribution_loss_sees_a_dropped_mode():
+    """Real sequences come in two shapes; fakes with the same per-step means and spreads but no
+    shapes (TimeGAN's moment loss is blind to the difference), and fakes that keep only one
+    shape, both score far above the real data against itself. A shuffled copy scores 0; padding
+    is ignored; the gradient pulls a fake that sits on one shape towards the other."""
+    from ursa.estimators.gan import _mmd_loss, _moment_loss
+
+    gen = torch.Generator().manual_seed(0)
+    t = torch.linspace(0, 3, 12)
+    shape = torch.stack([torch.sin(t), torch.cos(t)], dim=-1)  # (time, 2)
+    sign = torch.where(torch.rand(256, generator=gen) < 0.5, -1.0, 1.0)[:, None, None]
+    real = sign * shape + 0.05 * torch.randn(256, 12, 2, generator=gen)
+    other = sign.flip(0) * shape + 0.05 * torch.randn(256, 12, 2, generator=gen)  # fresh draw
+    mean, std = real.mean(0), real.std(0)
+    blurred = mean + std * torch.randn(256, 12, 2, generator=gen)
+    one_mode = shape + 0.05 * torch.randn(256, 12, 2, generator=gen)
+    mask = torch.ones(256, 12)
+    floor = _mmd_loss(other, real, mask).item()
+    assert _moment_loss(blurred, real, mask).item() < 0.1
+    assert _mmd_loss(blurred, real, mask).item() > 10 * floor
+    assert _mmd_loss(one_mode, real, mask).item() > 10 * floor
+    assert abs(_mmd_loss(real[torch.randperm(256, generator=gen)], real, mask).item()) < 1e-5
+    lengths = torch.randint(2, 13, (256,), generator=gen)
+    short = (torch.arange(12)[None, :] < lengths[:, None]).float()
+    padded = torch.where(short[..., None] > 0, one_mode, torch.full_like(one_mode, 1e3))
+    np.testing.assert_allclose(_mmd_loss(padded, real, short).item(),
+                               _mmd_loss(one_mode, real, short).item(), rtol=1e-5)
+    fake = one_mode.clone().requires_grad_(True)
+    _mmd_loss(fake, real, mask).backward()
+    # Gradient descent moves the fakes away from the crowded shape, towards its mirror image.
+    assert (torch.einsum("btc,tc->b", -fake.grad, -shape) > 0).float().mean() > 0.9
+
+
+def test_distribution_weight_enters_the_generator_objective(sines):
+    base = fit_quiet(sines, iterations=20)
+    assert not any("distribution_loss" in r for r in base.history_)
+    weighted = fit_quiet(sines, iterations=20, distribution_weight=10.0)
+    joint = [r["distribution_loss"] for r in weighted.history_ if r["phase"] == "joint"]
     assert joint and np.all(np.isfinite(joint)) and min(joint) >= 0
     # Computing the term draws no random numbers, so any change comes from its gradient.
     assert not all(torch.equal(p, q) for p, q in zip(base.network_.generator.parameters(),

@@ -89,6 +89,23 @@ def _covariance_loss(fake, real, mask):
     return (gap * valid).sum() / valid.sum().clamp(min=1.0)
 
 
+def _mmd_loss(fake, real, mask, scales=(0.25, 1.0, 4.0)):
+    """Squared maximum mean discrepancy between the batch's fake and real sequences (each
+    flattened over its valid steps), with a sum of Gaussian kernels whose widths are multiples
+    of the mean squared distance between the real sequences (the mean, unlike the median, stays
+    wide when the data has separate modes, so the widest kernel reaches across them). Unlike the
+    moment losses it compares whole sequences: a part of the data the generator leaves out
+    raises it, and fake sequences that crowd together repel each other (the fake-fake term)."""
+    m = mask.unsqueeze(-1)
+    a, b = (fake * m).flatten(1), (real * m).flatten(1)
+    both = torch.cat([a, b])
+    d2 = torch.cdist(both, both).pow(2)
+    n = a.size(0)
+    width = (d2[n:, n:].detach().sum() / max(1, n * (n - 1))).clamp(min=1e-6)
+    k = sum(torch.exp(-d2 / (s * width)) for s in scales)
+    return k[:n, :n].mean() + k[n:, n:].mean() - 2 * k[:n, n:].mean()
+
+
 class _Adversary(NamedTuple):
     """A discriminator of TimeGAN's joint phase, as the joint step uses it."""
 
@@ -220,6 +237,16 @@ class RecurrentGAN(BaseSequenceEstimator):
         0.028 / 0.096 against 0.026 / 0.096 and 0.041 / 0.097 without it; Stocks, whose prices
         move together, 0.115 / 0.037 and 0.153 / 0.038 against 0.035 / 0.037 and 0.074 / 0.037.
         So it stays off by default.
+    distribution_weight : float, default=0.0
+        TimeGAN only: weight, in the generator objective, of the squared maximum mean discrepancy
+        (MMD) between the batch's synthetic and real data-space sequences, with Gaussian kernels
+        on whole sequences. Adversarial training can drop part of the data without the
+        discriminator's loss showing it (on Sines the generator made almost none of the fastest
+        tenth of the frequencies); the MMD rises when part of the data is left out and makes
+        synthetic sequences that crowd together repel each other. 0 leaves it out.
+        At 100, Sines (discriminative / predictive, seeds 0 and 1) scored 0.018 / 0.093 and
+        0.017 / 0.095 against 0.026 / 0.096 and 0.041 / 0.097 without it; the predictive scores
+        equal those of a predictor trained on the real data in the same runs.
     data_weight : float or None, default=None
         TimeGAN only: weight, in the generator objective, of the adversarial loss of a second
         discriminator that reads data-space sequences (the recovery's outputs against the
@@ -307,6 +334,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         "moment_weight": [Interval(float, 0.0)],
         "data_weight": [Interval(float, 0.0), None],
         "covariance_weight": [Interval(float, 0.0)],
+        "distribution_weight": [Interval(float, 0.0)],
         "ema_decay": [Interval(float, 0.0, 1.0, open_high=True)],
         "callbacks": [Instance((list, tuple)), None],
     }
@@ -332,6 +360,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         supervised_weight=100.0,
         moment_weight=100.0,
         covariance_weight=0.0,
+        distribution_weight=0.0,
         data_weight=None,
         ema_decay=0.999,
         scaling="minmax",
@@ -362,6 +391,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         self.supervised_weight = supervised_weight
         self.moment_weight = moment_weight
         self.covariance_weight = covariance_weight
+        self.distribution_weight = distribution_weight
         self.data_weight = data_weight
         self.ema_decay = ema_decay
         self.scaling = scaling
@@ -591,6 +621,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         p_gen, p_ae = tuple(p_gen), tuple(p_ae)
         gamma, w_sup, w_mom = self.gamma, self.supervised_weight, self.moment_weight
         w_cov = self.covariance_weight
+        w_dist = self.distribution_weight
         # The adversaries of the joint phase (see _Adversary). What each reads is chosen by name
         # in joint_step: the latent discriminator reads the generator's latents after and
         # before the supervisor (the second weighted by gamma) against the embedded data; the
@@ -683,6 +714,9 @@ class RecurrentGAN(BaseSequenceEstimator):
             if w_cov:
                 covariance = _covariance_loss(x_hat, x, mask)
                 g_loss = g_loss + w_cov * covariance
+            if w_dist:
+                distribution = _mmd_loss(x_hat, x, mask)
+                g_loss = g_loss + w_dist * distribution
             for adversary in data_space:
                 g_loss = g_loss + weighted[adversary.name]
             e_loss = 10 * torch.sqrt(recon) + 0.1 * sup
@@ -694,6 +728,8 @@ class RecurrentGAN(BaseSequenceEstimator):
                 losses[adversary.name + "generator_loss"] = fooled[adversary.name].item()
             if w_cov:
                 losses["covariance_loss"] = covariance.item()
+            if w_dist:
+                losses["distribution_loss"] = distribution.item()
             updates = []
             for i, (adversary, d_loss) in enumerate(d_losses):
                 key = adversary.name + "discriminator_loss"
