@@ -351,17 +351,6 @@ def test_covariance_loss_sees_features_moving_together():
                                _covariance_loss(together, real, short).item(), rtol=1e-5)
 
 
-def test_covariance_weight_enters_the_generator_objective(sines):
-    base = fit_quiet(sines, iterations=20)
-    assert not any("covariance_loss" in r for r in base.history_)
-    weighted = fit_quiet(sines, iterations=20, covariance_weight=100.0)
-    joint = [r["covariance_loss"] for r in weighted.history_ if r["phase"] == "joint"]
-    assert joint and np.all(np.isfinite(joint)) and min(joint) >= 0
-    # Computing the term draws no random numbers, so any change comes from its gradient.
-    assert not all(torch.equal(p, q) for p, q in zip(base.network_.generator.parameters(),
-                                                     weighted.network_.generator.parameters()))
-
-
 def test_distribution_loss_sees_a_dropped_mode():
     """Real sequences come in two shapes; fakes with the same per-step means and spreads but no
     shapes (TimeGAN's moment loss is blind to the difference), and fakes that keep only one
@@ -395,11 +384,16 @@ def test_distribution_loss_sees_a_dropped_mode():
     assert (torch.einsum("btc,tc->b", -fake.grad, -shape) > 0).float().mean() > 0.9
 
 
-def test_distribution_weight_enters_the_generator_objective(sines):
-    base = fit_quiet(sines, iterations=20)
-    assert not any("distribution_loss" in r for r in base.history_)
-    weighted = fit_quiet(sines, iterations=20, distribution_weight=10.0)
-    joint = [r["distribution_loss"] for r in weighted.history_ if r["phase"] == "joint"]
+@pytest.mark.parametrize("architecture, phase", [("timegan", "joint"), ("rcgan", "adversarial")])
+@pytest.mark.parametrize("name", ["distribution_weight", "covariance_weight"])
+def test_matching_weights_enter_the_generator_objective(sines, architecture, phase, name):
+    """Both data-space matching terms work with both architectures: off, nothing is recorded;
+    on, the loss is recorded each step and its gradient changes the generator."""
+    base = fit_quiet(sines, iterations=20, architecture=architecture)
+    key = name.replace("_weight", "_loss")
+    assert not any(key in r for r in base.history_)
+    weighted = fit_quiet(sines, iterations=20, architecture=architecture, **{name: 10.0})
+    joint = [r[key] for r in weighted.history_ if r["phase"] == phase]
     assert joint and np.all(np.isfinite(joint)) and min(joint) >= 0
     # Computing the term draws no random numbers, so any change comes from its gradient.
     assert not all(torch.equal(p, q) for p, q in zip(base.network_.generator.parameters(),

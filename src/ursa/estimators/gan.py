@@ -229,24 +229,26 @@ class RecurrentGAN(BaseSequenceEstimator):
     moment_weight : float, default=100.0
         Weight of the moment-matching loss in the generator objective (TimeGAN's 100).
     covariance_weight : float, default=0.0
-        TimeGAN only: weight, in the generator objective, of the mean absolute gap between the
-        synthetic and real cross-feature covariances at every step (TimeGAN's moment loss matches
-        each feature's mean and spread, not how features move together). 0 leaves it out.
-        Measured at 1000 (benchmarks/generation.py, 10,000 iterations, seeds 0 and 1;
-        discriminative / predictive): Sines, whose features are independent, 0.016 / 0.093 and
-        0.028 / 0.096 against 0.026 / 0.096 and 0.041 / 0.097 without it; Stocks, whose prices
-        move together, 0.115 / 0.037 and 0.153 / 0.038 against 0.035 / 0.037 and 0.074 / 0.037.
-        So it stays off by default.
+        Weight, in the generator objective, of the mean absolute gap between the synthetic and real
+        cross-feature covariances at every step (TimeGAN's moment loss matches each feature's mean
+        and spread, not how features move together). 0 leaves it out. Measured at 1000
+        (benchmarks/generation.py, 10,000 iterations, seeds 0 and 1; discriminative / predictive):
+        Sines, whose features are independent, 0.016 / 0.093 and 0.028 / 0.096 against 0.026 /
+        0.096 and 0.041 / 0.097 without it; Stocks, whose prices move together, 0.115 / 0.037 and
+        0.153 / 0.038 against 0.035 / 0.037 and 0.074 / 0.037. So it stays off by default.
     distribution_weight : float, default=0.0
-        TimeGAN only: weight, in the generator objective, of the squared maximum mean discrepancy
-        (MMD) between the batch's synthetic and real data-space sequences, with Gaussian kernels
-        on whole sequences. Adversarial training can drop part of the data without the
-        discriminator's loss showing it (on Sines the generator made almost none of the fastest
-        tenth of the frequencies); the MMD rises when part of the data is left out and makes
-        synthetic sequences that crowd together repel each other. 0 leaves it out.
-        At 100, Sines (discriminative / predictive, seeds 0 and 1) scored 0.018 / 0.093 and
-        0.017 / 0.095 against 0.026 / 0.096 and 0.041 / 0.097 without it; the predictive scores
-        equal those of a predictor trained on the real data in the same runs.
+        Weight, in the generator objective, of the squared maximum mean discrepancy (MMD) between
+        the batch's synthetic and real data-space sequences (for TimeGAN, the recovered generator
+        outputs), with Gaussian kernels on whole sequences. Adversarial training can drop part of
+        the data without the discriminator's loss showing it (on Sines the generator made almost
+        none of the fastest tenth of the frequencies); the MMD rises when part of the data is left
+        out and makes synthetic sequences that crowd together repel each other. 0 leaves it out. At
+        100, Sines (discriminative / predictive, seeds 0 and 1) scored 0.018 / 0.093 and 0.017 /
+        0.095 against 0.026 / 0.096 and 0.041 / 0.097 without it; the predictive scores equal those
+        of a predictor trained on the real data in the same runs. On Stocks it lowered the
+        discriminative score too (0.025 and 0.057 against 0.035 and 0.074) but raised the
+        predictive one from 0.037 to 0.050 and 0.045, past the TimeGAN paper's 0.038; so it stays
+        off by default.
     data_weight : float or None, default=None
         TimeGAN only: weight, in the generator objective, of the adversarial loss of a second
         discriminator that reads data-space sequences (the recovery's outputs against the
@@ -620,8 +622,6 @@ class RecurrentGAN(BaseSequenceEstimator):
         optimizers = [opt_ae, opt_sup, opt_gen, opt_joint_ae]
         p_gen, p_ae = tuple(p_gen), tuple(p_ae)
         gamma, w_sup, w_mom = self.gamma, self.supervised_weight, self.moment_weight
-        w_cov = self.covariance_weight
-        w_dist = self.distribution_weight
         # The adversaries of the joint phase (see _Adversary). What each reads is chosen by name
         # in joint_step: the latent discriminator reads the generator's latents after and
         # before the supervisor (the second weighted by gamma) against the embedded data; the
@@ -711,12 +711,9 @@ class RecurrentGAN(BaseSequenceEstimator):
                     d_losses.append((adversary, d_loss))
             # The latent adversary's term comes first, as in the reference's loss.
             g_loss = weighted[latent.name] + w_sup * torch.sqrt(sup + 1e-12) + w_mom * moment
-            if w_cov:
-                covariance = _covariance_loss(x_hat, x, mask)
-                g_loss = g_loss + w_cov * covariance
-            if w_dist:
-                distribution = _mmd_loss(x_hat, x, mask)
-                g_loss = g_loss + w_dist * distribution
+            matching = self._matching_terms(x_hat, x, mask)
+            for weight, term in matching.values():
+                g_loss = g_loss + weight * term
             for adversary in data_space:
                 g_loss = g_loss + weighted[adversary.name]
             e_loss = 10 * torch.sqrt(recon) + 0.1 * sup
@@ -726,10 +723,7 @@ class RecurrentGAN(BaseSequenceEstimator):
                       "moment_loss": moment.item(), "reconstruction_loss": recon.item()}
             for adversary in data_space:
                 losses[adversary.name + "generator_loss"] = fooled[adversary.name].item()
-            if w_cov:
-                losses["covariance_loss"] = covariance.item()
-            if w_dist:
-                losses["distribution_loss"] = distribution.item()
+            losses.update({key: term.item() for key, (_, term) in matching.items()})
             updates = []
             for i, (adversary, d_loss) in enumerate(d_losses):
                 key = adversary.name + "discriminator_loss"
@@ -765,13 +759,30 @@ class RecurrentGAN(BaseSequenceEstimator):
             d_loss = (_bce(net.discriminate_data(x, lengths, c), 1.0, mask)
                       + _bce(net.discriminate_data(fake.detach(), lengths, c), 0.0, mask))
             self._update(opt_disc, p_disc, d_loss)
-            g_loss = _bce(net.discriminate_data(fake, lengths, c), 1.0, mask)
+            fooled = _bce(net.discriminate_data(fake, lengths, c), 1.0, mask)
+            g_loss = fooled
+            matching = self._matching_terms(fake, x, mask)
+            for weight, term in matching.values():
+                g_loss = g_loss + weight * term
             self._update(opt_gen, p_gen, g_loss)
             if average is not None:
                 average.update()
-            return {"generator_loss": g_loss.item(), "discriminator_loss": d_loss.item()}
+            return {"generator_loss": fooled.item(), "discriminator_loss": d_loss.item(),
+                    **{key: term.item() for key, (_, term) in matching.items()}}
 
         return step, [opt_gen, opt_disc]
+
+    def _matching_terms(self, fake, real, mask):
+        """The data-space matching terms of the generator objective that are switched on
+        (``covariance_weight``, ``distribution_weight``), as {record name: (weight, loss)}; both
+        architectures add them to the generator's loss and record each loss by its name."""
+        terms = {}
+        if self.covariance_weight:
+            terms["covariance_loss"] = (self.covariance_weight,
+                                        _covariance_loss(fake, real, mask))
+        if self.distribution_weight:
+            terms["distribution_loss"] = (self.distribution_weight, _mmd_loss(fake, real, mask))
+        return terms
 
     def _diversity(self, scaled: Sequences, conditions, rng) -> float:
         """Mean pairwise distance of synthetic over real sequences (first min-length steps)."""
