@@ -242,13 +242,17 @@ class RecurrentGAN(BaseSequenceEstimator):
         outputs), with Gaussian kernels on whole sequences. Adversarial training can drop part of
         the data without the discriminator's loss showing it (on Sines the generator made almost
         none of the fastest tenth of the frequencies); the MMD rises when part of the data is left
-        out and makes synthetic sequences that crowd together repel each other. 0 leaves it out. At
-        100, Sines (discriminative / predictive, seeds 0 and 1) scored 0.018 / 0.093 and 0.017 /
-        0.095 against 0.026 / 0.096 and 0.041 / 0.097 without it; the predictive scores equal those
-        of a predictor trained on the real data in the same runs. On Stocks it lowered the
-        discriminative score too (0.025 and 0.057 against 0.035 and 0.074) but raised the
-        predictive one from 0.037 to 0.050 and 0.045, past the TimeGAN paper's 0.038; so it stays
-        off by default.
+        out and makes synthetic sequences that crowd together repel each other. 0 leaves it out.
+        Measured (benchmarks/generation.py, 10,000 iterations, 10 repeats; discriminative /
+        predictive, training seeds 0 and 1), against 0.026 / 0.096 and 0.041 / 0.097 on Sines and
+        0.035 / 0.037 and 0.074 / 0.037 on Stocks without it: at 10, Sines 0.015 / 0.094 and
+        0.016 / 0.096, Stocks 0.014 / 0.037 and 0.015 / 0.041; at 100, Sines 0.018 / 0.093 and
+        0.017 / 0.095, Stocks 0.025 / 0.050 and 0.057 / 0.045; at 3 (seed 1 only), Sines 0.027 /
+        0.101, Stocks 0.063 / 0.037. At 10 and 100 the discriminative score falls on both data
+        sets, and on Sines the predictive scores come within 0.001 of a predictor trained on the
+        real data in the same runs; but on Stocks the predictive score rises past the TimeGAN
+        paper's 0.038 on at least one seed, and 3 helps neither data set reliably, so it stays off
+        by default. It costs about an eighth more time per joint iteration (one CPU core).
     data_weight : float or None, default=None
         TimeGAN only: weight, in the generator objective, of the adversarial loss of a second
         discriminator that reads data-space sequences (the recovery's outputs against the
