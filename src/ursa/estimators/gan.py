@@ -248,11 +248,13 @@ class RecurrentGAN(BaseSequenceEstimator):
         0.035 / 0.037 and 0.074 / 0.037 on Stocks without it: at 10, Sines 0.015 / 0.094 and
         0.016 / 0.096, Stocks 0.014 / 0.037 and 0.015 / 0.041; at 100, Sines 0.018 / 0.093 and
         0.017 / 0.095, Stocks 0.025 / 0.050 and 0.057 / 0.045; at 3 (seed 1 only), Sines 0.027 /
-        0.101, Stocks 0.063 / 0.037. At 10 and 100 the discriminative score falls on both data
-        sets, and on Sines the predictive scores come within 0.001 of a predictor trained on the
-        real data in the same runs; but on Stocks the predictive score rises past the TimeGAN
-        paper's 0.038 on at least one seed, and 3 helps neither data set reliably, so it stays off
-        by default. It costs about an eighth more time per joint iteration (one CPU core).
+        0.101, Stocks 0.063 / 0.037; at 10 on seed 2, Sines 0.020 / 0.094 and Stocks 0.043 /
+        0.038 (default 0.031 / 0.094 and 0.068 / 0.038). At 10 and 100 the discriminative score
+        falls on both data sets, and on Sines the predictive scores come within 0.001 of a
+        predictor trained on the real data in the same runs; but on Stocks the predictive score
+        rises past the TimeGAN paper's 0.038 on at least one seed, and 3 helps neither data set
+        reliably, so it stays off by default. It costs about an eighth more time per joint
+        iteration (one CPU core).
     data_weight : float or None, default=None
         TimeGAN only: weight, in the generator objective, of the adversarial loss of a second
         discriminator that reads data-space sequences (the recovery's outputs against the
