@@ -7,7 +7,7 @@ from sklearn.cluster import AgglomerativeClustering, KMeans
 
 import ursa
 from conftest import LearningRates
-from ursa.metrics import adjusted_rand_score
+from ursa.metrics import adjusted_rand_score, silhouette_score
 from ursa.networks.clustering import (
     nt_xent,
     pooled_width,
@@ -142,7 +142,8 @@ def test_more_clusters_than_sequences_is_refused():
 @pytest.mark.parametrize("name, value", [("n_clusters", 0), ("pool", 0), ("pool", "big"),
                                          ("gamma", -1.0), ("alpha", 0.0), ("tol", 2.0),
                                          ("update_interval", 0), ("summary", "max"),
-                                         ("contrastive", -0.5), ("clusterer", "kmeans")])
+                                         ("contrastive", -0.5), ("clusterer", "kmeans"),
+                                         ("n_init", 0)])
 def test_bad_clusterer_parameters(name, value):
     with pytest.raises(ValueError, match=f"'{name}' parameter of RecurrentClusterer"):
         ursa.RecurrentClusterer(**{name: value}).fit(np.zeros((4, 5)))
@@ -164,6 +165,47 @@ def test_save_with_clusterer_object(tmp_path):
     loaded = ursa.load(model.save(tmp_path / "m.ursa"))
     assert loaded.clusterer is None and isinstance(model.clusterer, KMeans)
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_n_init_keeps_the_restart_with_the_best_latent_silhouette():
+    X, _ = grouped_sines(n_per_group=8)
+    params = {**FAST, "epochs": 4, "clustering_epochs": 2}
+    single = ursa.RecurrentClusterer(n_clusters=3, **params).fit(X)
+    model = ursa.RecurrentClusterer(n_clusters=3, n_init=3, **params).fit(X)
+    scores = model.restart_scores_
+    assert scores.shape == (3,) and len(np.unique(scores)) == 3  # three different fits
+    # restart 0 is the n_init=1 fit itself; the others start from other weights
+    assert scores[0] == single.restart_scores_[0] and single.restart_scores_.shape == (1,)
+    assert model.best_restart_ == int(np.argmax(scores))
+    # the kept model is the chosen restart: its score is the silhouette of its own labels
+    assert silhouette_score(model.transform(X), model.labels_) == pytest.approx(scores.max(), abs=1e-4)
+    if model.best_restart_ == 0:
+        np.testing.assert_array_equal(model.labels_, single.labels_)
+    again = ursa.RecurrentClusterer(n_clusters=3, n_init=3, **params).fit(X)
+    np.testing.assert_array_equal(again.restart_scores_, scores)  # seeded: reproducible
+    np.testing.assert_array_equal(again.transform(X), model.transform(X))
+
+
+def test_n_init_resumes_every_restart_from_its_checkpoint(tmp_path):
+    X, _ = grouped_sines(n_per_group=6)
+    params = {**FAST, "epochs": 2, "clustering_epochs": 2, "n_init": 2}
+    ursa.RecurrentClusterer(n_clusters=3, checkpoint_dir=str(tmp_path), **params).fit(X)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pretrain", "pretrain-1"]
+    resumed = ursa.RecurrentClusterer(n_clusters=3, checkpoint_dir=str(tmp_path),
+                                      **{**params, "epochs": 3}).fit(X, resume=True)
+    straight = ursa.RecurrentClusterer(n_clusters=3, **{**params, "epochs": 3}).fit(X)
+    np.testing.assert_array_equal(resumed.restart_scores_, straight.restart_scores_)
+    np.testing.assert_array_equal(resumed.transform(X), straight.transform(X))
+
+
+def test_save_load_keeps_restart_scores(tmp_path):
+    X, _ = grouped_sines(n_per_group=6)
+    model = ursa.RecurrentClusterer(n_clusters=3, n_init=2,
+                                    **{**FAST, "epochs": 2, "clustering_epochs": 1}).fit(X)
+    loaded = ursa.load(model.save(tmp_path / "m.ursa"))
+    np.testing.assert_array_equal(loaded.restart_scores_, model.restart_scores_)
+    assert loaded.best_restart_ == model.best_restart_
+    np.testing.assert_array_equal(loaded.predict(X), model.labels_)
 
 
 # ----------------------------------------------------------------- modules

@@ -10,6 +10,7 @@ from sklearn.base import BaseEstimator, clone
 
 from .._params import Instance, Interval, Options
 from ..data import Sequences
+from ..metrics import silhouette_score
 from ..networks import masked_mse
 from ..networks.clustering import (
     POOL_FEATURES,
@@ -81,6 +82,15 @@ class RecurrentClusterer(BaseSequenceEstimator):
         benchmarks/clustering.py); None trains for ``epochs`` whatever the size.
     clustering_epochs : int, default=20
         Maximum epochs of the joint reconstruction + clustering stage.
+    n_init : int, default=1
+        Number of independent fits (fresh weights, pretraining, centres and clustering stage);
+        the one whose labels have the highest silhouette on its own latent codes is kept (an
+        internal criterion: the true labels are never used). Restart 0 is the ``n_init=1`` fit
+        itself. Measured (benchmarks/clustering.py, seeds 0-2, NMI with 3 against 1 in the same
+        session): ArrowHead 0.263 / 0.267, BasicMotions 0.875 / 0.944, JapaneseVowels 0.413 /
+        0.369, OSULeaf 0.419 / 0.395, mean 0.493 / 0.494, for three times the fit time. Over 8-16
+        single fits per set, the silhouette follows NMI only loosely (rank correlation about +0.5
+        on the first three sets, -0.6 on OSULeaf), so one fit stays the default.
     batch_size : int, default=128
         Large batches give the contrastive term more negatives and cost little more per step.
     learning_rate : float, default=5e-3
@@ -135,6 +145,11 @@ class RecurrentClusterer(BaseSequenceEstimator):
         Centres in the latent space.
     pool_size_ : int
         Pooling window used.
+    restart_scores_ : ndarray of shape (n_init,)
+        Silhouette of each restart's labels on its latent codes (-1 where it is undefined: a
+        single cluster); NaN in a file saved before ``n_init`` existed.
+    best_restart_ : int
+        Index of the kept restart (the highest score).
     n_features_in_, scaler_, network_ (ursa.networks.ClusteringNet)
     history_ : list of dict
         Per epoch: ``stage`` ("pretrain" or "cluster"), ``train_loss``, ``val_loss`` (pretraining
@@ -159,6 +174,7 @@ class RecurrentClusterer(BaseSequenceEstimator):
         "pool": [Interval(int, 1), Options(("auto",))],
         "pool_features": [Options(POOL_FEATURES)],
         "clustering_epochs": [Interval(int, 0)],
+        "n_init": [Interval(int, 1)],
         "max_steps": [Interval(int, 1), None],
         "summary": [Options(SUMMARIES)],
         "contrastive": [Interval(float, 0.0)],
@@ -186,6 +202,7 @@ class RecurrentClusterer(BaseSequenceEstimator):
         epochs=100,
         max_steps=300,
         clustering_epochs=20,
+        n_init=1,
         batch_size=128,
         learning_rate=5e-3,
         max_grad_norm=1.0,
@@ -219,6 +236,7 @@ class RecurrentClusterer(BaseSequenceEstimator):
         self.epochs = epochs
         self.max_steps = max_steps
         self.clustering_epochs = clustering_epochs
+        self.n_init = n_init
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.max_grad_norm = max_grad_norm
@@ -277,24 +295,59 @@ class RecurrentClusterer(BaseSequenceEstimator):
         pooled = _pool_sequences(scaled, self.pool_size_, self.pool_features)
         device = self._device()
         with self._fit_context() as rng:
-            network = self._build_network().to(device)
-            callbacks = self._callbacks(seqs, resume=resume, phase="pretrain")
-            history = train(network, self._pretrain_loss(), pooled, self._pretrain_config(),
-                            rng=rng, device=device, callbacks=callbacks)
-            for record in history:
-                record["stage"] = "pretrain"
-            codes = self._codes(network, pooled)
-            centers = self._initial_centers(codes, rng)
-            with torch.no_grad():
-                network.centers.copy_(torch.from_numpy(centers).to(device))
-            if self.clustering_epochs > 0:
-                history += self._cluster(network, pooled, rng, device)
+            # Restart 0 draws from the fit's own generators (so n_init=1 is the single fit);
+            # restart r > 0 from a child of them, seeded independently of what restart 0 drew.
+            children = rng.spawn(self.n_init - 1)
+            scores, best = [], None
+            for restart in range(self.n_init):
+                if restart:
+                    rng = children[restart - 1]
+                    torch.manual_seed(int(rng.integers(2**31 - 1)))
+                network, history = self._fit_once(seqs, pooled, rng, device, resume, restart)
+                labels = self._soft(network, pooled).argmax(1)
+                scores.append(self._internal_score(self._codes(network, pooled), labels))
+                if best is None or scores[-1] > scores[best[0]]:
+                    best = (restart, network, history, labels)
+        restart, network, history, labels = best
         network.eval()
         self.network_ = network
         self._set_history(history)
+        self.restart_scores_ = np.asarray(scores)
+        self.best_restart_ = restart
         self.cluster_centers_ = network.centers.detach().cpu().numpy().copy()
-        self.labels_ = self._soft(network, pooled).argmax(1)
+        self.labels_ = labels
         return self
+
+    def _fit_once(self, seqs: Sequences, pooled: Sequences, rng, device, resume: bool,
+                  restart: int):
+        """One restart: pretrain a fresh network, initialise the centres, cluster."""
+        network = self._build_network().to(device)
+        # Each restart keeps its own pretraining checkpoint, so an interrupted n_init > 1 fit
+        # resumes where it stopped.
+        phase = "pretrain" if restart == 0 else f"pretrain-{restart}"
+        callbacks = self._callbacks(seqs, resume=resume, phase=phase)
+        history = train(network, self._pretrain_loss(), pooled, self._pretrain_config(),
+                        rng=rng, device=device, callbacks=callbacks)
+        for record in history:
+            record["stage"] = "pretrain"
+        codes = self._codes(network, pooled)
+        centers = self._initial_centers(codes, rng)
+        with torch.no_grad():
+            network.centers.copy_(torch.from_numpy(centers).to(device))
+        if self.clustering_epochs > 0:
+            history += self._cluster(network, pooled, rng, device)
+        return network, history
+
+    @staticmethod
+    def _internal_score(codes: np.ndarray, labels: np.ndarray) -> float:
+        """Silhouette of the labels on the latent codes (on a fixed sample of
+        SILHOUETTE_SAMPLE codes for large sets); -1, the worst value, when it is undefined
+        (a single cluster)."""
+        n_labels = len(np.unique(labels))
+        if n_labels < 2 or n_labels >= len(labels):
+            return -1.0
+        sample = SILHOUETTE_SAMPLE if len(labels) > SILHOUETTE_SAMPLE else None
+        return silhouette_score(codes, labels, sample_size=sample, random_state=0)
 
     def _pretrain_config(self) -> TrainingConfig:
         return replace(self._training_config(), max_steps=self.max_steps)
@@ -430,6 +483,8 @@ class RecurrentClusterer(BaseSequenceEstimator):
     def _get_state(self) -> tuple[dict, dict]:
         document, arrays = super()._get_state()
         document["pool_size"] = int(self.pool_size_)
+        document["restart_scores"] = [float(v) for v in self.restart_scores_]
+        document["best_restart"] = int(self.best_restart_)
         arrays["labels"] = np.asarray(self.labels_, dtype=np.int64)
         return document, arrays
 
@@ -438,6 +493,16 @@ class RecurrentClusterer(BaseSequenceEstimator):
         if isinstance(pool, bool) or not isinstance(pool, int) or pool < 1:
             raise ValueError(f"pool_size must be an integer >= 1, got {pool!r}")
         self.pool_size_ = pool
+        # Files written before n_init existed hold one fit: restart 0, score not recorded (NaN).
+        scores = document.get("restart_scores", [float("nan")])
+        if not isinstance(scores, list) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in scores):
+            raise ValueError(f"restart_scores must be a list of numbers, got {scores!r}")
+        self.restart_scores_ = np.asarray(scores, dtype=np.float64)
+        best = document.get("best_restart", 0)
+        if isinstance(best, bool) or not isinstance(best, int) or not 0 <= best < len(scores):
+            raise ValueError(f"best_restart must be an index into restart_scores, got {best!r}")
+        self.best_restart_ = best
         super()._set_state(document, {k: v for k, v in arrays.items() if k != "labels"})
         self.labels_ = np.array(arrays["labels"], dtype=np.int64)
         self.cluster_centers_ = self.network_.centers.detach().cpu().numpy().copy()
@@ -451,6 +516,9 @@ CROP_MIN_FRACTION = 0.5
 # default settings on the four UCR sets unchanged within noise (benchmarks/clustering.py).
 CLUSTERING_WARMUP_EPOCHS = 5
 TEMPERATURE = 0.5
+# n_init > 1 picks the restart by the silhouette of its codes, on at most this many of them
+# (silhouette costs time quadratic in the number of codes).
+SILHOUETTE_SAMPLE = 2000
 
 
 def _pool_sequences(seqs: Sequences, size: int, features: str) -> Sequences:
