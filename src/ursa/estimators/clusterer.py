@@ -304,8 +304,9 @@ class RecurrentClusterer(BaseSequenceEstimator):
                     rng = children[restart - 1]
                     torch.manual_seed(int(rng.integers(2**31 - 1)))
                 network, history = self._fit_once(seqs, pooled, rng, device, resume, restart)
-                labels = self._soft(network, pooled).argmax(1)
-                scores.append(self._internal_score(self._codes(network, pooled), labels))
+                codes, q = self._codes_and_soft(network, pooled)
+                labels = q.argmax(1)
+                scores.append(self._internal_score(codes, labels))
                 if best is None or scores[-1] > scores[best[0]]:
                     best = (restart, network, history, labels)
         restart, network, history, labels = best
@@ -385,9 +386,18 @@ class RecurrentClusterer(BaseSequenceEstimator):
         return codes.astype(np.float64)
 
     def _soft(self, network, pooled: Sequences) -> np.ndarray:
-        (q,) = self._map_batches(pooled, lambda v, n: (network(v, n)[2],), per_step=(False,),
-                                 network=network)
-        return q
+        return self._codes_and_soft(network, pooled)[1]
+
+    def _codes_and_soft(self, network, pooled: Sequences) -> tuple[np.ndarray, np.ndarray]:
+        """Latent codes and soft assignments q of already pooled sequences, in one pass (the
+        decoder is not run)."""
+
+        def codes_and_q(values, lengths):
+            z = network.autoencoder.encoder(values, lengths)
+            return z, network.assign(z)
+
+        codes, q = self._map_batches(pooled, codes_and_q, per_step=(False, False), network=network)
+        return codes.astype(np.float64), q
 
     def _initial_centers(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         seed = int(rng.integers(2**31 - 1))
