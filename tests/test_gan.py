@@ -233,7 +233,8 @@ def test_bad_sample_arguments(gan, kwargs, pattern):
                                           ("noise_dim", 0), ("gamma", -1.0),
                                           ("static_noise_dim", -1), ("ema_decay", -0.1),
                                           ("covariance_weight", -1.0),
-                                          ("distribution_weight", -1.0)])
+                                          ("distribution_weight", -1.0),
+                                          ("feature_distribution_weight", -1.0)])
 def test_gan_parameters_checked_at_fit(sines, name, value):
     with pytest.raises(ValueError, match=f"'{name}' parameter"):
         ursa.RecurrentGAN(**{**TINY, name: value}).fit(sines)
@@ -384,8 +385,44 @@ def test_distribution_loss_sees_a_dropped_mode():
     assert (torch.einsum("btc,tc->b", -fake.grad, -shape) > 0).float().mean() > 0.9
 
 
+def test_feature_distribution_loss_matches_each_feature_on_its_own():
+    """Five features move together and a sixth does not. Fakes that get the sixth feature's
+    shape wrong, and keep the other five, raise the per-feature MMD relative to its floor far
+    more than the whole-sequence MMD. It is the mean of one-feature MMDs, ignores padding, and
+    is ~0 for a shuffled copy of the data."""
+    from ursa.estimators.gan import _feature_mmd_loss, _mmd_loss
+
+    gen = torch.Generator().manual_seed(0)
+    t = torch.linspace(0, 3, 12)
+
+    def prices(n):  # five channels moving together: a level and a trend, shared
+        level = torch.rand(n, 1, 1, generator=gen)
+        trend = 0.3 * t[None, :, None] * torch.rand(n, 1, 1, generator=gen)
+        return level + trend + 0.01 * torch.randn(n, 12, 5, generator=gen)
+
+    def volume(n):
+        return 0.2 * torch.sin(4 * t)[None, :, None] * torch.rand(n, 1, 1, generator=gen)
+
+    real = torch.cat([prices(256), volume(256)], -1)
+    other = torch.cat([prices(256), volume(256)], -1)  # a fresh draw: the sampling floor
+    wrong = torch.cat([prices(256), 0.2 * torch.rand(256, 12, 1, generator=gen)], -1)  # no shape
+    mask = torch.ones(256, 12)
+    whole = _mmd_loss(wrong, real, mask) / _mmd_loss(other, real, mask)  # ~4.6
+    per_feature = _feature_mmd_loss(wrong, real, mask) / _feature_mmd_loss(other, real, mask)  # ~30
+    assert per_feature > 3 * whole
+    one_by_one = torch.stack([_mmd_loss(wrong[..., [c]], real[..., [c]], mask) for c in range(6)])
+    torch.testing.assert_close(_feature_mmd_loss(wrong, real, mask), one_by_one.mean())
+    assert abs(_feature_mmd_loss(real[torch.randperm(256, generator=gen)], real, mask)) < 1e-5
+    lengths = torch.randint(2, 13, (256,), generator=gen)
+    short = (torch.arange(12)[None, :] < lengths[:, None]).float()
+    padded = torch.where(short[..., None] > 0, wrong, torch.full_like(wrong, 1e3))
+    torch.testing.assert_close(_feature_mmd_loss(padded, real, short),
+                               _feature_mmd_loss(wrong, real, short))
+
+
 @pytest.mark.parametrize("architecture, phase", [("timegan", "joint"), ("rcgan", "adversarial")])
-@pytest.mark.parametrize("name", ["distribution_weight", "covariance_weight"])
+@pytest.mark.parametrize("name", ["distribution_weight", "covariance_weight",
+                                  "feature_distribution_weight"])
 def test_matching_weights_enter_the_generator_objective(sines, architecture, phase, name):
     """Both data-space matching terms work with both architectures: off, nothing is recorded;
     on, the loss is recorded each step and its gradient changes the generator."""
