@@ -380,10 +380,7 @@ class RecurrentClusterer(BaseSequenceEstimator):
         return loss
 
     def _codes(self, network, pooled: Sequences) -> np.ndarray:
-        (codes,) = self._map_batches(
-            pooled, lambda v, n: (network.autoencoder.encoder(v, n),), per_step=(False,),
-            network=network)
-        return codes.astype(np.float64)
+        return self._codes_and_soft(network, pooled)[0]
 
     def _soft(self, network, pooled: Sequences) -> np.ndarray:
         return self._codes_and_soft(network, pooled)[1]
