@@ -424,7 +424,7 @@ def test_feature_distribution_loss_matches_each_feature_on_its_own():
 @pytest.mark.parametrize("name", ["distribution_weight", "covariance_weight",
                                   "feature_distribution_weight"])
 def test_matching_weights_enter_the_generator_objective(sines, architecture, phase, name):
-    """Both data-space matching terms work with both architectures: off, nothing is recorded;
+    """Every data-space matching term works with both architectures: off, nothing is recorded;
     on, the loss is recorded each step and its gradient changes the generator."""
     base = fit_quiet(sines, iterations=20, architecture=architecture)
     key = name.replace("_weight", "_loss")

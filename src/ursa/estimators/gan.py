@@ -113,12 +113,12 @@ def _gaussian_mmd(a, b, scales):
     """Squared MMD between the rows of ``a`` (fake) and ``b`` (real), each (..., n, d): leading
     dimensions are independent groups. The kernel is a sum of Gaussians whose widths are
     ``scales`` times the mean squared distance between the rows of ``b``."""
+    last = (-2, -1)  # the (row, row) dimensions of each group's distance matrix
     both = torch.cat([a, b], dim=-2)
     d2 = torch.cdist(both, both).pow(2)
     n = a.size(-2)
-    width = (d2[..., n:, n:].detach().sum((-2, -1)) / max(1, n * (n - 1))).clamp(min=1e-6)
+    width = (d2[..., n:, n:].detach().sum(last) / max(1, n * (n - 1))).clamp(min=1e-6)
     k = sum(torch.exp(-d2 / (s * width[..., None, None])) for s in scales)
-    last = (-2, -1)
     return k[..., :n, :n].mean(last) + k[..., n:, n:].mean(last) - 2 * k[..., :n, n:].mean(last)
 
 
