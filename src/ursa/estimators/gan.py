@@ -204,7 +204,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         (384, 24, 24) batch take 29 ms at both widths. With 32 (and ``latent_dim`` 32) the
         samples scored better (benchmarks/generation.py ``--hidden-size 32``, 10 repeats,
         discriminative / predictive, training seeds 0 and 1, on a 2-core Intel Xeon): Sines
-        0.020 / 0.093 and 0.018 / 0.095, Stocks 0.025 / 0.037 and 0.057 / 0.037. With 24: Sines
+        0.020 / 0.0934 and 0.018 / 0.0949, Stocks 0.025 / 0.0366 and 0.057 / 0.0371. With 24: Sines
         0.026 / 0.096 (0.049 discriminative on the Intel machine, 5 repeats) and 0.041 / 0.097,
         Stocks 0.046 / 0.037 (Intel) and 0.074 / 0.037; unmarked figures are from a 2-core AMD
         EPYC. The comparisons quoted under the other parameters were measured with
