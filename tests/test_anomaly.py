@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 
 import ursa
+from conftest import DEVICE
 from ursa import SequenceAnomalyDetector
 from ursa.estimators.anomaly import pot_threshold, score_starts
 
 TINY = dict(window=16, score_stride=4, hidden_size=8, latent_dim=4, epochs=2, random_state=0,
-            device="cpu")
+            device=DEVICE)
 
 
 def sine(n, period=40.0, seed=0, noise=0.05):
@@ -40,7 +41,7 @@ def test_injected_spike_level_shift_and_frequency_change_rank_top():
     t = np.arange(3000, 3120)
     test[3000:3120] = np.sin(2 * np.pi * t / 10.0)  # period 40 -> 10
     det = SequenceAnomalyDetector(window=32, score_stride=4, hidden_size=24, latent_dim=8,
-                                  epochs=8, stride=3, random_state=0, device="cpu").fit(train)
+                                  epochs=8, stride=3, random_state=0, device=DEVICE).fit(train)
     scores = det.decision_function(test)
     normal = np.ones(n, dtype=bool)
     for a, b in regions.values():
@@ -201,9 +202,9 @@ def test_scoring_runs_in_bounded_batches(uni, monkeypatch):
     seen = []
     original = SequenceAnomalyDetector._window_errors
 
-    def spy(self, windows):
+    def spy(self, windows, *args):
         seen.append(len(windows))
-        return original(self, windows)
+        return original(self, windows, *args)
 
     monkeypatch.setattr(SequenceAnomalyDetector, "_window_errors", spy)
     monkeypatch.setattr(uni, "predict_batch_size", 64)
@@ -226,6 +227,21 @@ def test_save_load_keeps_threshold_and_scores(uni, tmp_path):
 
 
 # ----------------------------------------------------------------------------- bad input
+def test_values_far_outside_the_training_range_score_finite_or_are_refused(uni):
+    """A squared error of 1e29 overflows float32; the score must still be finite (and the
+    largest), or, beyond what float32 holds once scaled, a clear error."""
+    huge = sine(100)
+    huge[40:45] = 1e29
+    scores = uni.decision_function(huge)
+    assert np.isfinite(scores).all()
+    assert scores[40:45].min() > 1e50 and scores[:20].max() < 1e3
+    assert uni.predict(huge)[40:45].all()
+    beyond = sine(100)
+    beyond[50] = np.finfo(np.float32).max
+    with pytest.raises(ValueError, match=r"X gives a non-finite reconstruction error.*Rescale X"):
+        uni.decision_function(beyond)
+
+
 def test_bad_inputs(uni):
     with pytest.raises(ValueError, match=r"X has 10 time steps, fewer than window=16"):
         SequenceAnomalyDetector(**TINY).fit(sine(10))

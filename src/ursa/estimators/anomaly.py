@@ -443,24 +443,34 @@ class SequenceAnomalyDetector(ReconstructionNetwork, BaseSequenceEstimator):
         return float(np.quantile(scores, float(self.threshold)))
 
     # ------------------------------------------------------------------ scoring core
-    def _window_errors(self, windows: np.ndarray) -> np.ndarray:
-        """Squared reconstruction errors (n, window, C) of raw windows (n, window, C)."""
-        scaled = np.subtract(windows, self.scaler_.offset_, dtype=np.float32)
-        scaled /= self.scaler_.scale_
+    def _window_errors(self, windows: np.ndarray, name: str = "X") -> np.ndarray:
+        """Squared reconstruction errors (n, window, C) of raw windows (n, window, C), in float64:
+        a value far outside the training range (1e20 after scaling, say) has a squared error
+        beyond float32's range but a finite score."""
+        with np.errstate(over="ignore"):  # an overflow is reported below, with its cause
+            scaled = np.subtract(windows, self.scaler_.offset_, dtype=np.float32)
+            scaled /= self.scaler_.scale_
         device = next(self.network_.parameters()).device
         values = torch.from_numpy(scaled).to(device)
         lengths = torch.full((len(scaled),), scaled.shape[1], dtype=torch.int64, device=device)
         reconstruction, _ = self.network_(values, lengths)
-        return (reconstruction - values).pow_(2).cpu().numpy()
+        errors = (reconstruction.double() - values.double()).pow_(2).cpu().numpy()
+        if not np.isfinite(errors).all():
+            biggest = float(np.abs(windows).max())
+            raise ValueError(
+                f"{name} gives a non-finite reconstruction error: its values (largest magnitude "
+                f"{biggest:.3g}) are beyond what float32 holds once scaled like the training data. "
+                f"Rescale {name} like the training data, or refit on data that covers this range.")
+        return errors
 
-    def _errors_at(self, series: np.ndarray, starts: np.ndarray):
+    def _errors_at(self, series: np.ndarray, starts: np.ndarray, name: str = "X"):
         """Yield (starts, errors (n, window, C)) batch by batch."""
         view = sliding_windows(series, self.window, 1)  # a strided view: no copy
         with self._threads(), torch.inference_mode():
             self.network_.eval()
             for lo in range(0, len(starts), self.predict_batch_size):
                 batch = starts[lo : lo + self.predict_batch_size]
-                yield batch, self._window_errors(np.ascontiguousarray(view[batch]))
+                yield batch, self._window_errors(np.ascontiguousarray(view[batch]), name)
 
     def _reduce(self, errors: np.ndarray, per_channel: bool) -> np.ndarray:
         """Window errors (n, window, C) -> what the accumulator sums per step."""
@@ -671,7 +681,7 @@ class StreamingScorer:
     def _add(self, starts: np.ndarray, only_from: int | None = None) -> None:
         det = self.detector
         local = starts - self._buffer_origin
-        for batch, errors in det._errors_at(self._buffer, local):
+        for batch, errors in det._errors_at(self._buffer, local, "points"):
             self._acc.add(batch + self._buffer_origin, det._reduce(errors, False), only_from)
 
     def update(self, points) -> np.ndarray:
