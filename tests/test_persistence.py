@@ -6,18 +6,19 @@ import struct
 
 import numpy as np
 import pytest
+import torch
 from safetensors.numpy import save_file
 
 import ursa
 from ursa import ModelFileError, SequenceAutoencoder
-from conftest import make_sines
+from conftest import DEVICE, make_sines
 
 X = make_sines(16, 10, 2)
 
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
-    est = SequenceAutoencoder(hidden_size=8, latent_dim=3, epochs=2, random_state=0, device="cpu").fit(X)
+    est = SequenceAutoencoder(hidden_size=8, latent_dim=3, epochs=2, random_state=0, device=DEVICE).fit(X)
     path = tmp_path_factory.mktemp("m") / "model.ursa"
     est.save(path)
     return est, path
@@ -29,6 +30,43 @@ def test_round_trip_reproduces_outputs(saved):
     np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
     np.testing.assert_array_equal(loaded.scaler_.offset_, est.scaler_.offset_)
     assert loaded.n_features_in_ == 2 and loaded.history_ == est.history_
+
+
+def test_a_loaded_model_computes_where_its_device_parameter_says(saved):
+    est, path = saved
+    loaded = ursa.load(path)
+    assert loaded.device == DEVICE
+    assert next(loaded.network_.parameters()).device == next(est.network_.parameters()).device
+
+
+def test_load_device_overrides_placement_and_parameter(saved):
+    est, path = saved
+    on_cpu = ursa.load(path, device="cpu")
+    assert on_cpu.device == "cpu" and next(on_cpu.network_.parameters()).device.type == "cpu"
+    np.testing.assert_allclose(on_cpu.transform(X), est.transform(X), rtol=1e-3, atol=1e-4)
+    assert ursa.load(path, device="auto").device == "auto"
+
+
+@pytest.mark.parametrize("device", ["tpu", "gpu", 3, "cuda:x"])
+def test_load_refuses_an_unknown_device(saved, device):
+    with pytest.raises(ValueError, match=r"load\(device=.*'cpu', 'cuda' or 'cuda:N'"):
+        ursa.load(saved[1], device=device)
+
+
+def test_a_model_saved_for_a_gpu_loads_on_a_machine_without_one(saved, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    est, _ = saved
+    gpu_file = tmp_path / "gpu.ursa"
+    est.set_params(device="cuda").save(gpu_file)  # as a GPU fit would have saved it
+    est.set_params(device=DEVICE)
+    loaded = ursa.load(gpu_file)
+    assert loaded.device == "cuda" and next(loaded.network_.parameters()).device.type == "cpu"
+    np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        ursa.load(gpu_file, device="cuda")
+    with pytest.raises(ValueError, match="CUDA is not available"):  # a refit asks for the GPU
+        loaded.fit(X)
 
 
 def test_missing_file(tmp_path):

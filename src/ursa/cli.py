@@ -226,11 +226,7 @@ def _write_sequences(path: str, X, labels=None) -> None:
 def _load(path: Path):
     from . import load
 
-    model = load(path)
-    if _STATE["device"] not in (None, "cpu"):
-        model.set_params(device=_STATE["device"])
-        model.network_.to(model._device())
-    return model
+    return load(path, device=_STATE["device"])
 
 
 def _task_name(model) -> str:

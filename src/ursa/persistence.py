@@ -111,16 +111,31 @@ def read_model(path) -> tuple[str, dict, dict[str, np.ndarray]]:
     return class_name, document, arrays
 
 
-def load(path):
-    """Load any estimator saved with ``save``. Tensors are placed on the CPU.
+def load(path, device=None):
+    """Load any estimator saved with ``save``.
+
+    Parameters
+    ----------
+    path : str or path-like
+    device : {None, "auto", "cpu", "cuda", "cuda:N"} or torch.device, default=None
+        Where the model's tensors go, and so where it computes. ``None`` keeps the saved
+        ``device`` parameter and places the model there when this machine has that device, else
+        on the CPU: a model fitted on a GPU loads on a machine without one, and on the machine
+        that fitted it, it gives the same outputs as before saving. Any other value also replaces
+        the saved ``device`` parameter (used by a later ``fit``), like ``map_location`` in
+        ``torch.load``.
 
     Raises
     ------
     FileNotFoundError
         No file at ``path``.
+    ValueError
+        ``device`` is not one of the values above, or names a GPU this machine does not have.
     ModelFileError
         The file is truncated, tampered with, from another format version, or not an ursa model.
     """
+    if device is not None:
+        _check_load_device(device)
     class_name, document, arrays = read_model(path)
     if class_name not in _REGISTRY and class_name in _MODULES:
         import importlib
@@ -133,10 +148,32 @@ def load(path):
             f"known: {sorted(_REGISTRY)}."
         )
     try:
-        return cls._from_saved(document, arrays)
+        return cls._from_saved(document, arrays, device=device)
     except ModelFileError:
         raise
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise ModelFileError(
             f"model file {str(path)!r} is inconsistent with {class_name}: {exc}"
         ) from None
+
+
+def _check_load_device(device) -> None:
+    import torch
+
+    if isinstance(device, str) and device == "auto":
+        return
+    parsed = None
+    if isinstance(device, (str, torch.device)):
+        try:
+            parsed = torch.device(device)
+        except (RuntimeError, TypeError):
+            pass
+    if parsed is None or parsed.type not in ("cpu", "cuda"):
+        raise ValueError(f"load(device={device!r}): use None, 'auto', 'cpu', 'cuda' or 'cuda:N'.")
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"load(device={device!r}): CUDA is not available here; use "
+                             "device='cpu' or 'auto', or leave it out.")
+        if (parsed.index or 0) >= torch.cuda.device_count():
+            raise ValueError(f"load(device={device!r}): this machine has "
+                             f"{torch.cuda.device_count()} GPU(s), numbered from 0.")

@@ -108,6 +108,21 @@ class BaseSequenceEstimator(BaseEstimator):
             )
         return torch.device(self.device)
 
+    def _placement(self) -> torch.device:
+        """Where a loaded model's tensors go: the device the ``device`` parameter names when this
+        machine has it, else the CPU, so that a model fitted on a GPU loads anywhere (a later
+        ``fit`` still asks for the named device and says so if it is missing)."""
+        if isinstance(self.device, str) and self.device == "auto":
+            return self._device()
+        try:
+            device = torch.device(self.device)
+        except (RuntimeError, TypeError):
+            return torch.device("cpu")
+        if device.type == "cuda" and not (
+                torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()):
+            return torch.device("cpu")
+        return device if device.type in ("cpu", "cuda") else torch.device("cpu")
+
     @contextlib.contextmanager
     def _threads(self):
         """Run with ``n_threads`` intra-op threads, restoring the caller's setting after.
@@ -136,7 +151,8 @@ class BaseSequenceEstimator(BaseEstimator):
         Fits are serialised across threads: seeding forks torch's process-wide generator.
         """
         seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
-        devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+        # Every GPU's generator: a fit on "cuda:1" draws from that one, not the current device's.
+        devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
         with _THREAD_LOCK, self._threads(), torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             yield np.random.default_rng(seed)
@@ -296,10 +312,12 @@ class BaseSequenceEstimator(BaseEstimator):
         return document, arrays
 
     @classmethod
-    def _from_saved(cls, document: dict, arrays: dict):
+    def _from_saved(cls, document: dict, arrays: dict, device=None):
         params = document["params"]
         if not isinstance(params, dict):
             raise TypeError("'params' must be a mapping")
+        if device is not None:  # ursa.load(path, device=...): checked by load, overrides the file
+            params = {**params, "device": device}
         known = cls._get_param_names()
         unknown = sorted(set(params) - set(known))
         if unknown:
@@ -332,7 +350,7 @@ class BaseSequenceEstimator(BaseEstimator):
         network.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in weights.items()},
                                 strict=True)
         network.eval()
-        self.network_ = network
+        self.network_ = network.to(self._placement())
 
 
 def _jsonable_param(value):
