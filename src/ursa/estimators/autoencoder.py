@@ -86,9 +86,11 @@ class SequenceAutoencoder(ReconstructionNetwork, BaseSequenceEstimator):
         Extra training callbacks (not saved with the model).
     checkpoint_dir : str, path or None, default=None
         Folder for training checkpoints (weights, optimiser and random-generator states, history),
-        written atomically every ``checkpoint_every`` epochs and after the last one. A fit killed or
-        interrupted (Ctrl-C) is continued with ``fit(X, resume=True)`` and ends with the same
-        weights as an uninterrupted fit.
+        written atomically every ``checkpoint_every`` epochs and after the last one. A fit killed
+        or interrupted (Ctrl-C) is continued with ``fit(X, resume=True)`` and ends with the same
+        weights as an uninterrupted fit. On a GPU with ``num_layers > 1`` and ``dropout > 0`` the
+        resumed weights differ from an uninterrupted fit's: cuDNN draws that dropout from a
+        generator of its own, which no checkpoint can hold.
     checkpoint_every : int, default=1
         Epochs between checkpoints.
 

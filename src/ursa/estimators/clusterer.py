@@ -137,9 +137,11 @@ class RecurrentClusterer(BaseSequenceEstimator):
         Extra callbacks, called in both training stages.
     checkpoint_dir : str, path or None, default=None
         Write pretraining checkpoints to ``checkpoint_dir/pretrain`` (weights, optimiser and
-        random-generator states). ``fit(X, resume=True)`` continues an interrupted pretraining;
-        the (short) clustering stage then reruns from the pretrained state, so the result equals
-        an uninterrupted fit's.
+        random-generator states). ``fit(X, resume=True)`` continues an interrupted pretraining; the
+        (short) clustering stage then reruns from the pretrained state, so the result equals an
+        uninterrupted fit's. On a GPU with ``num_layers > 1`` and ``dropout > 0`` the resumed
+        weights differ from an uninterrupted fit's: cuDNN draws that dropout from a generator of
+        its own, which no checkpoint can hold.
     checkpoint_every : int, default=1
         Epochs between checkpoints.
 

@@ -339,7 +339,9 @@ class RecurrentGAN(BaseSequenceEstimator):
         Write checkpoints to this folder: the networks, the five optimisers, the weight average,
         the position in the phases and in the current pass over the data, and the random-generator
         states. ``fit(X, resume=True)`` continues an interrupted fit and ends with the same model,
-        bit for bit on CPU, as an uninterrupted one.
+        bit for bit on CPU, as an uninterrupted one. On a GPU with ``num_layers > 1`` and
+        ``dropout > 0`` the resumed weights differ from an uninterrupted fit's: cuDNN draws that
+        dropout from a generator of its own, which no checkpoint can hold.
     checkpoint_every : int, default=1
         History records (of 100 iterations each) between checkpoints.
 

@@ -81,7 +81,7 @@ class _PostHocGRU(nn.Module):
 
 def _repeat(fn, seeds):
     scores = []
-    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
     for seed in seeds:
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)

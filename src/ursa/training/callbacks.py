@@ -128,6 +128,9 @@ class Checkpoint(Callback):
             for slot, value in slots.items():
                 tensors[f"optimizer.{param_id}.{slot}"] = torch.as_tensor(value)
         tensors["rng.torch"] = torch.get_rng_state()
+        gpu = _module_gpu(state.module)
+        if gpu is not None:  # dropout and augmentations on a GPU draw from that GPU's generator
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(gpu)
         extra: dict = {}
         for name, obj in state.stateful.items():
             extra[name] = {}
@@ -202,6 +205,9 @@ class Checkpoint(Callback):
                 slots.setdefault(int(param_id), {})[slot] = value
         state.optimizer.load_state_dict({"state": slots, "param_groups": saved["param_groups"]})
         torch.set_rng_state(tensors["rng.torch"])
+        gpu = _module_gpu(state.module)
+        if gpu is not None and "rng.cuda" in tensors:
+            torch.cuda.set_rng_state(tensors["rng.cuda"], gpu)
         if state.rng is not None and saved["rng_numpy"] is not None:
             state.rng.bit_generator.state = saved["rng_numpy"]
         state.epoch = int(saved["epoch"])
@@ -228,3 +234,9 @@ def _fsync_directory(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _module_gpu(module) -> torch.device | None:
+    """The GPU ``module``'s parameters live on, or None on the CPU."""
+    param = next(module.parameters(), None)
+    return param.device if param is not None and param.device.type == "cuda" else None
