@@ -1,6 +1,7 @@
 """Shared fixtures: generated data and the location of the benchmark data folder."""
 
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -18,6 +19,24 @@ from ursa.training import Callback
 torch.set_num_threads(1)
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+# The device the tests' estimators train on: `URSA_TEST_DEVICE=cuda make test` runs the suite on a
+# GPU. Estimators the tests build without a device use their default, "auto", which also picks CUDA
+# where it is present.
+DEVICE = os.environ.get("URSA_TEST_DEVICE", "cpu")
+if DEVICE.startswith("cuda"):
+    # cuBLAS gives the same sums run after run only with a fixed workspace, which must be set
+    # before CUDA starts; child processes of the tests inherit it.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    # The tests' tolerances are float32's; cuDNN's recurrent layers run in TF32 by default.
+    torch.backends.cudnn.allow_tf32 = False
+
+
+def pytest_configure(config):
+    if DEVICE != "cpu" and not (DEVICE.startswith("cuda") and torch.cuda.is_available()):
+        raise pytest.UsageError(
+            f"URSA_TEST_DEVICE={DEVICE!r}: only 'cpu', or 'cuda' / 'cuda:N' on a machine where "
+            "torch.cuda.is_available() is true; unset it to test on the CPU.")
 
 
 @pytest.fixture(scope="session")
@@ -94,8 +113,6 @@ class LearningRates(Callback):
 
 def pytest_sessionfinish(session, exitstatus):
     """Keep docs/reliability.md current: compare it with what the reliability tests recorded."""
-    import os
-
     import reliability_log as log
 
     ran = {entry[2] for entry in log.RECORDS.values()}

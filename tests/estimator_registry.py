@@ -2,9 +2,10 @@
 the class, tiny parameters that fit in well under a second, and the inference methods it has
 with the shape each returns for (n_sequences, n_timesteps, n_features) input."""
 
+from conftest import DEVICE
 from ursa import RecurrentClusterer, RecurrentGAN, SequenceAnomalyDetector, SequenceAutoencoder
 
-TINY = dict(hidden_size=8, latent_dim=3, epochs=2, batch_size=16, random_state=0, device="cpu")
+TINY = dict(hidden_size=8, latent_dim=3, epochs=2, batch_size=16, random_state=0, device=DEVICE)
 
 
 def _autoencoder_outputs(est, n, t, c):
@@ -26,7 +27,7 @@ def _clusterer_outputs(est, n, t, c):
 
 
 CLUSTERER_TINY = dict(n_clusters=2, hidden_size=8, latent_dim=3, epochs=2, clustering_epochs=2,
-                      batch_size=16, random_state=0, device="cpu")
+                      batch_size=16, random_state=0, device=DEVICE)
 
 
 def _anomaly_outputs(est, n, t, c):
@@ -36,7 +37,7 @@ def _anomaly_outputs(est, n, t, c):
 # 3-D input is several long series; a 2-D array is one (T, C) series (see the suite).
 _anomaly_outputs.series_input = True
 ANOMALY_TINY = dict(window=4, score_stride=2, hidden_size=8, latent_dim=3, epochs=2, batch_size=16,
-                    random_state=0, device="cpu")
+                    random_state=0, device=DEVICE)
 
 
 def _gan_outputs(est, n, t, c):
@@ -51,7 +52,7 @@ def _gan_outputs(est, n, t, c):
 
 # A GAN counts iterations, not epochs, and has no validation split.
 GAN_TINY = dict(hidden_size=8, latent_dim=3, num_layers=1, iterations=2, pretrain_iterations=2,
-                batch_size=16, random_state=0, device="cpu")
+                batch_size=16, random_state=0, device=DEVICE)
 
 
 ESTIMATORS = [

@@ -8,10 +8,10 @@ from sklearn.metrics import adjusted_rand_score
 
 from ursa import SequenceAutoencoder
 from ursa.data import as_sequences
-from conftest import make_sines
+from conftest import DEVICE, make_sines
 
 FAST = dict(hidden_size=32, latent_dim=8, batch_size=32, learning_rate=1e-2, random_state=0,
-            device="cpu", validation_fraction=0.0)
+            device=DEVICE, validation_fraction=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def test_embeddings_separate_two_families():
 
 def test_fit_transform_equals_fit_then_transform():
     X = make_sines(30, 10, 2)
-    params = dict(hidden_size=8, latent_dim=3, epochs=2, random_state=0, device="cpu")
+    params = dict(hidden_size=8, latent_dim=3, epochs=2, random_state=0, device=DEVICE)
     np.testing.assert_array_equal(SequenceAutoencoder(**params).fit_transform(X),
                                   SequenceAutoencoder(**params).fit(X).transform(X))
 
@@ -88,7 +88,7 @@ def test_fit_transform_equals_fit_then_transform():
 def test_validation_split_and_early_stopping():
     X = make_sines(60, 10, 1)
     ae = SequenceAutoencoder(hidden_size=8, latent_dim=2, epochs=200, patience=2, learning_rate=0.05,
-                             validation_fraction=0.3, random_state=0, device="cpu").fit(X)
+                             validation_fraction=0.3, random_state=0, device=DEVICE).fit(X)
     assert ae.n_iter_ < 200
     assert len(ae.validation_scores_) == ae.n_iter_
 
@@ -96,25 +96,25 @@ def test_validation_split_and_early_stopping():
 def test_thread_setting_is_restored():
     before = torch.get_num_threads()
     SequenceAutoencoder(hidden_size=4, latent_dim=2, epochs=1, n_threads=2, random_state=0,
-                        device="cpu").fit(make_sines(8, 5, 1))
+                        device=DEVICE).fit(make_sines(8, 5, 1))
     assert torch.get_num_threads() == before
 
 
 def test_verbose_shows_a_progress_bar(capsys):
     SequenceAutoencoder(hidden_size=4, latent_dim=2, epochs=2, verbose=True, random_state=0,
-                        device="cpu").fit(make_sines(8, 5, 1))
+                        device=DEVICE).fit(make_sines(8, 5, 1))
     assert "SequenceAutoencoder" in capsys.readouterr().err
 
 
 def test_quiet_by_default(capsys):
     SequenceAutoencoder(hidden_size=4, latent_dim=2, epochs=2, random_state=0,
-                        device="cpu").fit(make_sines(8, 5, 1))
+                        device=DEVICE).fit(make_sines(8, 5, 1))
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out == ""
 
 
 def test_checkpoint_dir_parameter(tmp_path):
-    SequenceAutoencoder(hidden_size=4, latent_dim=2, epochs=2, random_state=0, device="cpu",
+    SequenceAutoencoder(hidden_size=4, latent_dim=2, epochs=2, random_state=0, device=DEVICE,
                         checkpoint_dir=tmp_path).fit(make_sines(8, 5, 1))
     assert (tmp_path / "checkpoint.safetensors").stat().st_size > 0
 
@@ -140,11 +140,12 @@ def test_folded_scaling_matches_explicit_scaling(scaling, bidirectional):
     X = [x * 50.0 + 7.0 for x in make_sines(30, 12, 3)]
     X[3] = X[3][:7]  # variable length too
     ae = SequenceAutoencoder(hidden_size=8, latent_dim=3, epochs=2, scaling=scaling,
-                             bidirectional=bidirectional, random_state=0, device="cpu").fit(X)
+                             bidirectional=bidirectional, random_state=0, device=DEVICE).fit(X)
     scaled = ae.scaler_.transform(as_sequences(X))
-    values, lengths = scaled.tensors()
+    values, lengths = scaled.tensors(ae._device())
     with torch.no_grad():
         recon_scaled, codes = ae.network_(values, lengths)
+    values, recon_scaled, codes = values.cpu(), recon_scaled.cpu(), codes.cpu()
     np.testing.assert_allclose(ae.transform(X), codes.numpy(), rtol=1e-4, atol=1e-4)
     expected = ae.scaler_.inverse_transform_values(recon_scaled.numpy())
     for i, r in enumerate(ae.reconstruct(X)):
@@ -157,7 +158,7 @@ def test_folded_scaling_matches_explicit_scaling(scaling, bidirectional):
 
 def test_refit_refreshes_the_folded_network():
     X = make_sines(20, 8, 1)
-    ae = SequenceAutoencoder(hidden_size=4, latent_dim=2, epochs=1, random_state=0, device="cpu")
+    ae = SequenceAutoencoder(hidden_size=4, latent_dim=2, epochs=1, random_state=0, device=DEVICE)
     first = ae.fit(X).transform(X)
     second = ae.set_params(random_state=1).fit(X).transform(X)
     assert not np.allclose(first, second)

@@ -6,7 +6,7 @@ import torch
 from sklearn.cluster import AgglomerativeClustering, KMeans
 
 import ursa
-from conftest import LearningRates
+from conftest import DEVICE, LearningRates
 from ursa.metrics import adjusted_rand_score, silhouette_score
 from ursa.networks.clustering import (
     nt_xent,
@@ -18,7 +18,7 @@ from ursa.networks.clustering import (
 )
 
 FAST = dict(hidden_size=32, latent_dim=8, epochs=60, clustering_epochs=10, validation_fraction=0.0,
-            random_state=0, device="cpu")
+            random_state=0, device=DEVICE)
 
 
 def grouped_sines(n_per_group=20, frequencies=(0.1, 0.3, 0.8), lengths=(40, 80), seed=0,
@@ -269,7 +269,7 @@ def test_clustering_stage_keeps_last_weights_where_every_cluster_had_members():
     seqs = model._validate_data(X, reset=False)
     pooled = _pool_sequences(model.scaler_.transform(seqs), model.pool_size_, model.pool_features)
     net = model.network_
-    refresh = _TargetRefresh(model, net, pooled, torch.device("cpu"))
+    refresh = _TargetRefresh(model, net, pooled, model._device())
     state = SimpleNamespace(stop=False, best_weights=None)
     refresh.on_train_begin(state)
     before = {k: v.clone() for k, v in net.state_dict().items()}

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 import ursa
-from conftest import fit_tiny, make_sines, make_variable, rewrite
+from conftest import DEVICE, fit_tiny, make_sines, make_variable, rewrite
 from ursa.metrics import discriminative_score
 
 TINY = dict(hidden_size=8, latent_dim=4, num_layers=1, iterations=3, pretrain_iterations=2,
-            batch_size=16, random_state=0, device="cpu")
+            batch_size=16, random_state=0, device=DEVICE)
 
 
 def fit_quiet(X, y=None, resume=False, **params):
@@ -501,7 +501,7 @@ def test_training_beats_noise_on_the_discriminative_score():
     X = ursa.datasets.make_sines(200, n_timesteps=12, n_features=4, random_state=0)
     est = ursa.RecurrentGAN(hidden_size=12, latent_dim=8, num_layers=1, iterations=250,
                             pretrain_iterations=100, batch_size=64, learning_rate=3e-3,
-                            random_state=0, device="cpu")
+                            random_state=0, device=DEVICE)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # a trained model must not warn of collapse
         est.fit(X)

@@ -16,13 +16,17 @@ from safetensors import safe_open
 
 from ursa import SequenceAutoencoder, TrainingDiverged
 from ursa.training import Callback, CheckpointError, TrainingInterrupted
-from conftest import fit_tiny, make_sines, make_variable
+from conftest import DEVICE, fit_tiny, make_sines, make_variable
 from estimator_registry import ESTIMATORS
 from reliability_log import record
 
-# Dropout between two layers and an early-stopping split: every random generator is in play.
-PARAMS = dict(hidden_size=8, latent_dim=3, num_layers=2, dropout=0.2, epochs=8, batch_size=8,
-              validation_fraction=0.25, patience=3, random_state=7, device="cpu", n_threads=1)
+# Dropout between two layers and an early-stopping split: every random generator is in play. On
+# a GPU, cuDNN draws the dropout between layers from a generator of its own that no checkpoint
+# can hold (it is reseeded when a fit starts), so there the tests run without it (see the
+# `checkpoint_dir` documentation).
+PARAMS = dict(hidden_size=8, latent_dim=3, num_layers=2, dropout=0.2 if DEVICE == "cpu" else 0.0,
+              epochs=8, batch_size=8, validation_fraction=0.25, patience=3, random_state=7,
+              device=DEVICE, n_threads=1)
 X = make_variable(32, 12, 2, seed=5)
 
 
@@ -50,8 +54,11 @@ CHILD = textwrap.dedent("""
     # no KeyboardInterrupt handler: restore it, or Ctrl-C could not reach the fit.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     import numpy as np
+    import torch
     from ursa import SequenceAutoencoder
     from ursa.training import Callback
+
+    torch.backends.cudnn.allow_tf32 = False  # as conftest.py sets it for the parent on a GPU
 
     class Slow(Callback):  # gives the parent time to strike mid-fit
         # Runs before the checkpoint writer: once the checkpoint of epoch 2 is written, the end of
@@ -230,7 +237,7 @@ def test_clusterer_interrupted_in_pretraining_resumes_to_the_uninterrupted_resul
     from ursa import RecurrentClusterer
 
     params = dict(n_clusters=2, hidden_size=8, latent_dim=3, epochs=6, clustering_epochs=3,
-                  batch_size=8, random_state=3, device="cpu", n_threads=1)
+                  batch_size=8, random_state=3, device=DEVICE, n_threads=1)
     straight = RecurrentClusterer(**params).fit(X)
     est = RecurrentClusterer(**params, checkpoint_dir=tmp_path, callbacks=[InterruptAt(4)])
     with pytest.raises(TrainingInterrupted, match="resume=True"):
@@ -244,7 +251,7 @@ def test_clusterer_interrupted_in_pretraining_resumes_to_the_uninterrupted_resul
 
 
 GAN_PARAMS = dict(hidden_size=8, latent_dim=4, num_layers=1, iterations=150,
-                  pretrain_iterations=2, batch_size=16, random_state=0, device="cpu", n_threads=1)
+                  pretrain_iterations=2, batch_size=16, random_state=0, device=DEVICE, n_threads=1)
 GAN_X = make_sines(40, 10, 2)
 
 
@@ -300,7 +307,7 @@ def test_clusterer_pretraining_extends_when_max_steps_is_raised(tmp_path):
     from ursa import RecurrentClusterer
 
     params = dict(n_clusters=2, hidden_size=8, latent_dim=3, epochs=50, clustering_epochs=2,
-                  batch_size=8, random_state=3, device="cpu", n_threads=1)  # 4 batches per epoch
+                  batch_size=8, random_state=3, device=DEVICE, n_threads=1)  # 4 batches per epoch
     straight = RecurrentClusterer(**params, max_steps=16).fit(X)
     est = RecurrentClusterer(**params, max_steps=8, checkpoint_dir=tmp_path).fit(X)
     assert sum(r["stage"] == "pretrain" for r in est.history_) == 2
@@ -318,7 +325,7 @@ def test_gan_divergence_names_the_phase_and_iteration():
                 next(state.module.parameters()).view(-1)[0] = float("nan")
 
     gan = RecurrentGAN(hidden_size=8, latent_dim=3, iterations=2, pretrain_iterations=2,
-                       batch_size=8, random_state=0, device="cpu", callbacks=[Poison()])
+                       batch_size=8, random_state=0, device=DEVICE, callbacks=[Poison()])
     with pytest.raises(TrainingDiverged, match=r"in phase .*iteration \d+\. The weights of the last "
                        r"record were kept\. Lower learning_rate"):
         gan.fit(make_sines(16, 8, 2))
