@@ -124,7 +124,7 @@ def run_dataset(name: str, X: np.ndarray, args, log) -> dict:
                   ema_decay=args.ema_decay, noise_dim=args.noise_dim, data_weight=args.data_weight,
                   covariance_weight=args.covariance_weight,
                   bidirectional=args.bidirectional, batch_size=args.batch_size,
-                  learning_rate=args.learning_rate, random_state=args.seed, device="cpu",
+                  learning_rate=args.learning_rate, random_state=args.seed, device=args.device,
                   n_threads=args.threads)
     # Options left unset keep the estimator's defaults (the settings under test).
     params = {k: v for k, v in params.items() if v is not None}
@@ -258,6 +258,9 @@ def parse_args(argv=None):
     p.add_argument("--n-sines", type=int, default=10000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu",
+                   help="where the GAN trains: cpu (default), cuda or cuda:N; the metrics' "
+                        "post-hoc networks train on the CPU either way")
     p.add_argument("--save-models", default=None, metavar="DIR",
                    help="also save each fitted GAN to DIR/<data set>-seed<seed>.ursa")
     p.add_argument("--json", default=None, help="also write the results as JSON to this path")
@@ -266,6 +269,8 @@ def parse_args(argv=None):
     w.add_argument("--write", dest="write", action="store_true", default=None)
     w.add_argument("--no-write", dest="write", action="store_false")
     args = p.parse_args(argv)
+    if args.device != "cpu" and (not args.device.startswith("cuda") or not torch.cuda.is_available()):
+        p.error(f"--device {args.device!r}: use cpu, or cuda / cuda:N where CUDA is available")
     q = args.quick
     defaults = dict(iterations=20 if q else None, pretrain_iterations=20 if q else None,
                     repeats=2 if q else 10, disc_iterations=50 if q else 2000,
@@ -318,7 +323,7 @@ def main(argv=None) -> int:
         section = (
             f"## {when} — generation (RecurrentGAN, TimeGAN protocol)\n\n"
             f"Command: `{command}`\n\n"
-            f"Machine: {machine_description(args.threads)}. Mean 1-minute load average during "
+            f"Machine: {machine_description(args.threads, args.device)}. Mean 1-minute load average during "
             f"the fit (of {os.cpu_count()} cores): "
             + ", ".join(f"{r['name']} {r['fit_load']:.1f}" for r in rows if r["fit_load"] is not None)
             + load_remark(rows) + "\n\n"

@@ -21,6 +21,7 @@ Usage::
     python benchmarks/train_speed.py                  # full run, appends to benchmarks/RESULTS.md
     python benchmarks/train_speed.py --quick          # smoke run, writes nothing
     python benchmarks/train_speed.py --compare-threads --no-write
+    python benchmarks/train_speed.py --device cuda    # both sides on the GPU
 """
 
 from __future__ import annotations
@@ -115,10 +116,18 @@ class ReferenceAE(nn.Module):
         return self.readout(out)
 
 
-def reference_epoch_times(cell, shape: Shape, data: torch.Tensor, epochs: int, seed: int) -> list[float]:
+def _sync(device: str) -> None:
+    """Wait for queued GPU work, so that a timer read after it counts that work."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def reference_epoch_times(cell, shape: Shape, data: torch.Tensor, epochs: int, seed: int,
+                          device: str = "cpu") -> list[float]:
     """Per-epoch seconds of the reference training loop (all epochs, warm-up included)."""
     torch.manual_seed(seed)
-    model = ReferenceAE(cell, shape.n_features, shape.hidden, LATENT_DIM)
+    model = ReferenceAE(cell, shape.n_features, shape.hidden, LATENT_DIM).to(device)
+    data = data.to(device)
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.MSELoss()
@@ -127,18 +136,20 @@ def reference_epoch_times(cell, shape: Shape, data: torch.Tensor, epochs: int, s
     times = []
     for _ in range(epochs):
         started = time.perf_counter()
-        perm = torch.randperm(n, generator=gen)
+        perm = torch.randperm(n, generator=gen).to(device)
         for i in range(0, n, shape.batch):
             xb = data[perm[i : i + shape.batch]]
             opt.zero_grad(set_to_none=True)
             loss = loss_fn(model(xb), xb)
             loss.backward()
             opt.step()
+        _sync(device)
         times.append(time.perf_counter() - started)
     return times
 
 
-def ursa_estimator(cell: str, shape: Shape, epochs: int, threads: int) -> "ursa.SequenceAutoencoder":
+def ursa_estimator(cell: str, shape: Shape, epochs: int, threads: int,
+                   device: str = "cpu") -> "ursa.SequenceAutoencoder":
     return ursa.SequenceAutoencoder(
         cell=cell,
         hidden_size=shape.hidden,
@@ -149,12 +160,14 @@ def ursa_estimator(cell: str, shape: Shape, epochs: int, threads: int) -> "ursa.
         patience=None,
         random_state=0,
         n_threads=threads,
-        device="cpu",
+        device=device,
     )
 
 
-def ursa_epoch_times(cell, shape: Shape, X: np.ndarray, epochs: int, threads: int) -> list[float]:
-    est = ursa_estimator(cell, shape, epochs, threads).fit(X)
+def ursa_epoch_times(cell, shape: Shape, X: np.ndarray, epochs: int, threads: int,
+                     device: str = "cpu") -> list[float]:
+    # An epoch's record reads its loss back from the device, so its seconds include the GPU work.
+    est = ursa_estimator(cell, shape, epochs, threads, device).fit(X)
     return [r["seconds"] for r in est.history_]
 
 
@@ -178,10 +191,12 @@ def bench_training(shapes, cells, args, log) -> list[dict]:
                 got = {}
                 for who in order:
                     if who == "ursa":
-                        got[who] = _timed(ursa_epoch_times(cell, shape, X, args.epochs, args.threads))
+                        got[who] = _timed(ursa_epoch_times(cell, shape, X, args.epochs, args.threads,
+                                                            args.device))
                     else:
                         torch.set_num_threads(args.threads)
-                        got[who] = _timed(reference_epoch_times(cell, shape, data, args.epochs, seed=rep))
+                        got[who] = _timed(reference_epoch_times(cell, shape, data, args.epochs, seed=rep,
+                                                                 device=args.device))
                 ursa_t.append(got["ursa"])
                 ref_t.append(got["ref"])
                 ratios.append(got["ursa"] / got["ref"])
@@ -201,13 +216,13 @@ def bench_training(shapes, cells, args, log) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- inference benchmark
-def _reference_infer(model: ReferenceAE, X: np.ndarray, full: bool) -> np.ndarray:
+def _reference_infer(model: ReferenceAE, X: np.ndarray, full: bool, device: str = "cpu") -> np.ndarray:
     data = torch.from_numpy(X)
     out = []
     with torch.inference_mode():
         for start in range(0, len(data), INFER_BATCH):
-            xb = data[start : start + INFER_BATCH]
-            out.append((model(xb) if full else model.encode(xb)).numpy())
+            xb = data[start : start + INFER_BATCH].to(device)
+            out.append((model(xb) if full else model.encode(xb)).cpu().numpy())
     return np.concatenate(out)
 
 
@@ -216,21 +231,21 @@ def bench_inference(shape: Shape, cells, args, log) -> list[dict]:
     X_fit = make_data(shape.batch * 2, shape.n_steps, shape.n_features, seed=3)
     rows = []
     for cell in cells:
-        est = ursa_estimator(cell, shape, 1, args.threads).fit(X_fit)
+        est = ursa_estimator(cell, shape, 1, args.threads, args.device).fit(X_fit)
         assert est.predict_batch_size == INFER_BATCH, est.predict_batch_size
         torch.manual_seed(0)
-        ref = ReferenceAE(cell, shape.n_features, shape.hidden, LATENT_DIM).eval()
+        ref = ReferenceAE(cell, shape.n_features, shape.hidden, LATENT_DIM).to(args.device).eval()
         torch.set_num_threads(args.threads)
         est.transform(X[:INFER_BATCH])  # warm-up
         est.reconstruct(X[:INFER_BATCH])
-        _reference_infer(ref, X[:INFER_BATCH], full=True)
+        _reference_infer(ref, X[:INFER_BATCH], full=True, device=args.device)
         times = {k: [] for k in ("u_enc", "r_enc", "u_full", "r_full")}
         for rep in range(args.infer_repeats):
             jobs = [
                 ("u_enc", lambda: est.transform(X)),
-                ("r_enc", lambda: _reference_infer(ref, X, full=False)),
+                ("r_enc", lambda: _reference_infer(ref, X, full=False, device=args.device)),
                 ("u_full", lambda: est.reconstruct(X)),
-                ("r_full", lambda: _reference_infer(ref, X, full=True)),
+                ("r_full", lambda: _reference_infer(ref, X, full=True, device=args.device)),
             ]
             if rep % 2:
                 jobs = [jobs[1], jobs[0], jobs[3], jobs[2]]
@@ -326,10 +341,14 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
-def machine_description(threads: int) -> str:
+def machine_description(threads: int, device: str = "cpu") -> str:
+    gpu = ""
+    if device.startswith("cuda"):
+        gpu = (f"; device {device}: {torch.cuda.get_device_name(torch.device(device))}, "
+               f"CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}")
     return (f"{cpu_model()}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}, "
             f"Python {platform.python_version()}, torch {torch.__version__}, "
-            f"ursa {ursa.__version__}, torch.set_num_threads({threads})")
+            f"ursa {ursa.__version__}, torch.set_num_threads({threads}){gpu}")
 
 
 def append_results(text: str) -> None:
@@ -344,6 +363,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", type=int, default=1, help="intra-op threads for both sides (default 1)")
+    p.add_argument("--device", default="cpu",
+                   help="where both sides train and infer: cpu (default), cuda or cuda:N")
     p.add_argument("--repeats", type=int, default=None, help="interleaved repeats (default 5; 1 with --quick)")
     p.add_argument("--epochs", type=int, default=None,
                    help="epochs per fit, the first is a dropped warm-up (default 2: one warm-up + one timed)")
@@ -378,6 +399,11 @@ def parse_args(argv=None):
         p.error("--epochs must be >= 2 (epoch 1 is a warm-up and is dropped)")
     if args.only_threads and not args.compare_threads:
         p.error("--only-threads needs --compare-threads")
+    if args.device != "cpu":
+        if not args.device.startswith("cuda") or not torch.cuda.is_available():
+            p.error(f"--device {args.device!r}: use cpu, or cuda / cuda:N where CUDA is available")
+        if args.compare_threads:
+            p.error("--compare-threads measures CPU thread counts; run it with --device cpu")
     names = {s.name: s for s in SHAPES}
     try:
         args.shape_list = [names[s.strip()] for s in args.shapes.split(",") if s.strip()]
@@ -395,7 +421,7 @@ def main(argv=None) -> int:
                                        "benchmarks/train_speed.py", *(sys.argv[1:] if argv is None else argv)])
     started = time.perf_counter()
     when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    machine = machine_description(args.threads)
+    machine = machine_description(args.threads, args.device)
 
     def log(msg):
         print(msg, flush=True)
