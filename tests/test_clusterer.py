@@ -37,8 +37,11 @@ def grouped_sines(n_per_group=20, frequencies=(0.1, 0.3, 0.8), lengths=(40, 80),
 
 @pytest.fixture(scope="module")
 def sines_fit():
+    # Three restarts, the best by the internal criterion: a single fit clears ARI 0.9 here for 13
+    # of random_state 0-14 on the CPU and 11 on a GPU (RESULTS.md, 2026-11-29); three restarts
+    # cleared it for all 15 on the CPU.
     X, y = grouped_sines()
-    return ursa.RecurrentClusterer(n_clusters=3, **FAST).fit(X), X, y
+    return ursa.RecurrentClusterer(n_clusters=3, n_init=3, **FAST).fit(X), X, y
 
 
 def test_recovers_groups_of_variable_length_sines(sines_fit):
