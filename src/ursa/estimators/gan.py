@@ -238,8 +238,8 @@ class RecurrentGAN(BaseSequenceEstimator):
         in about 25 minutes on one core of this project's benchmark machine (2-core AMD EPYC: 1464
         to 1528 s of CPU on Sines and Stocks; on a 2-core Intel Xeon at 2.8 GHz with nothing else
         running, 1783 s on Stocks; a slower machine seen took 35 minutes for 8000), see
-        benchmarks/RESULTS.md. Those times were measured with ``hidden_size`` 24; with 32 the Intel
-        machine took 1538-1710 s of CPU (Sines and Stocks, seeds 0 and 1, two fits at a time).
+        benchmarks/RESULTS.md. Those times were measured with ``hidden_size`` 24; with 32, the
+        default, the Intel machine took 1535 s on Sines and 1567 s on Stocks, each fit alone.
         Measured against 8000 iterations (10 repeats; discriminative / predictive, training seeds
         0 and 1): Sines 0.026 / 0.096 and 0.041 / 0.097 against 0.048 / 0.104 and 0.040 /
         0.099; Stocks 0.035 / 0.037 and 0.074 / 0.037 against 0.043 / 0.037 and
