@@ -20,9 +20,9 @@ torch.set_num_threads(1)
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
-# The device the tests' estimators train on: `URSA_TEST_DEVICE=cuda make test` runs the suite on a
-# GPU. Estimators the tests build without a device use their default, "auto", which also picks CUDA
-# where it is present.
+# The device the tests' estimators train on: `URSA_TEST_DEVICE=cuda python -m pytest` runs the
+# suite on a GPU (with a CUDA build of torch). Estimators the tests build without a device use
+# their default, "auto", which also picks CUDA where it is present.
 DEVICE = os.environ.get("URSA_TEST_DEVICE", "cpu")
 if DEVICE.startswith("cuda"):
     # cuBLAS gives the same sums run after run only with a fixed workspace, which must be set
