@@ -207,7 +207,8 @@ class RecurrentGAN(BaseSequenceEstimator):
         0.020 / 0.0934 and 0.018 / 0.0949, Stocks 0.025 / 0.0366 and 0.057 / 0.0371. With 24: Sines
         0.026 / 0.096 (0.049 discriminative on the Intel machine, 5 repeats) and 0.041 / 0.097,
         Stocks 0.046 / 0.037 (Intel) and 0.074 / 0.037; unmarked figures are from a 2-core AMD
-        EPYC. The comparisons quoted under the other parameters were measured with
+        EPYC. Seed 2, measured at 32 only: Sines 0.054 / 0.1147 (train-on-real 0.0938), Stocks
+        0.027 / 0.0378. The comparisons quoted under the other parameters were measured with
         ``hidden_size`` and ``latent_dim`` 24.
     num_layers : int, default=2
         Layers per network (the supervisor has one less). The reference uses 3; on a CPU core 2
