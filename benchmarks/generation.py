@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ursa  # noqa: E402
 from ursa.metrics import discriminative_score, predictive_score  # noqa: E402
 
-from train_speed import append_results, machine_description  # noqa: E402
+from train_speed import append_results, check_device, machine_description  # noqa: E402
 
 STOCKS = ROOT.parent / "shared" / "data" / "generation" / "stock_data.csv"
 PUBLISHED = {  # (discriminative, predictive) mean and std, TimeGAN paper / Diffusion-TS paper
@@ -269,8 +269,7 @@ def parse_args(argv=None):
     w.add_argument("--write", dest="write", action="store_true", default=None)
     w.add_argument("--no-write", dest="write", action="store_false")
     args = p.parse_args(argv)
-    if args.device != "cpu" and (not args.device.startswith("cuda") or not torch.cuda.is_available()):
-        p.error(f"--device {args.device!r}: use cpu, or cuda / cuda:N where CUDA is available")
+    check_device(p, args.device)
     q = args.quick
     defaults = dict(iterations=20 if q else None, pretrain_iterations=20 if q else None,
                     repeats=2 if q else 10, disc_iterations=50 if q else 2000,

@@ -341,6 +341,12 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
+def check_device(parser: argparse.ArgumentParser, device: str) -> None:
+    """Refuse a ``--device`` other than cpu, or cuda / cuda:N where CUDA is available."""
+    if device != "cpu" and (not device.startswith("cuda") or not torch.cuda.is_available()):
+        parser.error(f"--device {device!r}: use cpu, or cuda / cuda:N where CUDA is available")
+
+
 def machine_description(threads: int, device: str = "cpu") -> str:
     gpu = ""
     if device.startswith("cuda"):
@@ -399,11 +405,9 @@ def parse_args(argv=None):
         p.error("--epochs must be >= 2 (epoch 1 is a warm-up and is dropped)")
     if args.only_threads and not args.compare_threads:
         p.error("--only-threads needs --compare-threads")
-    if args.device != "cpu":
-        if not args.device.startswith("cuda") or not torch.cuda.is_available():
-            p.error(f"--device {args.device!r}: use cpu, or cuda / cuda:N where CUDA is available")
-        if args.compare_threads:
-            p.error("--compare-threads measures CPU thread counts; run it with --device cpu")
+    check_device(p, args.device)
+    if args.device != "cpu" and args.compare_threads:
+        p.error("--compare-threads measures CPU thread counts; run it with --device cpu")
     names = {s.name: s for s in SHAPES}
     try:
         args.shape_list = [names[s.strip()] for s in args.shapes.split(",") if s.strip()]
