@@ -135,7 +135,7 @@ def load(path, device=None):
         The file is truncated, tampered with, from another format version, or not an ursa model.
     """
     if device is not None:
-        _check_load_device(device)
+        check_device_here(device)
     class_name, document, arrays = read_model(path)
     if class_name not in _REGISTRY and class_name in _MODULES:
         import importlib
@@ -157,7 +157,8 @@ def load(path, device=None):
         ) from None
 
 
-def _check_load_device(device) -> None:
+def check_device_here(device) -> None:
+    """Raise ValueError unless ``device`` is "auto", or a CPU or GPU this machine has."""
     import torch
 
     if isinstance(device, str) and device == "auto":

@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 from .._params import Instance, Interval, Options, check_params
 from ..data import SCALINGS, Sequences, SequenceScaler, as_sequences
 from ..networks import CELLS, RecurrentConfig
-from ..persistence import save_model
+from ..persistence import check_device_here, save_model
 from ..training import Checkpoint, ProgressBar, TrainingConfig
 
 __all__ = ["BaseSequenceEstimator"]
@@ -112,16 +112,11 @@ class BaseSequenceEstimator(BaseEstimator):
         """Where a loaded model's tensors go: the device the ``device`` parameter names when this
         machine has it, else the CPU, so that a model fitted on a GPU loads anywhere (a later
         ``fit`` still asks for the named device and says so if it is missing)."""
-        if isinstance(self.device, str) and self.device == "auto":
-            return self._device()
         try:
-            device = torch.device(self.device)
-        except (RuntimeError, TypeError):
+            check_device_here(self.device)  # the check ursa.load(path, device=...) makes
+        except ValueError:
             return torch.device("cpu")
-        if device.type == "cuda" and not (
-                torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()):
-            return torch.device("cpu")
-        return device if device.type in ("cpu", "cuda") else torch.device("cpu")
+        return self._device()
 
     @contextlib.contextmanager
     def _threads(self):
