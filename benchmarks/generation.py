@@ -146,16 +146,18 @@ def run_dataset(name: str, X: np.ndarray, args, log) -> dict:
         log(f"[{name}] model saved to {path}")
     synthetic = gan.sample(len(X), random_state=args.seed + 1)
     noise = np.random.default_rng(args.seed + 2).uniform(size=X.shape).astype(np.float32)
-    metric = dict(n_repeats=args.repeats, iterations=args.disc_iterations, random_state=args.seed)
+    metric = dict(n_repeats=args.repeats, iterations=args.disc_iterations, random_state=args.seed,
+                  device=args.metrics_device)
     started = time.perf_counter()
     disc = discriminative_score(X, synthetic, **metric)
     log(f"[{name}] discriminative {disc.mean:.4f} ± {disc.std:.4f}")
     pred = predictive_score(X, synthetic, n_repeats=args.repeats, iterations=args.pred_iterations,
-                            random_state=args.seed)
+                            random_state=args.seed, device=args.metrics_device)
     log(f"[{name}] predictive {pred.mean:.4f} ± {pred.std:.4f}")
     noise_disc = discriminative_score(X, noise, **{**metric, "n_repeats": args.baseline_repeats})
     real_pred = predictive_score(X, X, n_repeats=args.baseline_repeats,
-                                 iterations=args.pred_iterations, random_state=args.seed)
+                                 iterations=args.pred_iterations, random_state=args.seed,
+                                 device=args.metrics_device)
     log(f"[{name}] noise discriminative {noise_disc.mean:.4f}; train-on-real predictive "
         f"{real_pred.mean:.4f} ({time.perf_counter() - started:.0f} s of metrics)")
     sine_shape = None
@@ -259,8 +261,10 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu",
-                   help="where the GAN trains: cpu (default), cuda or cuda:N; the metrics' "
-                        "post-hoc networks train on the CPU either way")
+                   help="where the GAN trains: cpu (default), cuda or cuda:N")
+    p.add_argument("--metrics-device", default="cpu",
+                   help="where the metrics' post-hoc networks train: cpu (default, as every "
+                        "figure in RESULTS.md so far), cuda or cuda:N")
     p.add_argument("--save-models", default=None, metavar="DIR",
                    help="also save each fitted GAN to DIR/<data set>-seed<seed>.ursa")
     p.add_argument("--json", default=None, help="also write the results as JSON to this path")
@@ -270,6 +274,7 @@ def parse_args(argv=None):
     w.add_argument("--no-write", dest="write", action="store_false")
     args = p.parse_args(argv)
     check_device(p, args.device)
+    check_device(p, args.metrics_device, "--metrics-device")
     q = args.quick
     defaults = dict(iterations=20 if q else None, pretrain_iterations=20 if q else None,
                     repeats=2 if q else 10, disc_iterations=50 if q else 2000,
@@ -330,7 +335,8 @@ def main(argv=None) -> int:
             + "; ".join(f"{r['name']}: " + ", ".join(f"{k}={v}" for k, v in r["settings"].items())
                         for r in rows)
             + f". Metrics: {args.repeats} repeats ({args.baseline_repeats} for the noise and "
-            f"train-on-real rows), {args.disc_iterations} / {args.pred_iterations} steps.\n\n"
+            f"train-on-real rows), {args.disc_iterations} / {args.pred_iterations} steps, "
+            f"post-hoc networks on {args.metrics_device}.\n\n"
             + text
         )
         append_results(section)

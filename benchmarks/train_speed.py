@@ -341,10 +341,10 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
-def check_device(parser: argparse.ArgumentParser, device: str) -> None:
-    """Refuse a ``--device`` other than cpu, or cuda / cuda:N where CUDA is available."""
+def check_device(parser: argparse.ArgumentParser, device: str, option: str = "--device") -> None:
+    """Refuse a device option other than cpu, or cuda / cuda:N where CUDA is available."""
     if device != "cpu" and (not device.startswith("cuda") or not torch.cuda.is_available()):
-        parser.error(f"--device {device!r}: use cpu, or cuda / cuda:N where CUDA is available")
+        parser.error(f"{option} {device!r}: use cpu, or cuda / cuda:N where CUDA is available")
 
 
 def machine_description(threads: int, device: str = "cpu") -> str:

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import ursa
+from conftest import DEVICE
 from ursa.metrics import (
     GenerationScore,
     discriminative_score,
@@ -12,7 +13,8 @@ from ursa.metrics import (
     real_vs_synthetic_embedding,
 )
 
-FAST = dict(n_repeats=2, iterations=250, batch_size=64, random_state=0)
+# The post-hoc networks train where the suite's estimators do (URSA_TEST_DEVICE).
+FAST = dict(n_repeats=2, iterations=250, batch_size=64, random_state=0, device=DEVICE)
 
 
 @pytest.fixture(scope="module")
@@ -59,12 +61,27 @@ def test_scores_are_reproducible_and_leave_global_rng_alone(real, noise):
     assert p1.mean == p2.mean
 
 
+def test_device_defaults_to_the_cpu_and_moves_the_networks(real, noise):
+    short = dict(n_repeats=1, iterations=20, random_state=3)
+    on_cpu = discriminative_score(real, noise, **short)
+    assert discriminative_score(real, noise, device="cpu", **short).mean == on_cpu.mean
+    assert discriminative_score(real, noise, device=torch.device("cpu"), **short).mean == on_cpu.mean
+    p_cpu = predictive_score(real, noise, **short)
+    if not torch.cuda.is_available():  # "auto" is the CPU here
+        assert discriminative_score(real, noise, device="auto", **short).mean == on_cpu.mean
+        assert predictive_score(real, noise, device="auto", **short).mean == p_cpu.mean
+    if DEVICE != "cpu":  # on a GPU: repeatable there, and close to (not equal to) the CPU's
+        a = predictive_score(real, noise, device=DEVICE, **short)
+        assert predictive_score(real, noise, device=DEVICE, **short).mean == a.mean
+        assert a.mean == pytest.approx(p_cpu.mean, abs=0.02)
+
+
 def test_variable_length_and_univariate_inputs():
     rng = np.random.default_rng(0)
     real = [np.sin(np.arange(n) * 0.3)[:, None] for n in rng.integers(5, 12, size=30)]
     fake = [rng.uniform(size=(n, 1)) for n in rng.integers(5, 12, size=30)]
-    d = discriminative_score(real, fake, n_repeats=1, iterations=20, random_state=0)
-    p = predictive_score(real, fake, n_repeats=1, iterations=20, random_state=0)
+    d = discriminative_score(real, fake, n_repeats=1, iterations=20, random_state=0, device=DEVICE)
+    p = predictive_score(real, fake, n_repeats=1, iterations=20, random_state=0, device=DEVICE)
     assert 0 <= d.mean <= 0.5 and np.isfinite(p.mean)
 
 
@@ -76,6 +93,11 @@ def test_variable_length_and_univariate_inputs():
     (lambda r: predictive_score(r, r[:, :1]), ValueError, r"synthetic\[0\] has 1 step"),
     (lambda r: predictive_score(r, r, random_state="x"), ValueError, r"random_state must be"),
     (lambda r: discriminative_score(r, "fake.csv"), TypeError, r"got str"),
+    (lambda r: discriminative_score(r, r, device="tpu"), ValueError,
+     r"discriminative_score\(device='tpu'\): use None, 'auto', 'cpu'"),
+    (lambda r: predictive_score(r, r, device="cuda:99"), ValueError,
+     r"predictive_score\(device='cuda:99'\): (CUDA is not available|this machine has)"),
+    (lambda r: predictive_score(r, r, device=3), ValueError, r"predictive_score\(device=3\)"),
     (lambda r: real_vs_synthetic_embedding(r, r, method="umap"), ValueError, r"'pca' or 'tsne'"),
     (lambda r: real_vs_synthetic_embedding(r, r[:, :5]), ValueError, r"real has 10 steps but synthetic has 5"),
 ])

@@ -157,8 +157,9 @@ def load(path, device=None):
         ) from None
 
 
-def check_device_here(device) -> None:
-    """Raise ValueError unless ``device`` is "auto", or a CPU or GPU this machine has."""
+def check_device_here(device, where: str = "load") -> None:
+    """Raise ValueError unless ``device`` is "auto", or a CPU or GPU this machine has; the message
+    starts ``{where}(device=...)``, naming the call that was given it."""
     import torch
 
     if isinstance(device, str) and device == "auto":
@@ -170,11 +171,11 @@ def check_device_here(device) -> None:
         except (RuntimeError, TypeError):
             pass
     if parsed is None or parsed.type not in ("cpu", "cuda"):
-        raise ValueError(f"load(device={device!r}): use None, 'auto', 'cpu', 'cuda' or 'cuda:N'.")
+        raise ValueError(f"{where}(device={device!r}): use None, 'auto', 'cpu', 'cuda' or 'cuda:N'.")
     if parsed.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"load(device={device!r}): CUDA is not available here; use "
+            raise ValueError(f"{where}(device={device!r}): CUDA is not available here; use "
                              "device='cpu' or 'auto', or leave it out.")
         if (parsed.index or 0) >= torch.cuda.device_count():
-            raise ValueError(f"load(device={device!r}): this machine has "
+            raise ValueError(f"{where}(device={device!r}): this machine has "
                              f"{torch.cuda.device_count()} GPU(s), numbered from 0.")

@@ -14,6 +14,8 @@ Protocol (Yoon et al., NeurIPS 2019, as in ../shared/data/README.md), for data s
   next value from its past.
 
 Each score is repeated ``n_repeats`` times (10 in the protocol) with fresh networks and splits.
+Both run on the CPU unless given a ``device``; on a GPU a repeat draws the same batches but its
+floats round differently, so its score is not the CPU's to the last digit.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import Sequences, as_sequences
+from ..persistence import check_device_here
 
 __all__ = [
     "GenerationScore",
@@ -79,6 +82,16 @@ class _PostHocGRU(nn.Module):
         return self.readout(outputs)  # (batch, time, output)
 
 
+def _device(device, where: str) -> torch.device:
+    """The torch device a metric runs on: None is the CPU, "auto" a GPU when there is one."""
+    if device is None:
+        return torch.device("cpu")
+    check_device_here(device, where)
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
 def _repeat(fn, seeds):
     scores = []
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
@@ -91,11 +104,12 @@ def _repeat(fn, seeds):
 
 
 def _last(outputs, lengths):
-    return outputs[torch.arange(outputs.size(0)), lengths - 1]
+    return outputs[torch.arange(outputs.size(0), device=outputs.device), lengths - 1]
 
 
 def discriminative_score(real, synthetic, n_repeats: int = 10, iterations: int = 2000,
-                         batch_size: int = 128, random_state=None) -> GenerationScore:
+                         batch_size: int = 128, random_state=None,
+                         device=None) -> GenerationScore:
     """TimeGAN's discriminative score: ``|accuracy - 0.5|`` of a post-hoc GRU classifier.
 
     Parameters
@@ -108,6 +122,8 @@ def discriminative_score(real, synthetic, n_repeats: int = 10, iterations: int =
     batch_size : int, default=128
         Real and synthetic sequences per step, each (the protocol's 128).
     random_state : int, RandomState or None
+    device : None, "auto", "cpu", "cuda", "cuda:N" or torch.device, default=None
+        Where the post-hoc network trains; None is the CPU, "auto" a GPU when there is one.
 
     Returns
     -------
@@ -120,13 +136,14 @@ def discriminative_score(real, synthetic, n_repeats: int = 10, iterations: int =
     for name, seqs in (("real", real_seqs), ("synthetic", synthetic_seqs)):
         if len(seqs) < 2:
             raise ValueError(f"{name} needs at least 2 sequences for the 80/20 split, got {len(seqs)}.")
+    device = _device(device, "discriminative_score")
     n_features = real_seqs.n_features
     steps = max(real_seqs.max_length, synthetic_seqs.max_length)
 
     def tensors(seqs):
         values = np.zeros((len(seqs), steps, n_features), np.float32)
         values[:, : seqs.max_length] = seqs.values
-        return torch.from_numpy(values), torch.from_numpy(seqs.lengths)
+        return torch.from_numpy(values).to(device), torch.from_numpy(seqs.lengths).to(device)
 
     real_x, real_n = tensors(real_seqs)
     fake_x, fake_n = tensors(synthetic_seqs)
@@ -137,7 +154,7 @@ def discriminative_score(real, synthetic, n_repeats: int = 10, iterations: int =
         return order[:cut], order[cut:]
 
     def once(rng):
-        model = _PostHocGRU(n_features, max(1, n_features // 2), 1)
+        model = _PostHocGRU(n_features, max(1, n_features // 2), 1).to(device)
         optimizer = torch.optim.Adam(model.parameters())
         real_train, real_test = split(len(real_x), rng)
         fake_train, fake_test = split(len(fake_x), rng)
@@ -147,7 +164,7 @@ def discriminative_score(real, synthetic, n_repeats: int = 10, iterations: int =
             x = torch.cat([real_x[r], fake_x[f]])
             n = torch.cat([real_n[r], fake_n[f]])
             logits = _last(model(x), n).squeeze(-1)
-            target = torch.cat([torch.ones(len(r)), torch.zeros(len(f))])
+            target = torch.cat([torch.ones(len(r)), torch.zeros(len(f))]).to(device)
             loss = F.binary_cross_entropy_with_logits(logits, target)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -156,7 +173,8 @@ def discriminative_score(real, synthetic, n_repeats: int = 10, iterations: int =
             x = torch.cat([real_x[real_test], fake_x[fake_test]])
             n = torch.cat([real_n[real_test], fake_n[fake_test]])
             predicted = _last(model(x), n).squeeze(-1) > 0  # probability > 0.5
-            target = torch.cat([torch.ones(len(real_test)), torch.zeros(len(fake_test))]).bool()
+            target = torch.cat([torch.ones(len(real_test)),
+                                torch.zeros(len(fake_test))]).bool().to(device)
             accuracy = (predicted == target).float().mean().item()
         return abs(accuracy - 0.5)
 
@@ -164,7 +182,7 @@ def discriminative_score(real, synthetic, n_repeats: int = 10, iterations: int =
 
 
 def predictive_score(real, synthetic, n_repeats: int = 10, iterations: int = 5000,
-                     batch_size: int = 128, random_state=None) -> GenerationScore:
+                     batch_size: int = 128, random_state=None, device=None) -> GenerationScore:
     """TimeGAN's predictive score (train on synthetic, test on real): one-step-ahead MAE.
 
     Parameters
@@ -177,6 +195,8 @@ def predictive_score(real, synthetic, n_repeats: int = 10, iterations: int = 500
         Adam steps per repeat (the protocol's 5000).
     batch_size : int, default=128
     random_state : int, RandomState or None
+    device : None, "auto", "cpu", "cuda", "cuda:N" or torch.device, default=None
+        Where the post-hoc network trains; None is the CPU, "auto" a GPU when there is one.
 
     Returns
     -------
@@ -191,6 +211,7 @@ def predictive_score(real, synthetic, n_repeats: int = 10, iterations: int = 500
         if len(short):
             raise ValueError(f"{name}[{short[0]}] has {seqs.lengths[short[0]]} step; the predictive "
                              "score needs at least 2 steps per sequence.")
+    device = _device(device, "predictive_score")
     n_features = real_seqs.n_features
     inputs = slice(0, n_features - 1) if n_features > 1 else slice(0, 1)
 
@@ -200,14 +221,14 @@ def predictive_score(real, synthetic, n_repeats: int = 10, iterations: int = 500
         y = values[:, 1:, n_features - 1]  # (n, T-1) the last feature one step ahead
         n_valid = torch.from_numpy(seqs.lengths - 1)
         mask = (torch.arange(x.size(1))[None, :] < n_valid[:, None]).float()
-        return x, y, mask
+        return x.to(device), y.to(device), mask.to(device)
 
     fake_x, fake_y, fake_mask = tensors(synthetic_seqs)
     real_x, real_y, real_mask = tensors(real_seqs)
     n_inputs = fake_x.size(2)
 
     def once(rng):
-        model = _PostHocGRU(n_inputs, max(1, n_features // 2), 1)
+        model = _PostHocGRU(n_inputs, max(1, n_features // 2), 1).to(device)
         optimizer = torch.optim.Adam(model.parameters())
         for _ in range(iterations):
             b = rng.integers(0, len(fake_x), size=min(batch_size, len(fake_x)))
