@@ -64,7 +64,7 @@ def _z(x: np.ndarray, axis) -> np.ndarray:
 # comes from (Lafabregue et al. 2022) used the multivariate archive files as they are: "none".
 # "series" z-normalises each series with one mean and deviation over all its channels, which keeps
 # the channels' levels relative to each other: on JapaneseVowels (seeds 0-2, NMI) ursa 0.815 with the
-# defaults (0.744 with gamma 0.1, the default before 2026-11-29 23:00), k-means 0.784, k-means-DTW
+# defaults (0.744 with gamma 0.1, the earlier default), k-means 0.784, k-means-DTW
 # 0.775 (benchmarks/RESULTS.md, 2026-11-29).
 NORMALISATIONS = {
     "channel": lambda x: _z(x, 0),
