@@ -246,7 +246,9 @@ def _gan_sections(model, X, y, random_state):
             score = _metric(name)
             if score is None:
                 continue
-            value = score(R, S, n_repeats=1, random_state=random_state or 0)
+            # The post-hoc network trains where the model's networks are.
+            value = score(R, S, n_repeats=1, random_state=random_state or 0,
+                          device=next(model.network_.parameters()).device)
             mean = value[0] if isinstance(value, tuple) else value
             section.metrics.append((name.replace("_", " ") + " (1 repeat)", _fmt(mean), note))
     return [section]
