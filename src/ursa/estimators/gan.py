@@ -201,7 +201,9 @@ class RecurrentGAN(BaseSequenceEstimator):
         ``hidden_size`` wide, and those run vectorised only when the width is a multiple of 32
         (AVX-512; an in-place sigmoid on a (256, 24) slice of a (256, 72) tensor takes 35 µs, on
         a (256, 32) slice of a (256, 96) one 7 µs). A 2-layer GRU's forward and backward on a
-        (384, 24, 24) batch take 29 ms at both widths. With 32 (and ``latent_dim`` 32) the
+        (384, 24, 24) batch take 29 ms at both widths (on an AVX-512 CPU; on an AMD EPYC with
+        AVX2 only, a default fit took 1931 s against 1535 s on the Intel machine, and width 24
+        has not been timed there). With 32 (and ``latent_dim`` 32) the
         samples scored better (benchmarks/generation.py ``--hidden-size 32``, 10 repeats,
         discriminative / predictive, training seeds 0 and 1, on a 2-core Intel Xeon): Sines
         0.020 / 0.0934 and 0.018 / 0.0949, Stocks 0.025 / 0.0366 and 0.057 / 0.0371. With 24: Sines
@@ -240,7 +242,8 @@ class RecurrentGAN(BaseSequenceEstimator):
         to 1528 s of CPU on Sines and Stocks; on a 2-core Intel Xeon at 2.8 GHz with nothing else
         running, 1783 s on Stocks; a slower machine seen took 35 minutes for 8000), see
         benchmarks/RESULTS.md. Those times were measured with ``hidden_size`` 24; with 32, the
-        default, the Intel machine took 1535 s on Sines and 1567 s on Stocks, each fit alone.
+        default, the Intel machine took 1535 s on Sines and 1567 s on Stocks, each fit alone, but
+        a 2-core AMD EPYC without AVX-512 (Zen 3) took 1931 s on Sines (seed 2, alone).
         Measured against 8000 iterations (10 repeats; discriminative / predictive, training seeds
         0 and 1): Sines 0.026 / 0.096 and 0.041 / 0.097 against 0.048 / 0.104 and 0.040 /
         0.099; Stocks 0.035 / 0.037 and 0.074 / 0.037 against 0.043 / 0.037 and
