@@ -157,13 +157,14 @@ def load(path, device=None):
         ) from None
 
 
-def check_device_here(device, where: str = "load") -> None:
-    """Raise ValueError unless ``device`` is "auto", or a CPU or GPU this machine has; the message
-    starts ``{where}(device=...)``, naming the call that was given it."""
+def check_device_here(device, where: str = "load"):
+    """The torch.device that ``device`` names ("auto": a GPU when there is one, else the CPU).
+    Raise ValueError unless it is "auto", or a CPU or GPU this machine has; the message starts
+    ``{where}(device=...)``, naming the call that was given it."""
     import torch
 
     if isinstance(device, str) and device == "auto":
-        return
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     parsed = None
     if isinstance(device, (str, torch.device)):
         try:
@@ -179,3 +180,4 @@ def check_device_here(device, where: str = "load") -> None:
         if (parsed.index or 0) >= torch.cuda.device_count():
             raise ValueError(f"{where}(device={device!r}): this machine has "
                              f"{torch.cuda.device_count()} GPU(s), numbered from 0.")
+    return parsed

@@ -84,12 +84,7 @@ class _PostHocGRU(nn.Module):
 
 def _device(device, where: str) -> torch.device:
     """The torch device a metric runs on: None is the CPU, "auto" a GPU when there is one."""
-    if device is None:
-        return torch.device("cpu")
-    check_device_here(device, where)
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    return torch.device("cpu") if device is None else check_device_here(device, where)
 
 
 def _repeat(fn, seeds):
@@ -164,7 +159,8 @@ def discriminative_score(real, synthetic, n_repeats: int = 10, iterations: int =
             x = torch.cat([real_x[r], fake_x[f]])
             n = torch.cat([real_n[r], fake_n[f]])
             logits = _last(model(x), n).squeeze(-1)
-            target = torch.cat([torch.ones(len(r)), torch.zeros(len(f))]).to(device)
+            target = torch.cat([torch.ones(len(r), device=device),
+                                torch.zeros(len(f), device=device)])
             loss = F.binary_cross_entropy_with_logits(logits, target)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -173,8 +169,8 @@ def discriminative_score(real, synthetic, n_repeats: int = 10, iterations: int =
             x = torch.cat([real_x[real_test], fake_x[fake_test]])
             n = torch.cat([real_n[real_test], fake_n[fake_test]])
             predicted = _last(model(x), n).squeeze(-1) > 0  # probability > 0.5
-            target = torch.cat([torch.ones(len(real_test)),
-                                torch.zeros(len(fake_test))]).bool().to(device)
+            target = torch.cat([torch.ones(len(real_test), device=device),
+                                torch.zeros(len(fake_test), device=device)]).bool()
             accuracy = (predicted == target).float().mean().item()
         return abs(accuracy - 0.5)
 
