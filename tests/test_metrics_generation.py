@@ -127,3 +127,16 @@ def test_embedding_refuses_variable_lengths(real):
     ragged = [real[0], real[1][:5]]
     with pytest.raises(ValueError, match="crop them to a common length"):
         real_vs_synthetic_embedding(ragged, real)
+
+
+def test_discriminative_hidden_size_defaults_to_the_protocol_and_widens_the_classifier(real, noise):
+    short = dict(n_repeats=2, iterations=40, batch_size=32, random_state=5)
+    protocol = discriminative_score(real, noise, **short)  # 4 features: the protocol's 2 units
+    assert np.array_equal(discriminative_score(real, noise, hidden_size=2, **short).scores,
+                          protocol.scores)
+    wide = discriminative_score(real, noise, hidden_size=16, **short)
+    assert not np.array_equal(wide.scores, protocol.scores)  # another network was trained
+    assert wide.mean > 0.2  # and it still tells noise from sines
+    for bad in (0, -1, 2.5, True, "8"):
+        with pytest.raises(ValueError, match="hidden_size must be an integer >= 1"):
+            discriminative_score(real, noise, hidden_size=bad, **short)
