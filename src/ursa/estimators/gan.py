@@ -244,7 +244,8 @@ class RecurrentGAN(BaseSequenceEstimator):
         benchmarks/RESULTS.md. Those times were measured with ``hidden_size`` 24; with 32, the
         default, the Intel machine took 1535 s on Sines and 1567 s on Stocks, each fit alone, but
         a 2-core AMD EPYC without AVX-512 (Zen 3) took 1931 s on Sines (seed 2, alone) and one
-        with AVX-512 (Zen 4) 1676 s (seed 0). A second torch thread makes a fit slower.
+        with AVX-512 (Zen 4) 1676 s on Sines and 1664 s on Stocks (seed 0). A second torch
+        thread makes a fit slower.
         Measured against 8000 iterations (10 repeats; discriminative / predictive, training seeds
         0 and 1): Sines 0.026 / 0.096 and 0.041 / 0.097 against 0.048 / 0.104 and 0.040 /
         0.099; Stocks 0.035 / 0.037 and 0.074 / 0.037 against 0.043 / 0.037 and
