@@ -136,13 +136,14 @@ def discriminative_score(real, synthetic, n_repeats: int = 10, iterations: int =
     n_repeats = _positive_int(n_repeats, "n_repeats")
     iterations = _positive_int(iterations, "iterations")
     batch_size = _positive_int(batch_size, "batch_size")
+    if hidden_size is not None:
+        hidden_size = _positive_int(hidden_size, "hidden_size")
     for name, seqs in (("real", real_seqs), ("synthetic", synthetic_seqs)):
         if len(seqs) < 2:
             raise ValueError(f"{name} needs at least 2 sequences for the 80/20 split, got {len(seqs)}.")
     device = _device(device, "discriminative_score")
     n_features = real_seqs.n_features
-    width = max(1, n_features // 2) if hidden_size is None else _positive_int(hidden_size,
-                                                                              "hidden_size")
+    width = max(1, n_features // 2) if hidden_size is None else hidden_size
     steps = max(real_seqs.max_length, synthetic_seqs.max_length)
 
     def tensors(seqs):
