@@ -138,6 +138,41 @@ def test_scaler_state_round_trip():
     np.testing.assert_array_equal(twin.transform(seqs).values, scaler.transform(seqs).values)
 
 
+def test_minmax_feature_range_maps_the_extremes_and_round_trips():
+    X = [x * np.array([1.0, 10.0, 100.0]) + 5 for x in make_variable(10, 12, 3)]
+    seqs = as_sequences(X)
+    scaler = SequenceScaler("minmax", feature_range=(0.1, 0.9)).fit(seqs)
+    valid = scaler.transform(seqs).values[seqs.mask()]
+    np.testing.assert_allclose(valid.min(0), 0.1, atol=1e-6)
+    np.testing.assert_allclose(valid.max(0), 0.9, atol=1e-6)
+    # The same map as [0, 1] followed by the affine step onto [0.1, 0.9].
+    plain = SequenceScaler("minmax").fit(seqs).transform(seqs).values[seqs.mask()]
+    np.testing.assert_allclose(valid, 0.1 + 0.8 * plain, atol=1e-6)
+    back = scaler.inverse_transform(scaler.transform(seqs))
+    np.testing.assert_allclose(back.values, seqs.values, rtol=1e-5, atol=1e-4)
+    config, arrays = scaler.get_state()
+    assert config == {"method": "minmax", "feature_range": [0.1, 0.9]}
+    twin = SequenceScaler.from_state(config, arrays)
+    assert twin.feature_range == (0.1, 0.9)
+    np.testing.assert_array_equal(twin.transform(seqs).values, scaler.transform(seqs).values)
+    # A state written before feature_range existed holds the method only: [0, 1].
+    assert SequenceScaler.from_state({"method": "minmax"}, arrays).feature_range == (0.0, 1.0)
+    assert SequenceScaler("minmax").fit(seqs).get_state()[0] == {"method": "minmax"}
+
+
+@pytest.mark.parametrize("method, feature_range, pattern", [
+    ("minmax", (0.9, 0.1), "low < high"),
+    ("minmax", (0.0, float("inf")), "finite"),
+    ("minmax", (0.0,), "pair of numbers"),
+    ("minmax", "ab", "pair of numbers"),
+    ("minmax", 3, "pair of numbers"),
+    ("standard", (0.1, 0.9), "applies to method='minmax' only"),
+])
+def test_bad_feature_range_is_refused(method, feature_range, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        SequenceScaler(method, feature_range=feature_range)
+
+
 def test_unknown_scaling():
     with pytest.raises(ValueError, match="scaling must be one of"):
         SequenceScaler("robust")

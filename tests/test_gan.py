@@ -57,6 +57,27 @@ def test_standard_scaling_is_unbounded(sines):
     assert est.sample(4, random_state=0).shape == (4, 10, 2)
 
 
+def test_output_margin_scales_the_data_inside_the_sigmoid_range(sines, tmp_path):
+    """output_margin=m scales the training data to [m, 1 - m]: the recovery's sigmoid then reaches
+    the data's extremes at finite logits. Samples are still returned in the original scale, and
+    the scaler (with its range) is saved with the model."""
+    est = fit_quiet(sines, output_margin=0.1)
+    scaled = est.scaler_.transform(ursa.data.as_sequences(sines)).values
+    np.testing.assert_allclose(scaled.min(axis=(0, 1)), 0.1, atol=1e-6)
+    np.testing.assert_allclose(scaled.max(axis=(0, 1)), 0.9, atol=1e-6)
+    out = est.sample(50, random_state=0)
+    low, high = sines.min(axis=(0, 1)), sines.max(axis=(0, 1))
+    span = high - low
+    # The sigmoid's [0, 1] maps to [low - span / 8, high + span / 8] in the original scale.
+    assert (out >= low - span / 8 - 1e-5).all() and (out <= high + span / 8 + 1e-5).all()
+    loaded = ursa.load(est.save(tmp_path / "gan.ursa"))
+    assert loaded.output_margin == 0.1 and loaded.scaler_.feature_range == (0.1, 0.9)
+    np.testing.assert_array_equal(loaded.sample(4, random_state=1), est.sample(4, random_state=1))
+    # Without min-max scaling there is no sigmoid and the margin is ignored.
+    standard = fit_quiet(sines, scaling="standard", output_margin=0.1)
+    assert standard.scaler_.feature_range == (0.0, 1.0)
+
+
 def test_variable_length_samples_follow_training_lengths():
     X = make_variable(30, 15, 2)
     est = fit_quiet(X)
@@ -234,7 +255,8 @@ def test_bad_sample_arguments(gan, kwargs, pattern):
                                           ("static_noise_dim", -1), ("ema_decay", -0.1),
                                           ("covariance_weight", -1.0),
                                           ("distribution_weight", -1.0),
-                                          ("feature_distribution_weight", -1.0)])
+                                          ("feature_distribution_weight", -1.0),
+                                          ("output_margin", -0.1), ("output_margin", 0.5)])
 def test_gan_parameters_checked_at_fit(sines, name, value):
     with pytest.raises(ValueError, match=f"'{name}' parameter"):
         ursa.RecurrentGAN(**{**TINY, name: value}).fit(sines)
@@ -268,19 +290,22 @@ def test_static_noise_is_drawn_once_per_sequence(sines, tmp_path, architecture):
 
 
 def test_file_from_before_static_noise_loads_without_it(sines, tmp_path):
-    """A file whose parameters lack static_noise_dim, ema_decay and data_weight (written before
-    they existed) rebuilds a generator without per-step static channels, not with today's
-    default, and says that it was trained without weight averaging or a data discriminator."""
-    est = fit_quiet(sines, static_noise_dim=0, ema_decay=0.0, data_weight=0.0)
+    """A file whose parameters lack static_noise_dim, ema_decay, data_weight and output_margin
+    (written before they existed) rebuilds a generator without per-step static channels, not with
+    today's default, and says that it was trained without weight averaging, a data
+    discriminator or an output margin (its scaler state holds the method only)."""
+    est = fit_quiet(sines, static_noise_dim=0, ema_decay=0.0, data_weight=0.0, output_margin=0.0)
 
     def older_params(document):
-        for name in ("static_noise_dim", "ema_decay", "data_weight"):
+        for name in ("static_noise_dim", "ema_decay", "data_weight", "output_margin"):
             del document["params"][name]
+        assert document["scaler"] == {"method": "minmax"}
 
     data = est.save(tmp_path / "gan.ursa").read_bytes()
     (tmp_path / "older.ursa").write_bytes(rewrite(data, tmp_path, document_changes=older_params))
     loaded = ursa.load(tmp_path / "older.ursa")
     assert loaded.static_noise_dim == 0 and loaded.ema_decay == 0.0 and loaded.data_weight == 0.0
+    assert loaded.output_margin == 0.0 and loaded.scaler_.feature_range == (0.0, 1.0)
     assert loaded.network_.data_discriminator is None
     np.testing.assert_array_equal(loaded.sample(4, random_state=1), est.sample(4, random_state=1))
 

@@ -14,15 +14,28 @@ SCALINGS = ("standard", "minmax", None)
 class SequenceScaler:
     """Scale each feature with statistics taken over every valid time step of the training data.
 
-    ``method="standard"`` maps to zero mean and unit variance, ``"minmax"`` to [0, 1], ``None`` is the
-    identity. A constant feature gets scale 1 so that it is centred rather than divided by zero.
-    The state is two float32 vectors, ``offset_`` and ``scale_``: ``scaled = (x - offset_) / scale_``.
+    ``method="standard"`` maps to zero mean and unit variance, ``"minmax"`` to ``feature_range``
+    ([0, 1] unless given, as scikit-learn's ``MinMaxScaler``), ``None`` is the identity. A constant
+    feature gets scale 1 so that it is centred rather than divided by zero. The state is two float32
+    vectors, ``offset_`` and ``scale_``: ``scaled = (x - offset_) / scale_`` (the feature range is
+    folded into them).
     """
 
-    def __init__(self, method: str | None = "standard"):
+    def __init__(self, method: str | None = "standard", feature_range: tuple = (0.0, 1.0)):
         if method not in SCALINGS:
             raise ValueError(f"scaling must be one of 'standard', 'minmax' or None, got {method!r}.")
+        try:
+            low, high = (float(v) for v in feature_range)
+        except (TypeError, ValueError):
+            raise ValueError(f"feature_range must be a pair of numbers (low, high), got "
+                             f"{feature_range!r}.") from None
+        if not (np.isfinite(low) and np.isfinite(high) and low < high):
+            raise ValueError(f"feature_range must be finite with low < high, got {feature_range!r}.")
+        if method != "minmax" and (low, high) != (0.0, 1.0):
+            raise ValueError(f"feature_range applies to method='minmax' only, got method={method!r} "
+                             f"with feature_range={feature_range!r}.")
         self.method = method
+        self.feature_range = (low, high)
 
     def fit(self, seqs: Sequences) -> "SequenceScaler":
         valid = seqs.values[seqs.mask()].astype(np.float64)  # (n_valid_steps, n_features)
@@ -39,6 +52,11 @@ class SequenceScaler:
         # Constant features (a spread below float32's resolution of the values) are only shifted;
         # tiny but real spreads (1e-20 around 0) are kept: scaling them is exact in float32.
         scale = np.where(scale > np.maximum(1e-6 * np.abs(offset), 1e-30), scale, 1.0)
+        low, high = self.feature_range
+        if (low, high) != (0.0, 1.0):
+            # [min, max] -> [low, high]: scaled = low + (x - min) / range * (high - low).
+            scale = scale / (high - low)
+            offset = offset - low * scale
         self.offset_ = offset.astype(np.float32)
         self.scale_ = scale.astype(np.float32)
         return self
@@ -65,11 +83,15 @@ class SequenceScaler:
 
     # Persistence: plain arrays and a string, never pickled objects.
     def get_state(self) -> tuple[dict, dict]:
-        return {"method": self.method}, {"offset": self.offset_, "scale": self.scale_}
+        config = {"method": self.method}
+        if self.feature_range != (0.0, 1.0):
+            config["feature_range"] = list(self.feature_range)
+        return config, {"offset": self.offset_, "scale": self.scale_}
 
     @classmethod
     def from_state(cls, config: dict, arrays: dict) -> "SequenceScaler":
-        scaler = cls(config["method"])
+        # Files written before feature_range existed scaled min-max to [0, 1].
+        scaler = cls(config["method"], config.get("feature_range", (0.0, 1.0)))
         scaler.offset_ = np.asarray(arrays["offset"], dtype=np.float32)
         scaler.scale_ = np.asarray(arrays["scale"], dtype=np.float32)
         return scaler

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from .._params import Instance, Interval, Options
-from ..data import Sequences, restore_layout
+from ..data import Sequences, SequenceScaler, restore_layout
 from ..networks.gan import ARCHITECTURES, GANConfig, build_gan
 from ..networks.recurrent import step_mask
 from ..persistence import register
@@ -332,6 +332,11 @@ class RecurrentGAN(BaseSequenceEstimator):
     scaling : {"minmax", "standard", None}, default="minmax"
         Per-feature scaling fitted on the training data and inverted on output. With "minmax" the
         data-space outputs end in a sigmoid (values in [0, 1], as in the reference).
+    output_margin : float, default=0.0
+        With ``scaling="minmax"``: the data are scaled to [output_margin, 1 - output_margin]
+        instead of [0, 1] (the sigmoid outputs still span [0, 1]). A sigmoid reaches 0 and 1 only
+        in the limit, so with no margin the recovery can hardly produce the data's extremes.
+        Ignored with other scalings.
     random_state : int, RandomState or None, default=None
         Seed; the same seed, data and machine give bit-identical fits on CPU.
     device : {"auto", "cpu", "cuda"}, default="auto"
@@ -380,8 +385,10 @@ class RecurrentGAN(BaseSequenceEstimator):
     """
 
     # Files written before per-sequence noise existed hold generators without it; files written
-    # before weight averaging existed were trained without it.
-    _OLDER_FILES_PARAMS = {"static_noise_dim": 0, "ema_decay": 0.0, "data_weight": 0.0}
+    # before weight averaging (or the data discriminator, or the output margin) existed were
+    # trained without it.
+    _OLDER_FILES_PARAMS = {"static_noise_dim": 0, "ema_decay": 0.0, "data_weight": 0.0,
+                           "output_margin": 0.0}
 
     _parameter_constraints = {
         **{k: COMMON_CONSTRAINTS[k] for k in _SHARED},
@@ -399,6 +406,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         "distribution_weight": [Interval(float, 0.0)],
         "feature_distribution_weight": [Interval(float, 0.0)],
         "ema_decay": [Interval(float, 0.0, 1.0, open_high=True)],
+        "output_margin": [Interval(float, 0.0, 0.5, open_high=True)],
         "callbacks": [Instance((list, tuple)), None],
     }
 
@@ -428,6 +436,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         data_weight=None,
         ema_decay=0.999,
         scaling="minmax",
+        output_margin=0.0,
         random_state=None,
         device="auto",
         verbose=False,
@@ -460,6 +469,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         self.data_weight = data_weight
         self.ema_decay = ema_decay
         self.scaling = scaling
+        self.output_margin = output_margin
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -487,6 +497,13 @@ class RecurrentGAN(BaseSequenceEstimator):
 
     def _build_network(self):
         return build_gan(self._config())
+
+    def _fit_scaler(self, seqs: Sequences) -> Sequences:
+        if self.scaling != "minmax" or not self.output_margin:
+            return super()._fit_scaler(seqs)
+        margin = float(self.output_margin)
+        self.scaler_ = SequenceScaler("minmax", feature_range=(margin, 1.0 - margin)).fit(seqs)
+        return self.scaler_.transform(seqs)
 
     def _data_weight(self) -> float:
         """The data-space discriminator's weight: ``data_weight``, or its default for the
