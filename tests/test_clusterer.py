@@ -6,9 +6,11 @@ import torch
 from sklearn.cluster import AgglomerativeClustering, KMeans
 
 import ursa
-from conftest import DEVICE, LearningRates
+from conftest import DEVICE, LearningRates, rewrite
 from ursa.metrics import adjusted_rand_score, silhouette_score
 from ursa.networks.clustering import (
+    clustering_inputs,
+    lagged_differences,
     nt_xent,
     pooled_width,
     random_crops,
@@ -247,6 +249,62 @@ def test_pool_features_change_the_network_input_and_survive_save_load(tmp_path):
     np.testing.assert_array_equal(loaded.predict(X), both.predict(X))
 
 
+def test_lagged_differences_and_the_encoder_input():
+    x = torch.tensor([[1.0, 2.0, 4.0, 7.0, 11.0, 0.0]]).unsqueeze(-1)  # last step is padding
+    np.testing.assert_allclose(lagged_differences(x, 2)[0, :5, 0], [0.0, 1.0, 3.0, 5.0, 7.0])
+    np.testing.assert_allclose(lagged_differences(x, 1)[0, :5, 0], [0.0, 1.0, 2.0, 3.0, 4.0])
+    lengths = torch.tensor([5])
+    inputs, pooled_lengths = clustering_inputs(x, lengths, 2, "mean", torch.tensor([2.0]))
+    # windows (1, 2), (4, 7), (11): series means, then the means of the changes / 2
+    np.testing.assert_allclose(inputs[0, :, 0], [1.5, 5.5, 11.0])
+    np.testing.assert_allclose(inputs[0, :, 1], [0.25, 2.0, 3.5])
+    assert pooled_lengths.tolist() == [3]
+    alone, _ = clustering_inputs(x, lengths, 2, "mean")
+    torch.testing.assert_close(alone, inputs[..., :1])
+
+
+def test_differences_feed_the_encoder_and_are_not_reconstructed(tmp_path):
+    """differences=True widens the encoder's input with the pooled changes, scaled by their root
+    mean square on the (scaled) training data; the decoder rebuilds the pooled series only, and
+    the scale is saved with the model."""
+    X, _ = grouped_sines(n_per_group=6)
+    params = {**FAST, "epochs": 2, "clustering_epochs": 1, "pool": 4}
+    model = ursa.RecurrentClusterer(n_clusters=3, differences=True, **params).fit(X)
+    net = model.network_
+    assert net.autoencoder.encoder.stack.config.input_size == 4  # mean, std; their changes
+    assert net.target_width == 2 and net.autoencoder.decoder.readout.out_features == 2
+    scaled = [(x.reshape(-1, 1) - model.scaler_.offset_) / model.scaler_.scale_ for x in X]
+    changes = np.concatenate([s[4:] - s[:-4] for s in scaled] + [s[:4] - s[:1] for s in scaled])
+    np.testing.assert_allclose(net.difference_scale.cpu().numpy(), np.sqrt((changes ** 2).mean(0)),
+                               rtol=1e-4)
+    loaded = ursa.load(model.save(tmp_path / "m.ursa"))
+    assert loaded.differences is True
+    torch.testing.assert_close(loaded.network_.difference_scale.cpu(), net.difference_scale.cpu())
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    plain = ursa.RecurrentClusterer(n_clusters=3, **params).fit(X)
+    assert plain.network_.autoencoder.encoder.stack.config.input_size == 2
+    assert not hasattr(plain.network_, "difference_scale")
+    with pytest.raises(ValueError, match="differences"):
+        ursa.RecurrentClusterer(n_clusters=3, differences="yes").fit(X)
+
+
+def test_file_from_before_differences_loads_without_them(tmp_path):
+    """A file whose parameters lack ``differences`` (written before it existed) holds a network
+    without them: it loads as differences=False, not with today's default."""
+    X, _ = grouped_sines(n_per_group=6)
+    model = ursa.RecurrentClusterer(n_clusters=3, differences=False,
+                                    **{**FAST, "epochs": 2, "clustering_epochs": 1}).fit(X)
+
+    def older_params(document):
+        del document["params"]["differences"]
+
+    data = model.save(tmp_path / "m.ursa").read_bytes()
+    (tmp_path / "older.ursa").write_bytes(rewrite(data, tmp_path, document_changes=older_params))
+    loaded = ursa.load(tmp_path / "older.ursa")
+    assert loaded.differences is False
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
 @pytest.mark.parametrize("max_steps, batch_size, epochs, expected", [
     (10, 8, 100, 2),  # 36 sequences -> 5 batches per epoch -> ceil(10 / 5) epochs
     (3, 8, 100, 1),
@@ -272,7 +330,8 @@ def test_clustering_stage_keeps_last_weights_where_every_cluster_had_members():
     model = ursa.RecurrentClusterer(n_clusters=3, **{**FAST, "epochs": 3, "clustering_epochs": 0})
     model.fit(X)
     seqs = model._validate_data(X, reset=False)
-    pooled = _pool_sequences(model.scaler_.transform(seqs), model.pool_size_, model.pool_features)
+    pooled = _pool_sequences(model.scaler_.transform(seqs), model.pool_size_, model.pool_features,
+                             getattr(model.network_, "difference_scale", None))
     net = model.network_
     refresh = _TargetRefresh(model, net, pooled, model._device())
     state = SimpleNamespace(stop=False, best_weights=None)

@@ -12,7 +12,7 @@ from torch import nn
 from .recurrent import RecurrentConfig, RecurrentDecoder, RecurrentStack, step_mask
 
 __all__ = ["ClusteringNet", "SummaryEncoder", "SummaryAutoencoder", "temporal_pool", "pooled_width",
-           "POOL_FEATURES",
+           "POOL_FEATURES", "lagged_differences", "clustering_inputs",
            "pooled_lengths", "soft_assignments", "target_distribution", "random_crops", "nt_xent"]
 
 
@@ -61,6 +61,27 @@ def temporal_pool(x: torch.Tensor, lengths: torch.Tensor, size: int,
     return torch.cat([mean, spread.clamp_min(0.0).sqrt()], dim=2), pooled_lengths(lengths, size)
 
 
+def lagged_differences(x: torch.Tensor, lag: int) -> torch.Tensor:
+    """Change of each channel over ``lag`` steps, x_t - x_{t-lag}; the first ``lag`` steps take the
+    change since step 0. (B, T, C) -> (B, T, C). Steps after a sequence's end hold no meaning (the
+    pooling and the encoder mask them)."""
+    earlier = (torch.arange(x.size(1), device=x.device) - lag).clamp_min(0)
+    return x - x[:, earlier]
+
+
+def clustering_inputs(x: torch.Tensor, lengths: torch.Tensor, size: int, features: str = "mean",
+                      difference_scale: torch.Tensor | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """What :class:`ClusteringNet`'s encoder reads: the pooled series (:func:`temporal_pool`), and with
+    ``difference_scale`` (one value per channel) also the pooled :func:`lagged_differences` over one
+    window (lag ``size``) divided by it. (B, T, C) -> (B, ceil(T / size), C' [+ C']), lengths."""
+    pooled, pooled_lengths_ = temporal_pool(x, lengths, size, features)
+    if difference_scale is None:
+        return pooled, pooled_lengths_
+    changes, _ = temporal_pool(lagged_differences(x, size) / difference_scale, lengths, size, features)
+    return torch.cat([pooled, changes], dim=2), pooled_lengths_
+
+
 def soft_assignments(z: torch.Tensor, centers: torch.Tensor, alpha: float) -> torch.Tensor:
     """Student-t kernel q_ij ∝ (1 + |z_i - mu_j|^2 / alpha)^(-(alpha + 1) / 2): (B, L), (K, L) -> (B, K)."""
     distance = torch.cdist(z, centers).pow(2)  # (B, K)
@@ -106,13 +127,15 @@ class SummaryEncoder(nn.Module):
 
 
 class SummaryAutoencoder(nn.Module):
-    """SummaryEncoder + the recurrent decoder of SequenceAutoencoderNet."""
+    """SummaryEncoder + the recurrent decoder of SequenceAutoencoderNet. The decoder rebuilds the
+    first ``output_size`` input features (default: all of them)."""
 
-    def __init__(self, config: RecurrentConfig, latent_dim: int, summary: str = "both"):
+    def __init__(self, config: RecurrentConfig, latent_dim: int, summary: str = "both",
+                 output_size: int | None = None):
         super().__init__()
         self.encoder = SummaryEncoder(config, latent_dim, summary)
         self.decoder = RecurrentDecoder(
-            latent_dim, config.input_size, config.hidden_size, config.num_layers,
+            latent_dim, output_size or config.input_size, config.hidden_size, config.num_layers,
             config.cell, config.dropout,
         )
 
@@ -157,29 +180,43 @@ class ClusteringNet(nn.Module):
     ``pool`` summarises windows of that many steps before the recurrence (their mean, and with
     ``pool_features="mean_std"`` their standard deviation; see :func:`temporal_pool`): the recurrent
     layers then see at most a few dozen steps even for series of hundreds, which trains faster and,
-    measured on the UCR benchmark sets, clusters better (benchmarks/clustering.py). ``config.input_size``
-    is the pooled width (:func:`pooled_width`).
+    measured on the UCR benchmark sets, clusters better (benchmarks/clustering.py).
+
+    With ``n_difference_channels`` C > 0 the encoder also reads the pooled change of each of the C
+    channels over one window (:func:`clustering_inputs`, divided by the ``difference_scale`` buffer,
+    set from the training data); the decoder rebuilds the pooled series only, the first
+    :attr:`target_width` input features. ``config.input_size`` is the encoder's input width: the
+    pooled width (:func:`pooled_width`), twice that with differences.
     """
 
     def __init__(self, config: RecurrentConfig, latent_dim: int, n_clusters: int,
                  pool: int = 1, alpha: float = 1.0, summary: str = "both",
-                 pool_features: str = "mean"):
+                 pool_features: str = "mean", n_difference_channels: int = 0):
         super().__init__()
         self.pool = int(pool)
         self.pool_features = pool_features
         self.alpha = float(alpha)
-        self.autoencoder = SummaryAutoencoder(config, latent_dim, summary)
+        self.differences = n_difference_channels > 0
+        self.target_width = config.input_size // (2 if self.differences else 1)
+        if self.differences:
+            self.register_buffer("difference_scale", torch.ones(n_difference_channels))
+        self.autoencoder = SummaryAutoencoder(config, latent_dim, summary, self.target_width)
         self.centers = nn.Parameter(torch.zeros(n_clusters, latent_dim))  # (K, latent)
+
+    def inputs(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encoder input of raw (unpooled) sequences: (B, T, C) -> (B, T', config.input_size)."""
+        return clustering_inputs(x, lengths, self.pool, self.pool_features,
+                                 self.difference_scale if self.differences else None)
 
     def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Latent codes of raw (unpooled) sequences: (B, T, C) -> (B, latent)."""
-        pooled, plengths = temporal_pool(x, lengths, self.pool, self.pool_features)
-        return self.autoencoder.encoder(pooled, plengths)
+        return self.autoencoder.encoder(*self.inputs(x, lengths))
 
     def assign(self, z: torch.Tensor) -> torch.Tensor:
         return soft_assignments(z, self.centers, self.alpha)
 
     def forward(self, pooled: torch.Tensor, lengths: torch.Tensor):
-        """On already pooled input: (reconstruction (B, T', C), codes (B, L), q (B, K))."""
+        """On encoder input (:meth:`inputs`): (reconstruction (B, T', target_width), codes (B, L),
+        q (B, K)); the reconstruction's target is ``pooled[..., :target_width]``."""
         reconstruction, z = self.autoencoder(pooled, lengths)
         return reconstruction, z, self.assign(z)
