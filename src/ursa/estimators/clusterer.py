@@ -76,13 +76,13 @@ class RecurrentClusterer(BaseSequenceEstimator):
         (over the first window, the change since the first step), divided by its root mean
         square on the training data and pooled like the series. The decoder still rebuilds the
         series only, so the changes shape the codes without being a reconstruction target.
-        Measured on the UCR sets of benchmarks/clustering.py, NMI with against without (one
-        session, same seeds, each channel z-normalised): ArrowHead 0.286 / 0.274 (seeds 0-7;
-        0.318 / 0.275 on seeds 0-2), BasicMotions 0.952 / 0.944, JapaneseVowels 0.518 / 0.409,
-        OSULeaf 0.422 / 0.421 (seeds 0-2). Rebuilding the changes as well helped ArrowHead more
-        (0.330 over seeds 0-7) but lost BasicMotions (0.913; 0.862 with each series
-        z-normalised over all its channels), where the changes of the noisy sensor signals are
-        mostly noise.
+        Off by default until the benchmark has measured it. A prototype (the changes appended as
+        input channels before the estimator's scaler, the series' reconstruction error weighted
+        twice) scored, each channel z-normalised, NMI with against without: ArrowHead 0.286 /
+        0.274 (seeds 0-7), BasicMotions 0.952 / 0.944, JapaneseVowels 0.518 / 0.409, OSULeaf
+        0.422 / 0.421 (seeds 0-2). This implementation, unweighted, has only been tried on a few
+        seeds (BasicMotions 0.964 and 0.583 on seeds 0-1; ArrowHead 0.369 on seed 0): on the
+        noisy BasicMotions sensors the changes are mostly noise (benchmarks/RESULTS.md).
     summary : {"last", "mean", "both"}, default="mean"
         What the encoder projects to the code: the last recurrent state, the mean of the recurrent
         outputs over the valid steps, or both.
