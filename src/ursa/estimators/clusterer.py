@@ -23,6 +23,7 @@ from ..networks.clustering import (
     random_crops,
     target_distribution,
 )
+from ..networks.recurrent import step_mask
 from ..persistence import register
 from ..training import Callback, TrainingConfig, train
 from ..training.loop import copy_weights
@@ -308,7 +309,7 @@ class RecurrentClusterer(BaseSequenceEstimator):
             return None
         values, lengths = seqs.tensors("cpu")
         changes = lagged_differences(values.double(), self.pool_size_)
-        valid = (torch.arange(values.size(1))[None, :] < lengths[:, None]).unsqueeze(-1)
+        valid = step_mask(lengths, values.size(1)).double().unsqueeze(-1)  # (B, T, 1)
         rms = ((changes * valid) ** 2).sum((0, 1)).div(valid.sum()).sqrt()
         return torch.where(rms > 1e-12, rms, torch.ones_like(rms)).float()
 
