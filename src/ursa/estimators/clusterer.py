@@ -77,13 +77,14 @@ class RecurrentClusterer(BaseSequenceEstimator):
         (over the first window, the change since the first step), divided by its root mean
         square on the training data and pooled like the series. The decoder still rebuilds the
         series only, so the changes shape the codes without being a reconstruction target.
-        Off by default until the benchmark has measured it. A prototype (the changes appended as
-        input channels before the estimator's scaler, the series' reconstruction error weighted
-        twice) scored, each channel z-normalised, NMI with against without: ArrowHead 0.286 /
-        0.274 (seeds 0-7), BasicMotions 0.952 / 0.944, JapaneseVowels 0.518 / 0.409, OSULeaf
-        0.422 / 0.421 (seeds 0-2). This implementation, unweighted, has only been tried on a few
-        seeds (BasicMotions 0.964 and 0.583 on seeds 0-1; ArrowHead 0.369 on seed 0): on the
-        noisy BasicMotions sensors the changes are mostly noise (benchmarks/RESULTS.md).
+        Off by default because it costs BasicMotions with each channel z-normalised.
+        Measured with benchmarks/clustering.py (NMI with against without, seeds 0-2 unless noted):
+        ArrowHead 0.305 / 0.274 (seeds 0-7), OSULeaf 0.427 / 0.424; each channel z-normalised,
+        BasicMotions 0.839 / 0.929 (seeds 0-7) and JapaneseVowels 0.530 / 0.458; each series
+        z-normalised as a whole, BasicMotions 0.964 / 1.000 (seeds 0-7) and JapaneseVowels 0.872
+        / 0.815. Pooling the changes by their mean only (without their spread) keeps
+        BasicMotions (0.908, seeds 0-4) but loses ArrowHead's gain (0.278, seeds 0-7). Try it for
+        smooth series; leave it off for noisy sensors (benchmarks/RESULTS.md).
     summary : {"last", "mean", "both"}, default="mean"
         What the encoder projects to the code: the last recurrent state, the mean of the recurrent
         outputs over the valid steps, or both.
