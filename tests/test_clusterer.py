@@ -239,7 +239,7 @@ def test_temporal_pool_mean_std_uses_valid_steps_only():
 
 def test_pool_features_change_the_network_input_and_survive_save_load(tmp_path):
     X, y = grouped_sines(n_per_group=6)
-    params = {**FAST, "epochs": 2, "clustering_epochs": 1, "pool": 4}
+    params = {**FAST, "epochs": 2, "clustering_epochs": 1, "pool": 4, "differences": False}
     both = ursa.RecurrentClusterer(n_clusters=3, **params).fit(X)
     mean = ursa.RecurrentClusterer(n_clusters=3, pool_features="mean", **params).fit(X)
     assert both.network_.autoencoder.encoder.stack.config.input_size == 2
@@ -281,7 +281,7 @@ def test_differences_feed_the_encoder_and_are_not_reconstructed(tmp_path):
     assert loaded.differences is True
     torch.testing.assert_close(loaded.network_.difference_scale.cpu(), net.difference_scale.cpu())
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
-    plain = ursa.RecurrentClusterer(n_clusters=3, **params).fit(X)
+    plain = ursa.RecurrentClusterer(n_clusters=3, differences=False, **params).fit(X)
     assert plain.network_.autoencoder.encoder.stack.config.input_size == 2
     assert not hasattr(plain.network_, "difference_scale")
     with pytest.raises(ValueError, match="differences"):
@@ -296,13 +296,65 @@ def test_file_from_before_differences_loads_without_them(tmp_path):
                                     **{**FAST, "epochs": 2, "clustering_epochs": 1}).fit(X)
 
     def older_params(document):
-        del document["params"]["differences"]
+        del document["params"]["differences"], document["differences"], document["smoothness"]
 
     data = model.save(tmp_path / "m.ursa").read_bytes()
     (tmp_path / "older.ursa").write_bytes(rewrite(data, tmp_path, document_changes=older_params))
     loaded = ursa.load(tmp_path / "older.ursa")
-    assert loaded.differences is False
+    assert loaded.differences is False and loaded.differences_ is False
+    assert np.isnan(loaded.smoothness_)
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_smoothness_is_the_lag_one_autocorrelation():
+    """_smoothness: 1 - mean squared step change / (2 variance) per channel over the valid steps,
+    averaged over the channels; padding after a sequence's end is left out."""
+    from ursa.data import Sequences
+    from ursa.estimators.clusterer import _smoothness
+
+    alternating = np.array([1.0, -1.0] * 5)  # variance 1, every change of size 2: rho = -1
+    constant = np.full(10, 3.0)  # no variance: counts as smooth, 1
+    x = np.stack([alternating, constant], axis=1)[None].astype(np.float32)
+    assert _smoothness(Sequences(x, np.array([10]))) == pytest.approx(0.0)  # mean of -1 and 1
+    rng = np.random.default_rng(0)
+    walk = np.cumsum(rng.normal(size=(4, 300, 1)), axis=1).astype(np.float32)
+    noise = rng.normal(size=(4, 300, 1)).astype(np.float32)
+    assert _smoothness(Sequences(walk, np.full(4, 300))) > 0.95
+    assert abs(_smoothness(Sequences(noise, np.full(4, 300)))) < 0.1
+    # padded steps (here huge) do not count; a one-step sequence adds no change
+    padded = np.concatenate([noise, np.full((4, 50, 1), 1e6, np.float32)], axis=1)
+    assert _smoothness(Sequences(padded, np.full(4, 300))) == pytest.approx(
+        _smoothness(Sequences(noise, np.full(4, 300))), abs=1e-6)
+    assert _smoothness(Sequences(np.ones((2, 3, 1), np.float32), np.array([1, 1]))) == 1.0
+
+
+def test_auto_differences_follow_the_smoothness(tmp_path):
+    """differences="auto" (the default) reads the changes of smooth sequences and not of noise;
+    True and False override it; the choice and the statistic are saved with the model."""
+    params = {**FAST, "epochs": 2, "clustering_epochs": 1, "pool": 4}
+    smooth, _ = grouped_sines(n_per_group=6)
+    noise = list(np.random.default_rng(0).normal(size=(18, 40)).astype(np.float32))
+    auto_smooth = ursa.RecurrentClusterer(n_clusters=3, **params).fit(smooth)
+    auto_noise = ursa.RecurrentClusterer(n_clusters=3, **params).fit(noise)
+    assert auto_smooth.differences == "auto" and auto_smooth.differences_ is True
+    assert auto_smooth.smoothness_ > 0.7 and auto_smooth.network_.differences
+    assert auto_noise.differences_ is False and auto_noise.smoothness_ < 0.7
+    assert not auto_noise.network_.differences
+    forced = ursa.RecurrentClusterer(n_clusters=3, differences=True, **params).fit(noise)
+    assert forced.differences_ is True and forced.smoothness_ == auto_noise.smoothness_
+    for model, data in ((auto_smooth, smooth), (auto_noise, noise)):
+        loaded = ursa.load(model.save(tmp_path / "m.ursa"))
+        assert loaded.differences == "auto" and loaded.differences_ is model.differences_
+        assert loaded.smoothness_ == model.smoothness_
+        np.testing.assert_array_equal(loaded.predict(data), model.predict(data))
+
+    def bad_choice(document):
+        document["differences"] = "auto"
+
+    data = auto_smooth.save(tmp_path / "m.ursa").read_bytes()
+    (tmp_path / "bad.ursa").write_bytes(rewrite(data, tmp_path, document_changes=bad_choice))
+    with pytest.raises(ValueError, match="differences must be true or false"):
+        ursa.load(tmp_path / "bad.ursa")
 
 
 @pytest.mark.parametrize("max_steps, batch_size, epochs, expected", [

@@ -72,19 +72,26 @@ class RecurrentClusterer(BaseSequenceEstimator):
         (twice the channels), which keeps what averaging removes — oscillation faster than the
         window and the noise level. Measured on BasicMotions (3 seeds): NMI 0.94 with "mean_std" at
         pool 4 against 0.80 with "mean" (benchmarks/clustering.py).
-    differences : bool, default=False
+    differences : bool or "auto", default="auto"
         Also feed the encoder each channel's change over one pooling window, x_t - x_{t - pool}
         (over the first window, the change since the first step), divided by its root mean
         square on the training data and pooled like the series. The decoder still rebuilds the
         series only, so the changes shape the codes without being a reconstruction target.
-        Off by default because it costs BasicMotions with each channel z-normalised.
+        The changes help smooth series and hurt noisy ones, where their spread is sensor noise.
+        "auto" turns them on when the (scaled) training sequences are smooth: when their lag-1
+        autocorrelation, 1 - mean((x_t - x_{t-1})^2) / (2 var(x)) per channel averaged over the
+        channels (``smoothness_``), is at least 0.7. On the four UCR/UEA sets of
+        benchmarks/clustering.py it is 0.998 on ArrowHead, 0.996 on OSULeaf, 0.87 on
+        JapaneseVowels (0.96 with each series z-normalised as a whole) and 0.55-0.58 on
+        BasicMotions, the one set with noisy sensors. The threshold was chosen on these four
+        sets, halfway between BasicMotions and the others.
         Measured with benchmarks/clustering.py (NMI with against without, seeds 0-2 unless noted):
         ArrowHead 0.305 / 0.274 (seeds 0-7), OSULeaf 0.427 / 0.424; each channel z-normalised,
         BasicMotions 0.839 / 0.929 (seeds 0-7) and JapaneseVowels 0.530 / 0.458; each series
         z-normalised as a whole, BasicMotions 0.964 / 1.000 (seeds 0-7) and JapaneseVowels 0.872
         / 0.815. Pooling the changes by their mean only (without their spread) keeps
-        BasicMotions (0.908, seeds 0-4) but loses ArrowHead's gain (0.278, seeds 0-7). Try it for
-        smooth series; leave it off for noisy sensors (benchmarks/RESULTS.md).
+        BasicMotions (0.908, seeds 0-4) but loses ArrowHead's gain (0.278, seeds 0-7)
+        (benchmarks/RESULTS.md).
     summary : {"last", "mean", "both"}, default="mean"
         What the encoder projects to the code: the last recurrent state, the mean of the recurrent
         outputs over the valid steps, or both.
@@ -177,6 +184,11 @@ class RecurrentClusterer(BaseSequenceEstimator):
         Centres in the latent space.
     pool_size_ : int
         Pooling window used.
+    differences_ : bool
+        Whether the encoder reads the changes (``differences``, with "auto" resolved).
+    smoothness_ : float
+        Lag-1 autocorrelation of the scaled training sequences that ``differences="auto"``
+        compares with 0.7 (see ``differences``); NaN in a file saved before it existed.
     restart_scores_ : ndarray of shape (n_init,)
         Silhouette of each restart's labels on its latent codes (-1 where it is undefined: a
         single cluster); NaN in a file saved before ``n_init`` existed.
@@ -208,7 +220,7 @@ class RecurrentClusterer(BaseSequenceEstimator):
         "n_clusters": [Interval(int, 1)],
         "pool": [Interval(int, 1), Options(("auto",))],
         "pool_features": [Options(POOL_FEATURES)],
-        "differences": [Instance((bool,))],
+        "differences": [Instance((bool,)), Options(("auto",))],
         "clustering_epochs": [Interval(int, 0)],
         "n_init": [Interval(int, 1)],
         "max_steps": [Interval(int, 1), None],
@@ -234,7 +246,7 @@ class RecurrentClusterer(BaseSequenceEstimator):
         latent_dim=16,
         pool="auto",
         pool_features="mean_std",
-        differences=False,
+        differences="auto",
         summary="mean",
         epochs=100,
         max_steps=300,
@@ -298,15 +310,15 @@ class RecurrentClusterer(BaseSequenceEstimator):
     # ----------------------------------------------------------------- network
     def _build_network(self) -> ClusteringNet:
         width = pooled_width(self.n_features_in_, self.pool_size_, self.pool_features)
-        config = self._recurrent_config(width * (2 if self.differences else 1))
+        config = self._recurrent_config(width * (2 if self.differences_ else 1))
         return ClusteringNet(config, self.latent_dim, self.n_clusters, self.pool_size_, self.alpha,
                              self.summary, self.pool_features,
-                             self.n_features_in_ if self.differences else 0)
+                             self.n_features_in_ if self.differences_ else 0)
 
     def _difference_scale(self, seqs: Sequences) -> torch.Tensor | None:
         """Root mean square of each channel's change over one window on the (scaled) training
         sequences' valid steps; 1 for a channel that never changes. None without differences."""
-        if not self.differences:
+        if not self.differences_:
             return None
         values, lengths = seqs.tensors("cpu")
         changes = lagged_differences(values.double(), self.pool_size_)
@@ -342,6 +354,9 @@ class RecurrentClusterer(BaseSequenceEstimator):
                              f"in X ({len(seqs)}); pass at most {len(seqs)} clusters or more data.")
         scaled = self._fit_scaler(seqs)
         self.pool_size_ = self._choose_pool(scaled)
+        self.smoothness_ = _smoothness(scaled)
+        self.differences_ = (self.smoothness_ >= AUTO_DIFFERENCES_SMOOTHNESS
+                             if self.differences == "auto" else self.differences)
         difference_scale = self._difference_scale(scaled)
         pooled = _pool_sequences(scaled, self.pool_size_, self.pool_features, difference_scale)
         device = self._device()
@@ -546,6 +561,8 @@ class RecurrentClusterer(BaseSequenceEstimator):
     def _get_state(self) -> tuple[dict, dict]:
         document, arrays = super()._get_state()
         document["pool_size"] = int(self.pool_size_)
+        document["differences"] = bool(self.differences_)
+        document["smoothness"] = float(self.smoothness_)
         document["restart_scores"] = [float(v) for v in self.restart_scores_]
         document["best_restart"] = int(self.best_restart_)
         arrays["labels"] = np.asarray(self.labels_, dtype=np.int64)
@@ -556,6 +573,15 @@ class RecurrentClusterer(BaseSequenceEstimator):
         if isinstance(pool, bool) or not isinstance(pool, int) or pool < 1:
             raise ValueError(f"pool_size must be an integer >= 1, got {pool!r}")
         self.pool_size_ = pool
+        # Files written before differences="auto" existed hold the parameter's own (bool) value.
+        used = document.get("differences", self.differences)
+        if not isinstance(used, bool):
+            raise ValueError(f"differences must be true or false in the file, got {used!r}")
+        self.differences_ = used
+        smoothness = document.get("smoothness", float("nan"))
+        if isinstance(smoothness, bool) or not isinstance(smoothness, (int, float)):
+            raise ValueError(f"smoothness must be a number, got {smoothness!r}")
+        self.smoothness_ = float(smoothness)
         # Files written before n_init existed hold one fit: restart 0, score not recorded (NaN).
         scores = document.get("restart_scores", [float("nan")])
         if not isinstance(scores, list) or not all(
@@ -572,6 +598,9 @@ class RecurrentClusterer(BaseSequenceEstimator):
 
 
 CROP_MIN_FRACTION = 0.5
+# differences="auto" feeds the changes to the encoder when the training sequences' lag-1
+# autocorrelation (_smoothness) is at least this (see RecurrentClusterer's differences).
+AUTO_DIFFERENCES_SMOOTHNESS = 0.7
 # The clustering stage starts a fresh optimiser on pretrained weights; its learning rate rises to
 # learning_rate over this many epochs. Without it, the first full-size Adam steps could move most
 # codes to another centre in one epoch and leave a cluster (nearly) empty: ArrowHead with
@@ -582,6 +611,25 @@ TEMPERATURE = 0.5
 # n_init > 1 picks the restart by the silhouette of its codes, on at most this many of them
 # (silhouette costs time quadratic in the number of codes).
 SILHOUETTE_SAMPLE = 2000
+
+
+def _smoothness(seqs: Sequences) -> float:
+    """Lag-1 autocorrelation of the sequences, 1 - mean((x_t - x_{t-1})^2) / (2 var(x)) per channel
+    over the valid steps (the variance over every valid step of the set), averaged over the
+    channels; a constant channel counts as smooth (1). 1 when no sequence has two steps."""
+    values, lengths = seqs.tensors("cpu")
+    values = values.double()
+    valid = step_mask(lengths, values.size(1)).double().unsqueeze(-1)  # (B, T, 1)
+    pairs = valid[:, 1:] * valid[:, :-1]  # both steps of the change are valid
+    if pairs.sum() == 0:
+        return 1.0
+    count = valid.sum()
+    mean = (values * valid).sum((0, 1)) / count
+    variance = (((values - mean) * valid) ** 2).sum((0, 1)) / count  # (C,)
+    step_change = (((values[:, 1:] - values[:, :-1]) * pairs) ** 2).sum((0, 1)) / pairs.sum()
+    rho = torch.where(variance > 1e-12, 1.0 - step_change / (2.0 * variance.clamp_min(1e-12)),
+                      torch.ones_like(variance))
+    return float(rho.mean())
 
 
 def _pool_sequences(seqs: Sequences, size: int, features: str,
