@@ -148,7 +148,8 @@ class RecurrentClusterer(BaseSequenceEstimator):
         ArrowHead 0.279, BasicMotions 0.944, JapaneseVowels 0.458, OSULeaf 0.424 (mean 0.526);
         0.1 scored 0.280, 0.944, 0.369, 0.395 (mean 0.494); 3.0 scored 0.276, 0.944, 0.454,
         0.435. With 0.1, JapaneseVowels needs about 100 clustering epochs to reach 0.476 (0.369
-        at 20, 0.457 at 60); 0 (no clustering loss) scored ArrowHead 0.252.
+        at 20, 0.457 at 60); 0 (no clustering loss) scored ArrowHead 0.252. (These figures were
+        measured without ``differences``.)
     alpha : float, default=1.0
         Degrees of freedom of the Student-t kernel.
     update_interval : int, default=1
