@@ -113,7 +113,7 @@ class RecurrentClusterer(BaseSequenceEstimator):
         0.369, OSULeaf 0.419 / 0.395, mean 0.493 / 0.494, for three times the fit time. Over 8-16
         single fits per set, the silhouette follows NMI only loosely (rank correlation about +0.5
         on the first three sets, -0.6 on OSULeaf), so one fit stays the default. (Measured with
-        ``gamma`` 0.1.)
+        ``gamma`` 0.1 and without ``differences``.)
     batch_size : int, default=128
         Large batches give the contrastive term more negatives and cost little more per step.
     learning_rate : float, default=5e-3
