@@ -256,7 +256,9 @@ def test_bad_sample_arguments(gan, kwargs, pattern):
                                           ("covariance_weight", -1.0),
                                           ("distribution_weight", -1.0),
                                           ("feature_distribution_weight", -1.0),
-                                          ("output_margin", -0.1), ("output_margin", 0.5)])
+                                          ("output_margin", -0.1), ("output_margin", 0.5),
+                                          ("step_threads", 0), ("step_threads", 3),
+                                          ("step_threads", "all")])
 def test_gan_parameters_checked_at_fit(sines, name, value):
     with pytest.raises(ValueError, match=f"'{name}' parameter"):
         ursa.RecurrentGAN(**{**TINY, name: value}).fit(sines)
@@ -548,6 +550,56 @@ def test_fit_leaves_torch_threads_and_rng_alone(sines):
     fit_quiet(sines, n_threads=1).sample(2, random_state=0)
     assert torch.equal(torch.rand(2), expected)
     assert torch.get_num_threads() == threads
+
+
+@pytest.mark.parametrize("params", [
+    dict(),  # the latent and the data-space discriminators
+    dict(generator_steps=2),  # steps where the discriminators do not train
+    dict(data_weight=0.0, bidirectional=True, num_layers=2),
+])
+def test_step_threads_give_the_same_fit(sines, params):
+    """The joint step's parts on a second thread: the same operations in the same order within
+    each part, so the same history and samples, bit for bit."""
+    y = np.arange(len(sines)) % 2  # conditions reach every block
+    fits = [fit_quiet(sines, y, iterations=6, step_threads=n, **params) for n in (1, 2)]
+    serial, threaded = fits
+    assert threaded._step_threads("cpu") == 2
+    assert len(serial.history_) == len(threaded.history_) > 2
+    for a, b in zip(serial.history_, threaded.history_):
+        assert {k: v for k, v in a.items() if k != "seconds"} == \
+            {k: v for k, v in b.items() if k != "seconds"}
+    np.testing.assert_array_equal(serial.sample(4, y=[0, 1, 0, 1], random_state=0),
+                                  threaded.sample(4, y=[0, 1, 0, 1], random_state=0))
+    state = [dict(f.network_.state_dict()) for f in fits]
+    assert all(torch.equal(state[0][k], state[1][k]) for k in state[0])
+
+
+def test_step_threads_resolution(sines):
+    gan = ursa.RecurrentGAN(step_threads="auto")
+    assert gan._step_threads("cpu") == (2 if ursa.estimators.gan._available_cores() >= 2 else 1)
+    assert gan._step_threads("cuda") == 1
+    assert ursa.RecurrentGAN(step_threads=2)._step_threads("cuda") == 2
+    # Dropout between layers draws random numbers in the parts, whose order two threads would
+    # make depend on timing: those fits stay on one thread.
+    assert ursa.RecurrentGAN(step_threads=2, dropout=0.1, num_layers=2)._step_threads("cpu") == 1
+    assert ursa.RecurrentGAN(step_threads=2, dropout=0.1, num_layers=1)._step_threads("cpu") == 2
+    assert ursa.RecurrentGAN(step_threads=2, architecture="rcgan")._step_threads("cpu") == 1
+
+
+def test_step_threads_share_torch_threads_and_restore_them(sines):
+    threads = torch.get_num_threads()
+    seen = []
+
+    class Spy(ursa.training.Callback):
+        def on_epoch_end(self, state, record):
+            seen.append(torch.get_num_threads())
+
+    fit_quiet(sines, step_threads=2, n_threads=None, callbacks=[Spy()])
+    assert seen and set(seen) == {max(1, threads // 2)}
+    assert torch.get_num_threads() == threads
+    seen.clear()
+    fit_quiet(sines, step_threads=2, n_threads=1, callbacks=[Spy()])
+    assert set(seen) == {1} and torch.get_num_threads() == threads
 
 
 def test_docstring_example_runs():

@@ -59,8 +59,10 @@ COMMON_CONSTRAINTS = {
 
 # Parameters that may change between an interrupted fit and its resumption: they do not change
 # what is learned (or, for epochs, let a finished run be extended).
-_RESUMABLE_CHANGES = {"verbose", "n_threads", "callbacks", "checkpoint_dir", "checkpoint_every",
-                      "epochs", "max_steps", "device"}  # the run-length limits may be raised
+# How a fit runs, not what it computes (RecurrentGAN's step_threads gives the same fit either way);
+# and the run-length limits, which may be raised.
+_RESUMABLE_CHANGES = {"verbose", "n_threads", "step_threads", "callbacks", "checkpoint_dir",
+                      "checkpoint_every", "epochs", "max_steps", "device"}
 
 
 class BaseSequenceEstimator(BaseEstimator):
