@@ -180,7 +180,9 @@ def run_dataset(name: str, X: np.ndarray, args, log) -> dict:
                 if k in ("hidden_size", "num_layers", "cell", "iterations", "pretrain_iterations",
                          "generator_steps", "noise_dim", "static_noise_dim", "ema_decay",
                          "data_weight", "covariance_weight", "bidirectional",
-                         "batch_size", "learning_rate") or k in args.ursa_params}
+                         "batch_size", "learning_rate", "step_threads") or k in args.ursa_params}
+    if settings.get("step_threads") == "auto":  # the value the fit used, spelled out
+        settings["step_threads"] = f"auto ({gan._step_threads(gan._device())})"
     if settings.get("data_weight", 0) is None:  # the architecture's default, spelled out
         settings["data_weight"] = f"None ({gan._data_weight()})"
     return dict(name=name, shape=X.shape, fit_seconds=fit_seconds, fit_cpu_seconds=fit_cpu_seconds,
