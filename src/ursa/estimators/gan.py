@@ -759,12 +759,11 @@ class RecurrentGAN(BaseSequenceEstimator):
             return int(self.step_threads)
         return 2 if torch.device(device).type == "cpu" and _available_cores() >= 2 else 1
 
-    def _phases(self, net, c_all, executor=None) -> tuple[list[Phase], list, dict]:
+    def _phases(self, net, c_all, executor) -> tuple[list[Phase], list, dict]:
         """The training phases, every optimiser they step, and the state they keep between
         steps (for checkpoints): ``stateful["average"]`` is the generator's weight average.
-        ``executor`` (``submit(fn, *args).result()``) runs the joint step's independent parts;
-        None runs them one after another."""
-        executor = _InlineExecutor() if executor is None else executor
+        ``executor`` (``submit(fn, *args).result()``, from :func:`_step_executor`) runs the
+        joint step's independent parts."""
         pre = self.iterations if self.pretrain_iterations is None else self.pretrain_iterations
         cond = (lambda index: None) if c_all is None else (
             lambda index: c_all[torch.from_numpy(index).to(c_all.device)])
