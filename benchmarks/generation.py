@@ -14,6 +14,8 @@ Usage::
     python benchmarks/generation.py --quick         # smoke run (tiny budget), writes nothing
     python benchmarks/generation.py --datasets sines --iterations 2000 --repeats 3 --no-write
     python benchmarks/generation.py --strict-hidden 32   # also a stricter post-hoc classifier
+    python benchmarks/generation.py --datasets sines --iterations 20000 --score-at 10000,15000
+                                      # one long fit, scored also as it stood at 10000 and 15000
 """
 
 from __future__ import annotations
@@ -117,6 +119,46 @@ class LoadSampler(ursa.training.Callback):
         return float(np.mean(self.samples)) if self.samples else None
 
 
+class Snapshots(ursa.training.Callback):
+    """The sampling path's weights after given joint iterations, as ``fit`` would end with them
+    had it stopped there: the network's weights with the generator's and supervisor's weight
+    average in place of their own (what ``fit`` copies in at its end). A longer fit's first N
+    joint iterations are those of an N-iteration fit (same batches, noise and averaging decay),
+    so one fit also scores the shorter ones. Also keeps the wall time from the start of
+    training to each snapshot (the snapshot's own copying left out)."""
+
+    def __init__(self, at):
+        self.at = set(at)
+        self.weights, self.seconds = {}, {}
+
+    def on_train_begin(self, state):
+        self._started, self._paused = time.perf_counter(), 0.0
+
+    def on_epoch_end(self, state, record):
+        if record["phase"] != "joint" or record["iteration"] not in self.at:
+            return
+        paused = time.perf_counter()
+        self.seconds[record["iteration"]] = paused - self._started - self._paused
+        weights = {k: v.detach().clone() for k, v in state.module.state_dict().items()}
+        average = state.stateful.get("average")
+        if average is not None and average.average is not None:
+            names = {id(p): n for n, p in state.module.named_parameters()}
+            for param, value in zip(average.params, average.average):
+                weights[names[id(param)]] = value.detach().clone()
+        self.weights[record["iteration"]] = weights
+        self._paused += time.perf_counter() - paused
+
+
+def score_samples(name: str, X: np.ndarray, synthetic: np.ndarray, args) -> tuple:
+    """(discriminative, predictive, sine shape error or None) of ``synthetic`` against ``X``."""
+    disc = discriminative_score(X, synthetic, n_repeats=args.repeats,
+                                iterations=args.disc_iterations, random_state=args.seed,
+                                device=args.metrics_device)
+    pred = predictive_score(X, synthetic, n_repeats=args.repeats, iterations=args.pred_iterations,
+                            random_state=args.seed, device=args.metrics_device)
+    return disc, pred, sine_shape_error(synthetic) if name == "sines" else None
+
+
 def run_dataset(name: str, X: np.ndarray, args, log) -> dict:
     params = dict(architecture=args.architecture, cell=args.cell, hidden_size=args.hidden_size,
                   num_layers=args.num_layers, latent_dim=args.hidden_size,
@@ -132,7 +174,8 @@ def run_dataset(name: str, X: np.ndarray, args, log) -> dict:
     params.update(args.ursa_params)
     log(f"[{name}] fitting RecurrentGAN({params}) on {X.shape}")
     load = LoadSampler()
-    gan = ursa.RecurrentGAN(**params, callbacks=[load])
+    snapshots = Snapshots(args.score_at)
+    gan = ursa.RecurrentGAN(**params, callbacks=[load, snapshots])
     started, cpu_started = time.perf_counter(), time.process_time()
     gan.fit(X)
     fit_seconds = time.perf_counter() - started
@@ -150,11 +193,23 @@ def run_dataset(name: str, X: np.ndarray, args, log) -> dict:
     metric = dict(n_repeats=args.repeats, iterations=args.disc_iterations, random_state=args.seed,
                   device=args.metrics_device)
     started = time.perf_counter()
-    disc = discriminative_score(X, synthetic, **metric)
-    log(f"[{name}] discriminative {disc.mean:.4f} ± {disc.std:.4f}")
-    pred = predictive_score(X, synthetic, n_repeats=args.repeats, iterations=args.pred_iterations,
-                            random_state=args.seed, device=args.metrics_device)
-    log(f"[{name}] predictive {pred.mean:.4f} ± {pred.std:.4f}")
+    disc, pred, shape = score_samples(name, X, synthetic, args)
+    log(f"[{name}] discriminative {disc.mean:.4f} ± {disc.std:.4f}, predictive "
+        f"{pred.mean:.4f} ± {pred.std:.4f}")
+    earlier = []
+    if snapshots.weights:
+        final = {k: v.clone() for k, v in gan.network_.state_dict().items()}
+        for n_joint in sorted(snapshots.weights):
+            gan.network_.load_state_dict(snapshots.weights[n_joint])
+            d, pr, e_shape = score_samples(
+                name, X, gan.sample(len(X), random_state=args.seed + 1), args)
+            earlier.append(dict(iterations=n_joint, seconds=snapshots.seconds[n_joint], disc=d,
+                                pred=pr, sine_shape=e_shape))
+            log(f"[{name}] after {n_joint} joint iterations ({snapshots.seconds[n_joint]:.0f} s "
+                f"of training): discriminative {d.mean:.4f} ± {d.std:.4f}, predictive "
+                f"{pr.mean:.4f} ± {pr.std:.4f}"
+                + ("" if e_shape is None else f", shape {e_shape:.4f}"))
+        gan.network_.load_state_dict(final)
     noise_disc = discriminative_score(X, noise, **{**metric, "n_repeats": args.baseline_repeats})
     real_pred = predictive_score(X, X, n_repeats=args.baseline_repeats,
                                  iterations=args.pred_iterations, random_state=args.seed,
@@ -172,8 +227,8 @@ def run_dataset(name: str, X: np.ndarray, args, log) -> dict:
         log(f"[{name}] discriminative with {args.strict_hidden} units {strict[0].mean:.4f}; "
             f"real halves {strict[1].mean:.4f}")
     sine_shape = None
-    if name == "sines":
-        sine_shape = (sine_shape_error(synthetic), sine_shape_error(X))
+    if shape is not None:
+        sine_shape = (shape, sine_shape_error(X))
         log(f"[{name}] sine shape error (median RMSE to the closest sine) {sine_shape[0]:.4f}; "
             f"real data {sine_shape[1]:.4f}")
     settings = {k: v for k, v in gan.get_params().items()
@@ -189,7 +244,7 @@ def run_dataset(name: str, X: np.ndarray, args, log) -> dict:
                 settings=settings, fit_load=load.mean(),
                 phase_seconds=phase_seconds,
                 disc=disc, pred=pred, noise_disc=noise_disc, real_pred=real_pred,
-                strict=strict, sine_shape=sine_shape,
+                strict=strict, sine_shape=sine_shape, earlier=earlier,
                 diversity=gan.diversity_ratio_)
 
 
@@ -201,6 +256,11 @@ def table(rows, args) -> str:
                      f"{r['disc'].mean:.3f} ± {r['disc'].std:.3f} | "
                      f"{r['pred'].mean:.3f} ± {r['pred'].std:.3f} | {r['fit_seconds']:.0f} s "
                      f"({r['fit_cpu_seconds']:.0f} s) |")
+        for e in r.get("earlier", []):
+            lines.append(f"| {r['name']} | the same fit after {e['iterations']} joint iterations | "
+                         f"{e['disc'].mean:.3f} ± {e['disc'].std:.3f} | "
+                         f"{e['pred'].mean:.3f} ± {e['pred'].std:.3f} | {e['seconds']:.0f} s of "
+                         f"training |")
         lines.append(f"| {r['name']} | uniform noise | {r['noise_disc'].mean:.3f} ± "
                      f"{r['noise_disc'].std:.3f} | – | – |")
         lines.append(f"| {r['name']} | train on real data | – | {r['real_pred'].mean:.3f} ± "
@@ -223,12 +283,19 @@ def table(rows, args) -> str:
                      f"{'yes' if r['pred'].mean <= tp else 'no'} | "
                      f"{'yes' if r['fit_seconds'] <= TIME_TARGET_S else 'no'} | "
                      f"{r['diversity']:.2f} |")
+        for e in r.get("earlier", []):
+            lines.append(f"| {r['name']} after {e['iterations']} | {td} | "
+                         f"{'yes' if e['disc'].mean <= td else 'no'} | {tp} | "
+                         f"{'yes' if e['pred'].mean <= tp else 'no'} | "
+                         f"{'yes' if e['seconds'] <= TIME_TARGET_S else 'no'} (training only) | – |")
     for r in rows:
         if r.get("sine_shape"):
             lines.append("")
             lines.append(f"Sines shape diagnostic (not in the protocol; `sine_shape_error`): median "
                          f"RMSE of a synthetic curve to the closest sine {r['sine_shape'][0]:.4f}, of a "
-                         f"real one {r['sine_shape'][1]:.4f}.")
+                         f"real one {r['sine_shape'][1]:.4f}"
+                         + "".join(f"; after {e['iterations']} joint iterations "
+                                   f"{e['sine_shape']:.4f}" for e in r.get("earlier", [])) + ".")
     return "\n".join(lines)
 
 
@@ -241,6 +308,19 @@ def _json_object(text: str) -> dict:
         raise argparse.ArgumentTypeError(
             'expected a JSON object of parameter names and values, e.g. \'{"moment_weight": 50}\'')
     return value
+
+
+def _iteration_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    bad = [v for v in values if v <= 0 or v % 100]
+    if bad:
+        raise argparse.ArgumentTypeError(
+            f"{bad[0]} is not a positive multiple of 100: snapshots are taken at the history "
+            "records, one per 100 iterations")
+    return sorted(set(values))
 
 
 def parse_args(argv=None):
@@ -281,6 +361,10 @@ def parse_args(argv=None):
                         "--baseline-repeats repeats; not comparable with published scores")
     p.add_argument("--disc-iterations", type=int, default=None, help="default 2000 (protocol)")
     p.add_argument("--pred-iterations", type=int, default=None, help="default 5000 (protocol)")
+    p.add_argument("--score-at", type=_iteration_list, default=[], metavar="N[,N...]",
+                   help="also score the samples the fit would have ended with after N joint "
+                        "iterations (multiples of 100, below --iterations): one long fit gives "
+                        "the scores and training times of shorter ones")
     p.add_argument("--n-sines", type=int, default=10000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
@@ -308,6 +392,10 @@ def parse_args(argv=None):
             setattr(args, k, v)
     if args.baseline_repeats is None:
         args.baseline_repeats = args.repeats
+    joint = args.iterations if args.iterations is not None else ursa.RecurrentGAN().iterations
+    if args.score_at and args.score_at[-1] >= joint:
+        p.error(f"--score-at {args.score_at[-1]} is not below the fit's {joint} joint iterations; "
+                "raise --iterations or score earlier")
     if q:
         args.n_sines = min(args.n_sines, 512)
     if args.write is None:
@@ -344,10 +432,13 @@ def main(argv=None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps([
             {**{k: v for k, v in r.items()
-                if k not in ("disc", "pred", "noise_disc", "real_pred", "strict")},
+                if k not in ("disc", "pred", "noise_disc", "real_pred", "strict", "earlier")},
              **({"strict": [{"mean": s.mean, "std": s.std} for s in r["strict"]]}
                 if r["strict"] else {}),
              "shape": list(r["shape"]),
+             "earlier": [{**e, "disc": {"mean": e["disc"].mean, "std": e["disc"].std},
+                          "pred": {"mean": e["pred"].mean, "std": e["pred"].std}}
+                         for e in r["earlier"]],
              **{k: {"mean": r[k].mean, "std": r[k].std}
                 for k in ("disc", "pred", "noise_disc", "real_pred")}} for r in rows], indent=1))
     if args.write:
