@@ -57,14 +57,18 @@ def load_sines(n: int, seed: int = 0) -> np.ndarray:
 
 
 def load_remark(rows) -> str:
-    """What the fit-time load average means for the wall times: every core busy (the fit waited
-    for a core at times) or a core to spare."""
-    loads = [r["fit_load"] for r in rows if r["fit_load"] is not None]
-    if not loads:
+    """What the fit-time load average means for the wall times, against the threads the fits
+    ran themselves (``fit_threads``: torch's intra-op threads times the GAN's step threads)."""
+    rows = [r for r in rows if r["fit_load"] is not None]
+    if not rows:
         return "."
-    if max(loads) >= (os.cpu_count() or 1) - 0.5:
-        return " — with every core busy, wall time includes waiting; CPU time is the process's own."
-    return " — a core to spare: the wall time is the fit's own."
+    cores = os.cpu_count() or 1
+    if any(r["fit_load"] > min(cores, r["fit_threads"]) + 0.5 for r in rows):
+        return (" — above what the fit's own threads account for: other work shared the machine, "
+                "so wall times include waiting; CPU time is the process's own.")
+    if all(r["fit_threads"] < cores for r in rows):
+        return " — a core to spare: the wall time is the fit's own."
+    return " — the fit's own threads on every core, nothing else running: the wall time is its own."
 
 
 def load_stocks(seed: int = 0) -> np.ndarray:
@@ -242,6 +246,7 @@ def run_dataset(name: str, X: np.ndarray, args, log) -> dict:
         settings["data_weight"] = f"None ({gan._data_weight()})"
     return dict(name=name, shape=X.shape, fit_seconds=fit_seconds, fit_cpu_seconds=fit_cpu_seconds,
                 settings=settings, fit_load=load.mean(),
+                fit_threads=torch.get_num_threads() * gan._step_threads(gan._device()),
                 phase_seconds=phase_seconds,
                 disc=disc, pred=pred, noise_disc=noise_disc, real_pred=real_pred,
                 strict=strict, sine_shape=sine_shape, earlier=earlier,
