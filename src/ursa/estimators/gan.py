@@ -400,15 +400,21 @@ class RecurrentGAN(BaseSequenceEstimator):
         a second step thread makes it faster.
     step_threads : {1, 2} or "auto", default="auto"
         TimeGAN only: threads that run the independent parts of each joint iteration at once:
-        the embedder beside the generator, the latent discriminator beside the recovery and the
-        data-space discriminator, and the generator's gradients beside the embedder's and the
+        the embedder beside the generator, the latent discriminator beside the data-space
+        discriminator, and the generator's gradients beside the embedder's and the
         discriminators'. Each part runs the same operations in the same order either way, so
-        the fit is the same, bit for bit. "auto" uses 2 on a CPU when this process may run on
-        two cores or more, and 1 on a GPU (not measured there). Fits with ``dropout`` between
-        layers run on one thread: dropout draws from torch's one generator, and two threads
-        would make the order of the draws depend on timing. Measured on a 2-core Intel Xeon
-        (Sines, ``n_threads=1``, 200 joint iterations): 14.9 s per 100 joint iterations with 2
-        against 19.9 s with 1 (with ``n_threads=None``, two intra-op threads: 19.0 s and 25.5 s).
+        the fit is the same, bit for bit, and the same as before this parameter existed. "auto"
+        uses 2 on a CPU when this process may run on two cores or more, and 1 on a GPU (not
+        measured there). Fits with ``dropout`` between layers run on one thread: dropout draws
+        from torch's one generator, and two threads would make the order of the draws depend on
+        timing. Measured on a 2-core Intel Xeon (Sines, ``n_threads=1``, 200 joint iterations):
+        14.9 s per 100 joint iterations with 2 against 19.9 s with 1 (with ``n_threads=None``,
+        two intra-op threads: 19.0 s and 25.5 s); that version also ran the latent
+        discriminator beside the recovery, which a 2-core AMD EPYC (Zen 4) measured about 5 %
+        faster (8.3 against 8.7 s per 100, four short fits each, within their spread) but which
+        changed every fit at the level of float rounding. On that AMD EPYC, whole default fits
+        of that version took 823 s (Stocks) and 872-906 s (Sines, seeds 0-2), against 1664 s
+        and 1676 s on one thread (benchmarks/RESULTS.md, 2026-12-04).
     callbacks : list of ursa.training.Callback, optional
         Called once per history record (not saved with the model).
     checkpoint_dir : str, path or None, default=None
@@ -854,9 +860,9 @@ class RecurrentGAN(BaseSequenceEstimator):
             # embedder updates, and only while its loss is above 0.15.
             # Independent parts run through ``executor`` (a second thread, or one after another,
             # see ``step_threads``): the embedder beside the generator, the latent discriminator
-            # beside the recovery and the data-space discriminator, the generator's gradients
-            # beside the embedder's and the discriminators'. Each part's operations and their
-            # order are the same either way, so the fit is too.
+            # beside the data-space discriminator, the generator's gradients beside the
+            # embedder's and the discriminators'. Each part's operations and their order are the
+            # same either way, so the fit is too.
             train_disc = counters["calls"] % g_steps == 0  # the first of every g_steps calls
             counters["calls"] += 1
             mask = step_mask(lengths, x.size(1))
@@ -874,15 +880,21 @@ class RecurrentGAN(BaseSequenceEstimator):
             # Per adversary: the synthetic inputs with their weights, then the real input. A
             # discriminator's parameters do not change in the generator update, so one call on
             # all of them serves both losses.
+            # The recovery and its losses come before the adversaries: autograd adds up the
+            # gradients that reach a tensor from several consumers (h_hat, x_hat) in an order
+            # set by when those consumers were created, so this order keeps the rounding, and
+            # so every fit, of the step as it was before ``step_threads``. (Running the latent
+            # discriminator first, beside the recovery, was about 5 % faster but changed every
+            # fit from the first joint iteration at the level of float rounding.)
+            x_tilde, x_hat = net.recovery(torch.cat([h, h_hat])).split(batch)
+            recon = _mse(x_tilde, x, mask)
+            moment = _moment_loss(x_hat, x, mask)
             read = (lengths, mask, c, train_disc)
             latent_terms = executor.submit(adversary_terms, latent,
                                            [(h_hat, 1.0), (e_hat, gamma)], h.detach(), *read)
-            x_tilde, x_hat = net.recovery(torch.cat([h, h_hat])).split(batch)
             terms = {adversary.name: adversary_terms(adversary, [(x_hat, 1.0)], x, *read)
                      for adversary in data_space}
             terms[latent.name] = latent_terms.result()
-            recon = _mse(x_tilde, x, mask)
-            moment = _moment_loss(x_hat, x, mask)
             # The latent adversary's term comes first, as in the reference's loss.
             g_loss = terms[latent.name][1] + w_sup * torch.sqrt(sup + 1e-12) + w_mom * moment
             matching = self._matching_terms(x_hat, x, mask)
