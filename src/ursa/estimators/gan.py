@@ -290,7 +290,11 @@ class RecurrentGAN(BaseSequenceEstimator):
         default, the Intel machine took 1535 s on Sines and 1567 s on Stocks, each fit alone, but
         a 2-core AMD EPYC without AVX-512 (Zen 3) took 1931 s on Sines (seed 2, alone) and one
         with AVX-512 (Zen 4) 1676 s on Sines and 1664 s on Stocks (seed 0). A second torch
-        thread makes a fit slower.
+        thread makes a fit slower; a second step thread (``step_threads``, the default on two
+        cores) brought the Zen 4 machine's fits to 823 s (Stocks) and 872-906 s (Sines).
+        Twice the joint iterations (20,000, 1806 s there) scored no better on Sines (seed 0:
+        discriminative 0.056, 0.040 and 0.055 after 10,000, 15,000 and 20,000; predictive 0.097,
+        0.098 and 0.104).
         Measured against 8000 iterations (10 repeats; discriminative / predictive, training seeds
         0 and 1): Sines 0.026 / 0.096 and 0.041 / 0.097 against 0.048 / 0.104 and 0.040 /
         0.099; Stocks 0.035 / 0.037 and 0.074 / 0.037 against 0.043 / 0.037 and
