@@ -291,7 +291,8 @@ class RecurrentGAN(BaseSequenceEstimator):
         a 2-core AMD EPYC without AVX-512 (Zen 3) took 1931 s on Sines (seed 2, alone) and one
         with AVX-512 (Zen 4) 1676 s on Sines and 1664 s on Stocks (seed 0). A second torch
         thread makes a fit slower; a second step thread (``step_threads``, the default on two
-        cores) brought the Zen 4 machine's fits to 823 s (Stocks) and 872-906 s (Sines).
+        cores) brought the Zen 4 machine's fits to 823 s (Stocks) and 872-906 s (Sines) with an
+        earlier step order, and 903 s (Sines, seed 0) with the current one.
         Twice the joint iterations (20,000, 1806 s there) scored no better on Sines (one fit,
         seed 0, of the joint-step order that rounded differently, see ``step_threads``:
         discriminative 0.056, 0.040 and 0.055 after 10,000, 15,000 and 20,000; predictive 0.097,
