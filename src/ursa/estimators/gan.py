@@ -883,9 +883,6 @@ class RecurrentGAN(BaseSequenceEstimator):
             c2 = None if c is None else c.repeat(2, 1)
             h_sup, h_hat = net.supervise(torch.cat([h, e_hat]), c2).split(batch)
             sup = _mse(h_sup[:, :-1], h[:, 1:], mask[:, 1:])
-            # Per adversary: the synthetic inputs with their weights, then the real input. A
-            # discriminator's parameters do not change in the generator update, so one call on
-            # all of them serves both losses.
             # The recovery and its losses come before the adversaries: autograd adds up the
             # gradients that reach a tensor from several consumers (h_hat, x_hat) in an order
             # set by when those consumers were created, so this order keeps the rounding, and
@@ -895,6 +892,9 @@ class RecurrentGAN(BaseSequenceEstimator):
             x_tilde, x_hat = net.recovery(torch.cat([h, h_hat])).split(batch)
             recon = _mse(x_tilde, x, mask)
             moment = _moment_loss(x_hat, x, mask)
+            # Per adversary: the synthetic inputs with their weights, then the real input. A
+            # discriminator's parameters do not change in the generator update, so one call on
+            # all of them serves both losses.
             read = (lengths, mask, c, train_disc)
             latent_terms = executor.submit(adversary_terms, latent,
                                            [(h_hat, 1.0), (e_hat, gamma)], h.detach(), *read)
