@@ -153,11 +153,15 @@ class Snapshots(ursa.training.Callback):
         self._paused += time.perf_counter() - paused
 
 
+def disc_settings(args) -> dict:
+    """The protocol's discriminative-score settings of this run (``--repeats`` repeats)."""
+    return dict(n_repeats=args.repeats, iterations=args.disc_iterations, random_state=args.seed,
+                device=args.metrics_device)
+
+
 def score_samples(name: str, X: np.ndarray, synthetic: np.ndarray, args) -> tuple:
     """(discriminative, predictive, sine shape error or None) of ``synthetic`` against ``X``."""
-    disc = discriminative_score(X, synthetic, n_repeats=args.repeats,
-                                iterations=args.disc_iterations, random_state=args.seed,
-                                device=args.metrics_device)
+    disc = discriminative_score(X, synthetic, **disc_settings(args))
     pred = predictive_score(X, synthetic, n_repeats=args.repeats, iterations=args.pred_iterations,
                             random_state=args.seed, device=args.metrics_device)
     return disc, pred, sine_shape_error(synthetic) if name == "sines" else None
@@ -194,8 +198,7 @@ def run_dataset(name: str, X: np.ndarray, args, log) -> dict:
         log(f"[{name}] model saved to {path}")
     synthetic = gan.sample(len(X), random_state=args.seed + 1)
     noise = np.random.default_rng(args.seed + 2).uniform(size=X.shape).astype(np.float32)
-    metric = dict(n_repeats=args.repeats, iterations=args.disc_iterations, random_state=args.seed,
-                  device=args.metrics_device)
+    metric = disc_settings(args)
     started = time.perf_counter()
     disc, pred, shape = score_samples(name, X, synthetic, args)
     log(f"[{name}] discriminative {disc.mean:.4f} ± {disc.std:.4f}, predictive "
