@@ -292,7 +292,8 @@ class RecurrentGAN(BaseSequenceEstimator):
         with AVX-512 (Zen 4) 1676 s on Sines and 1664 s on Stocks (seed 0). A second torch
         thread makes a fit slower; a second step thread (``step_threads``, the default on two
         cores) brought the Zen 4 machine's fits to 823 s (Stocks) and 872-906 s (Sines) with an
-        earlier step order, and 903 s (Sines, seed 0) with the current one.
+        earlier step order, and 903 s (Sines, seed 0) with the current one; on a 2-core Intel
+        Xeon with AVX-512 and AMX, 705 s (Sines) and 628 s (Stocks), seed 0.
         Twice the joint iterations (20,000, 1806 s there) scored no better on Sines (one fit,
         seed 0, of the joint-step order that rounded differently, see ``step_threads``:
         discriminative 0.056, 0.040 and 0.055 after 10,000, 15,000 and 20,000; predictive 0.097,
@@ -420,7 +421,9 @@ class RecurrentGAN(BaseSequenceEstimator):
         faster (8.3 against 8.7 s per 100, four short fits each, within their spread) but which
         changed every fit at the level of float rounding. On that AMD EPYC, whole default fits
         of that version took 823 s (Stocks) and 872-906 s (Sines, seeds 0-2), against 1664 s
-        and 1676 s on one thread (benchmarks/RESULTS.md, 2026-12-04).
+        and 1676 s on one thread; of the current version, 903 s (Sines) there and 705 s (Sines)
+        and 628 s (Stocks) on a 2-core Intel Xeon with AMX, against 1535 s and 1567 s on one
+        thread on an Intel Xeon (benchmarks/RESULTS.md, 2026-11-29 and 2026-12-04).
     callbacks : list of ursa.training.Callback, optional
         Called once per history record (not saved with the model).
     checkpoint_dir : str, path or None, default=None
