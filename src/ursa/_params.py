@@ -7,7 +7,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
-__all__ = ["Interval", "Options", "Instance", "check_params"]
+__all__ = ["Interval", "Options", "Instance", "check_count", "check_params", "fit_seed", "seeds"]
 
 
 @dataclass(frozen=True)
@@ -78,3 +78,43 @@ def check_params(estimator, constraints: dict) -> None:
             f"The {name!r} parameter of {type(estimator).__name__} must be "
             f"{' or '.join(described)}; got {value!r}."
         )
+
+
+def check_count(value, name: str, *, minimum: int = 1, allow_none: bool = False) -> int | None:
+    """``value`` as an int >= ``minimum`` (None passes with ``allow_none``); otherwise a
+    ValueError naming ``name``. The one integer-argument check for public methods."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        extra = " or None" if allow_none else ""
+        raise ValueError(f"{name} must be an integer >= {minimum}{extra}, got {value!r}.")
+    return int(value)
+
+
+def seeds(random_state, n: int = 1, *, derive: bool = True, name: str = "random_state") -> list[int]:
+    """``n`` seeds in [0, 2**31 - 1) from a ``random_state`` argument: the one seeding rule.
+
+    None draws fresh entropy; a ``RandomState`` gives its next draws (so it advances, as in
+    scikit-learn). An int gives ``n`` seeds derived from it through numpy's Generator, or, with
+    ``derive=False`` and ``n == 1``, the int itself (methods whose seed *is* the argument, such
+    as ``sample(random_state=3)``). Fits use :func:`fit_seed`, scikit-learn's derivation.
+    """
+    if random_state is None:
+        return [int(s) for s in np.random.SeedSequence().generate_state(n) >> 1]
+    if isinstance(random_state, np.random.RandomState):
+        return [int(random_state.randint(0, 2**31 - 1)) for _ in range(n)]
+    if isinstance(random_state, Integral) and not isinstance(random_state, bool) and random_state >= 0:
+        if not derive and n == 1:
+            return [int(random_state)]
+        rng = np.random.default_rng(int(random_state))
+        return [int(s) for s in rng.integers(0, 2**31 - 1, size=n)]
+    raise ValueError(f"{name} must be None, an integer >= 0 or a RandomState, got "
+                     f"{random_state!r}.")
+
+
+def fit_seed(random_state) -> int:
+    """The seed a fit draws from ``random_state`` (scikit-learn's ``check_random_state``
+    followed by one draw, so that an int and ``RandomState(int)`` fit alike)."""
+    from sklearn.utils import check_random_state
+
+    return int(check_random_state(random_state).randint(0, 2**31 - 1))

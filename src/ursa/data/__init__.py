@@ -1,5 +1,6 @@
 """Data layer: one internal form (padded float32 values + lengths), validation, scaling, windows, I/O."""
 
+from ._batching import batch_rows, map_rows
 from ._io import (
     read_csv,
     read_numpy,
@@ -19,7 +20,9 @@ __all__ = [
     "SequenceScaler",
     "Sequences",
     "as_sequences",
+    "batch_rows",
     "input_kind",
+    "map_rows",
     "read_csv",
     "read_numpy",
     "read_parquet",
