@@ -10,18 +10,23 @@ measured on this machine.
 
 Usage::
 
-    python benchmarks/generation.py                 # full run, appends to benchmarks/RESULTS.md
+    python benchmarks/generation.py                 # full run, rewrites its sections of RESULTS.md
+    python benchmarks/generation.py --datasets sines   # full run of one data set, its section only
     python benchmarks/generation.py --quick         # smoke run (tiny budget), writes nothing
     python benchmarks/generation.py --datasets sines --iterations 2000 --repeats 3 --no-write
     python benchmarks/generation.py --strict-hidden 32   # also a stricter post-hoc classifier
     python benchmarks/generation.py --datasets sines --iterations 20000 --score-at 10000,15000
                                       # one long fit, scored also as it stood at 10000 and 15000
+
+Each data set has its own section of RESULTS.md (``generation-sines``, ``generation-stocks``),
+rewritten by a full run: the defaults, seed 0. A run that changes the model, the data or the
+protocol's metrics (``--seed``, ``--iterations``, ``--ursa-params``, ...) is a trial: it prints its
+table and leaves RESULTS.md alone unless given ``--record``.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import os
 import shlex
@@ -39,7 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ursa  # noqa: E402
 from ursa.metrics import discriminative_score, predictive_score  # noqa: E402
 
-from train_speed import append_results, check_device, machine_description  # noqa: E402
+import _results  # noqa: E402
+from train_speed import check_device, machine_description  # noqa: E402
 
 STOCKS = ROOT.parent / "shared" / "data" / "generation" / "stock_data.csv"
 PUBLISHED = {  # (discriminative, predictive) mean and std, TimeGAN paper / Diffusion-TS paper
@@ -384,11 +390,14 @@ def parse_args(argv=None):
     p.add_argument("--save-models", default=None, metavar="DIR",
                    help="also save each fitted GAN to DIR/<data set>-seed<seed>.ursa")
     p.add_argument("--json", default=None, help="also write the results as JSON to this path")
-    p.add_argument("--quick", action="store_true", help="tiny budget smoke run; writes nothing")
-    w = p.add_mutually_exclusive_group()
-    w.add_argument("--write", dest="write", action="store_true", default=None)
-    w.add_argument("--no-write", dest="write", action="store_false")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny budget smoke run; writes nothing unless --record")
+    _results.add_write_options(p)
     args = p.parse_args(argv)
+    # Options that pick the sections or only add rows and outputs do not make a run a trial.
+    args.trial = _results.trial_options(p, args, ignore={
+        "datasets", "baseline_repeats", "strict_hidden", "score_at", "metrics_device",
+        "save_models", "json"})
     check_device(p, args.device)
     check_device(p, args.metrics_device, "--metrics-device")
     q = args.quick
@@ -406,8 +415,6 @@ def parse_args(argv=None):
                 "raise --iterations or score earlier")
     if q:
         args.n_sines = min(args.n_sines, 512)
-    if args.write is None:
-        args.write = not q
     return args
 
 
@@ -415,7 +422,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     command = "python " + shlex.join(["benchmarks/generation.py", *(sys.argv[1:] if argv is None else argv)])
-    when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = _results.now()
     started = time.perf_counter()
 
     def log(msg):
@@ -449,23 +456,24 @@ def main(argv=None) -> int:
                          for e in r["earlier"]],
              **{k: {"mean": r[k].mean, "std": r[k].std}
                 for k in ("disc", "pred", "noise_disc", "real_pred")}} for r in rows], indent=1))
-    if args.write:
-        section = (
-            f"## {when} — generation (RecurrentGAN, TimeGAN protocol)\n\n"
-            f"Command: `{command}`\n\n"
-            f"Machine: {machine_description(args.threads, args.device)}. Mean 1-minute load average during "
-            f"the fit (of {os.cpu_count()} cores): "
-            + ", ".join(f"{r['name']} {r['fit_load']:.1f}" for r in rows if r["fit_load"] is not None)
-            + load_remark(rows) + "\n\n"
-            f"Runtime: {time.perf_counter() - started:.0f} s. Estimator settings: "
-            + "; ".join(f"{r['name']}: " + ", ".join(f"{k}={v}" for k, v in r["settings"].items())
-                        for r in rows)
-            + f". Metrics: {args.repeats} repeats ({args.baseline_repeats} for the noise and "
-            f"train-on-real rows), {args.disc_iterations} / {args.pred_iterations} steps, "
-            f"post-hoc networks on {args.metrics_device}.\n\n"
-            + text
-        )
-        append_results(section)
+    if _results.should_write(args.write, args.trial):
+        runtime = time.perf_counter() - started
+        for r in rows:  # one section per data set
+            load = ("" if r["fit_load"] is None else
+                    f". Mean 1-minute load average during the fit (of {os.cpu_count()} cores): "
+                    f"{r['fit_load']:.1f}" + load_remark([r]))
+            body = (
+                f"Runtime of the command: {runtime:.0f} s. Estimator settings: "
+                + ", ".join(f"{k}={v}" for k, v in r["settings"].items())
+                + f". Metrics: {args.repeats} repeats ({args.baseline_repeats} for the noise and "
+                f"train-on-real rows), {args.disc_iterations} / {args.pred_iterations} steps, "
+                f"post-hoc networks on {args.metrics_device}.\n\n"
+                + table([r], args))
+            _results.write_section(
+                f"generation-{r['name']}", body, command, date=when,
+                machine=machine_description(args.threads, args.device) + load.rstrip("."),
+                title=f"Generation, {r['name'].capitalize()} (RecurrentGAN, TimeGAN protocol) — "
+                      "`benchmarks/generation.py`")
     return 0
 
 

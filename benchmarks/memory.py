@@ -8,14 +8,13 @@ method needs beyond its input and its result. Batched inference keeps it flat as
 
 Usage::
 
-    python benchmarks/memory.py            # sizes n and 10n, appends to benchmarks/RESULTS.md
-    python benchmarks/memory.py --quick    # small sizes, writes nothing
+    python benchmarks/memory.py            # sizes n and 10n, rewrites its section of RESULTS.md
+    python benchmarks/memory.py --quick    # small sizes, writes nothing (unless --record)
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import shlex
 import subprocess
@@ -32,7 +31,8 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import ursa  # noqa: E402
-from train_speed import append_results, machine_description  # noqa: E402
+import _results  # noqa: E402
+from train_speed import machine_description  # noqa: E402
 
 T, C = 50, 4  # sequence shape for the sequence estimators
 MB = 2**20
@@ -116,9 +116,11 @@ def measure(path, kind, method, size) -> dict:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="small sizes; writes nothing")
-    p.add_argument("--no-write", dest="write", action="store_false")
+    p.add_argument("--quick", action="store_true",
+                   help="small sizes; writes nothing unless --record")
+    _results.add_write_options(p)
     args = p.parse_args(argv)
+    trial = _results.trial_options(p, args)
     base = {"sequences": 2_000, "series": 100_000, "sampling": 2_000} if args.quick else \
         {"sequences": 20_000, "series": 1_000_000, "sampling": 20_000}
     header = ("| estimator | method | input | input MB (n / 10n) | output MB (n / 10n) | "
@@ -140,16 +142,16 @@ def main(argv=None):
                 print(row, flush=True)
     table = "\n".join(rows)
     print(table)
-    if args.write and not args.quick:
+    if _results.should_write(args.write, trial):
         command = "python " + " ".join(shlex.quote(a) for a in ["benchmarks/memory.py",
                                                                 *(argv or sys.argv[1:])])
-        when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        append_results("\n".join([
-            f"## Working memory of batched inference ({when})", "",
-            f"Command: `{command}`", "", f"Machine: {machine_description(1)}; shared with other "
-            "jobs while measured (memory figures are unaffected by CPU load).", "",
-            "Working memory = peak RSS during the call - RSS before it - the output's size. "
-            "Batched inference keeps it flat while input and output grow 10x.", "", table]))
+        _results.write_section(
+            "memory", "\n".join([
+                "Working memory = peak RSS during the call - RSS before it - the output's size. "
+                "Batched inference keeps it flat while input and output grow 10x (memory figures "
+                "do not depend on CPU load).", "", table]),
+            command, machine=machine_description(1),
+            title="Working memory of batched inference — `benchmarks/memory.py`")
 
 
 if __name__ == "__main__":

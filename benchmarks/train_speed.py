@@ -18,21 +18,21 @@ the reference's encoder forward and full forward under ``torch.inference_mode`` 
 
 Usage::
 
-    python benchmarks/train_speed.py                  # full run, appends to benchmarks/RESULTS.md
+    python benchmarks/train_speed.py                  # full run, rewrites its section of RESULTS.md
     python benchmarks/train_speed.py --quick          # smoke run, writes nothing
     python benchmarks/train_speed.py --compare-threads --no-write
-    python benchmarks/train_speed.py --device cuda    # both sides on the GPU
+    python benchmarks/train_speed.py --device cuda    # both sides on the GPU (its own section)
+
+A run with other options than these (``--repeats``, ``--shapes``, ...) is a trial: it prints its
+tables and leaves RESULTS.md alone unless given ``--record``.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import os
-import platform
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -47,12 +47,8 @@ sys.path.insert(0, str(ROOT / "src"))  # measure this checkout, installed or not
 
 import ursa  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-RESULTS_HEADER = (
-    "# Benchmark results\n\n"
-    "Each section below is appended by a script (`benchmarks/train_speed.py`); "
-    "do not edit sections by hand.\n"
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _results  # noqa: E402
 
 LATENT_DIM = 16
 TRAIN_TARGET = 1.15  # ursa time per step / reference time per step
@@ -330,17 +326,6 @@ def threads_table(rows, thread_counts=(1, 2)) -> str:
     return "\n".join(lines)
 
 
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        for line in out.splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
-
-
 def check_device(parser: argparse.ArgumentParser, device: str, option: str = "--device") -> None:
     """Refuse a device option other than cpu, or cuda / cuda:N where CUDA is available."""
     if device != "cpu" and (not device.startswith("cuda") or not torch.cuda.is_available()):
@@ -352,16 +337,8 @@ def machine_description(threads: int, device: str = "cpu") -> str:
     if device.startswith("cuda"):
         gpu = (f"; device {device}: {torch.cuda.get_device_name(torch.device(device))}, "
                f"CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}")
-    return (f"{cpu_model()}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, torch {torch.__version__}, "
-            f"ursa {ursa.__version__}, torch.set_num_threads({threads}){gpu}")
-
-
-def append_results(text: str) -> None:
-    if not RESULTS.exists() or not RESULTS.read_text().strip():
-        RESULTS.write_text(RESULTS_HEADER)
-    with RESULTS.open("a") as fh:
-        fh.write("\n" + text.rstrip() + "\n")
+    return (f"{_results.this_machine()}, ursa {ursa.__version__}, "
+            f"torch.set_num_threads({threads}){gpu}")
 
 
 # --------------------------------------------------------------------------- main
@@ -388,19 +365,16 @@ def parse_args(argv=None):
     p.add_argument("--skip-training", action="store_true",
                    help="skip the training comparison (inference only, shape c)")
     p.add_argument("--quick", action="store_true", help="smoke run: tiny sizes, 1 repeat, writes nothing")
-    w = p.add_mutually_exclusive_group()
-    w.add_argument("--write", dest="write", action="store_true", default=None,
-                   help="append the results to benchmarks/RESULTS.md (default unless --quick)")
-    w.add_argument("--no-write", dest="write", action="store_false", help="do not write RESULTS.md")
+    _results.add_write_options(p)
     args = p.parse_args(argv)
+    # --device picks the section (CPU or GPU); --compare-threads only adds a table.
+    args.trial = _results.trial_options(p, args, ignore={"device", "compare_threads"})
     q = args.quick
     defaults = dict(repeats=1 if q else 5, epochs=2, batches_per_epoch=2 if q else 8,
                     infer_n=INFER_BATCH if q else 4096, infer_repeats=1 if q else 5)
     for k, v in defaults.items():
         if getattr(args, k) is None:
             setattr(args, k, v)
-    if args.write is None:
-        args.write = not q
     if args.epochs < 2:
         p.error("--epochs must be >= 2 (epoch 1 is a warm-up and is dropped)")
     if args.only_threads and not args.compare_threads:
@@ -424,7 +398,7 @@ def main(argv=None) -> int:
     command = "python " + shlex.join([os.path.relpath(sys.argv[0], ROOT) if argv is None else
                                        "benchmarks/train_speed.py", *(sys.argv[1:] if argv is None else argv)])
     started = time.perf_counter()
-    when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = _results.now()
     machine = machine_description(args.threads, args.device)
 
     def log(msg):
@@ -472,17 +446,19 @@ def main(argv=None) -> int:
         ))
 
     elapsed = time.perf_counter() - started
-    body = [f"## {when}{' (quick)' if args.quick else ''}", "",
-            f"Command: `{command}`", "", f"Machine: {machine}", "",
-            f"Runtime: {elapsed:.0f} s", ""]
+    body = [f"Runtime: {elapsed:.0f} s", ""]
     for title, note, table in sections:
         body += [f"### {title}", "", note, "", table, ""]
     text = "\n".join(body)
     print()
+    print(f"{when}{' (quick)' if args.quick else ''} | {command}")
     print(text)
-    if args.write:
-        append_results(text)
-        print(f"Appended to {RESULTS.relative_to(ROOT)}")
+    if _results.should_write(args.write, args.trial):
+        gpu = args.device.startswith("cuda")
+        _results.write_section(
+            "train_speed-cuda" if gpu else "train_speed", text, command, machine=machine, date=when,
+            title=("Training and inference speed on a GPU" if gpu else
+                   "Training and inference speed (CPU)") + " — `benchmarks/train_speed.py`")
     return 0
 
 
