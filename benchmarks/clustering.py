@@ -15,22 +15,24 @@ tslearn is a benchmark-only extra: ``pip install -r benchmarks/requirements.txt`
 
 Usage::
 
-    python benchmarks/clustering.py                 # full run (3 seeds), appends to benchmarks/RESULTS.md
+    python benchmarks/clustering.py                 # full run (3 seeds), rewrites its section of RESULTS.md
+    python benchmarks/clustering.py --normalisation series   # full run, its own section
     python benchmarks/clustering.py --quick         # UnitTest + BasicMotions, 1 seed, writes nothing
     python benchmarks/clustering.py --datasets OSULeaf --methods ursa --no-write
     python benchmarks/clustering.py --datasets JapaneseVowels --normalisation none
+
+Each ``--normalisation`` has its own section of RESULTS.md (``clustering``, ``clustering-series``,
+``clustering-none``), rewritten by a full run (every data set, method and seed, the clusterer's
+defaults; ``--threads``, ``--jobs`` and ``--json`` may be given). Any other option makes a trial,
+which prints its tables and leaves RESULTS.md alone unless given ``--record``.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
-import os
-import platform
 import re
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -44,8 +46,10 @@ sys.path.insert(0, str(ROOT / "src"))  # measure this checkout, installed or not
 import ursa  # noqa: E402
 from ursa.metrics import adjusted_rand_score, normalized_mutual_info_score  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _results  # noqa: E402
+
 DATA = ROOT.parent / "shared" / "data" / "ucr"
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 DATASETS = ("ArrowHead", "BasicMotions", "JapaneseVowels", "OSULeaf")
 METHODS = ("ursa", "kmeans", "kshape", "kmeans_dtw")
 # Published or protocol targets (issue 3): NMI the clusterer must reach on each set.
@@ -180,7 +184,7 @@ def run_dataset(name: str, methods, seeds: int, ursa_params: dict, threads,
 LINE = re.compile(r"^(\S+)\s+seed (\d+) (\S+)\s+NMI (\S+) ARI (\S+)\s+(\S+) s$")
 
 
-def summarise_log(args, methods, write: bool, argv) -> int:
+def summarise_log(args, methods, trial: list, argv) -> int:
     """Table of the per-seed lines of an earlier run's output (for a run cut short)."""
     results: dict = {}
     for line in Path(args.from_log).read_text().splitlines():
@@ -198,30 +202,24 @@ def summarise_log(args, methods, write: bool, argv) -> int:
     note = ("Seeds finished per cell are those listed in the log; missing: "
             + ("; ".join(missing) if missing else "none"))
     print(body + "\n\n" + note)
-    if write:
+    if _results.should_write(args.write, trial):
         command = "python benchmarks/clustering.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        section = (f"\n## {stamp} — clustering (issue 3), summarised from a run's log\n\n"
-                   f"Command: `{command.strip()}` (log of an earlier run; it may have been cut short)\n\n"
-                   f"Machine: {machine(args.threads)}\n\n{note}. Means are over the seeds that finished.\n\n"
-                   f"Protocol: TRAIN+TEST merged, {PREPARED[args.normalisation]} (as this "
-                   f"command's --normalisation says; the log does not record it).\n\n"
-                   f"{body}\n")
-        with RESULTS.open("a") as fh:
-            fh.write(section)
-        print(f"Appended to {RESULTS.relative_to(ROOT)}")
+        _results.write_section(
+            section_name(args.normalisation),
+            f"Summarised from the log of an earlier run, which may have been cut short. {note}. "
+            f"Means are over the seeds that finished.\n\n"
+            f"Protocol: TRAIN+TEST merged, {PREPARED[args.normalisation]} (as this command's "
+            f"--normalisation says; the log does not record it).\n\n{body}",
+            command, machine=machine(args.threads), title=section_title(args.normalisation))
     return 0
 
 
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
+def section_name(normalisation: str) -> str:
+    return "clustering" if normalisation == "channel" else f"clustering-{normalisation}"
+
+
+def section_title(normalisation: str) -> str:
+    return f"Clustering, {PREPARED[normalisation]} — `benchmarks/clustering.py`"
 
 
 def machine(threads: int | None = None) -> str:
@@ -231,10 +229,9 @@ def machine(threads: int | None = None) -> str:
         tsl = f"tslearn {tslearn.__version__}"
     except ImportError:
         tsl = "tslearn not installed"
-    return (f"{cpu_model()}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, torch {torch.__version__}, {tsl}, "
-            f"torch threads {threads or torch.get_num_threads()}; the machine was shared with other jobs "
-            "(timings are noisy but every method ran in the same process, interleaved per seed)")
+    return (f"{_results.this_machine()}, {tsl}, torch threads {threads or torch.get_num_threads()}; "
+            "every method ran in the same process, interleaved per seed, so fit times compare "
+            "within the run")
 
 
 def table(results: dict, datasets, methods) -> str:
@@ -290,7 +287,7 @@ def main(argv=None) -> int:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--quick", action="store_true",
-                        help="UnitTest and BasicMotions, one seed, no RESULTS.md entry")
+                        help="UnitTest and BasicMotions, one seed; writes nothing unless --record")
     parser.add_argument("--ursa-params", default="{}",
                         help="JSON of extra RecurrentClusterer parameters (default: none)")
     parser.add_argument("--threads", type=int, default=None,
@@ -304,14 +301,13 @@ def main(argv=None) -> int:
                         help="per-series preparation: z-normalise each channel (the protocol, "
                              "default), the whole series, or none (the files as they are)")
     parser.add_argument("--json", help="also write the raw per-seed results to this file")
-    w = parser.add_mutually_exclusive_group()
-    w.add_argument("--write", dest="write", action="store_true", default=None,
-                   help="append to benchmarks/RESULTS.md (default unless --quick)")
-    w.add_argument("--no-write", dest="write", action="store_false")
+    _results.add_write_options(parser)
     args = parser.parse_args(argv)
+    # --normalisation picks the section; threads, jobs and --json leave the figures comparable.
+    trial = _results.trial_options(parser, args,
+                                   ignore={"normalisation", "threads", "jobs", "json"})
     if args.quick:
         args.datasets, args.seeds = ["UnitTest", "BasicMotions"], 1
-    write = (not args.quick) if args.write is None else args.write
     if args.threads:
         torch.set_num_threads(args.threads)
     args.threads = torch.get_num_threads()  # restored before every method (see run_dataset)
@@ -325,7 +321,7 @@ def main(argv=None) -> int:
                 parser.error("k-Shape and k-means-DTW need tslearn: "
                              "pip install -r benchmarks/requirements.txt")
     if args.from_log:
-        return summarise_log(args, methods, write, argv)
+        return summarise_log(args, methods, trial, argv)
     began = time.perf_counter()
     jobs = [(name, methods, args.seeds, ursa_params, args.threads, args.normalisation)
             for name in args.datasets]
@@ -344,19 +340,15 @@ def main(argv=None) -> int:
     print(body)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
-    if write:
+    if _results.should_write(args.write, trial):
         command = "python benchmarks/clustering.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        section = (f"\n## {stamp} — clustering (issue 3)\n\nCommand: `{command.strip()}`\n\n"
-                   f"Machine: {machine(args.threads)}\n\nRuntime: {runtime:.0f} s\n\n"
-                   f"Protocol: TRAIN+TEST merged, {PREPARED[args.normalisation]}, "
-                   f"k = number of classes, "
-                   f"seeds 0..{args.seeds - 1}; data sets in {min(args.jobs, len(jobs))} parallel "
-                   f"process(es); ursa parameters: defaults"
-                   f"{' + ' + json.dumps(ursa_params) if ursa_params else ''}.\n\n{body}\n")
-        with RESULTS.open("a") as fh:
-            fh.write(section)
-        print(f"Appended to {RESULTS.relative_to(ROOT)}")
+        _results.write_section(
+            section_name(args.normalisation),
+            f"Runtime: {runtime:.0f} s. Protocol: TRAIN+TEST merged, "
+            f"{PREPARED[args.normalisation]}, k = number of classes, seeds 0..{args.seeds - 1}; "
+            f"data sets in {min(args.jobs, len(jobs))} parallel process(es); ursa parameters: "
+            f"defaults{' + ' + json.dumps(ursa_params) if ursa_params else ''}.\n\n{body}",
+            command, machine=machine(args.threads), title=section_title(args.normalisation))
     return 0
 
 
