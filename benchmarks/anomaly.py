@@ -18,16 +18,17 @@ series with window 64, and the peak memory of scoring a 10-million-point series.
 
 Usage::
 
-    python benchmarks/anomaly.py            # full run, appends to benchmarks/RESULTS.md
+    python benchmarks/anomaly.py            # full run, rewrites its section of RESULTS.md
     python benchmarks/anomaly.py --quick    # 2 series, short training, writes nothing
+
+Any other option (``--only``, ``--score-reduction``, ``--memory-points``) makes a trial, which
+prints its table and leaves RESULTS.md alone unless given ``--record``.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
-import platform
 import resource
 import shlex
 import sys
@@ -44,8 +45,10 @@ import ursa  # noqa: E402
 from ursa.data import sliding_windows, windows_to_steps  # noqa: E402
 from ursa.metrics import auc_pr, auc_roc, vus_pr  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _results  # noqa: E402
+
 DATA = ROOT.parent / "shared" / "data" / "anomaly"
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 WINDOW = 64
 MAX_BUFFER = 2 * WINDOW
 TARGETS = {"auc_pr": 0.45, "auc_roc": 0.80, "vus_pr": 0.32}
@@ -151,15 +154,17 @@ def _memory_child(n_points: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2 series, 2 epochs, write nothing")
-    parser.add_argument("--no-write", action="store_true", help="do not append to RESULTS.md")
+    parser.add_argument("--quick", action="store_true",
+                        help="2 series, 2 epochs; writes nothing unless --record")
     parser.add_argument("--only", default=None, help="comma-separated series names")
     parser.add_argument("--memory-points", type=int, default=10_000_000,
                         help="length of the series scored for the memory check (0 skips it)")
     parser.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--score-reduction", default="window", choices=("window", "step"),
                         help="the detector's window-to-step reduction (default: its default)")
+    _results.add_write_options(parser)
     args = parser.parse_args()
+    trial = _results.trial_options(parser, args)
     global SCORE_REDUCTION
     SCORE_REDUCTION = args.score_reduction
     if args.memory_child:
@@ -198,9 +203,13 @@ def main() -> None:
     report = render(rows, speed, n_points, memory, args.memory_points,
                     time.perf_counter() - began)
     print(report)
-    if not args.quick and not args.no_write:
-        with open(RESULTS, "a") as fh:
-            fh.write("\n" + report)
+    if _results.should_write(args.write, trial):
+        _results.write_section(
+            "anomaly", report,
+            f"python benchmarks/anomaly.py {' '.join(shlex.quote(a) for a in sys.argv[1:])}",
+            machine=f"{_results.this_machine()}, ursa {ursa.__version__}, "
+                    f"{torch.get_num_threads()} torch thread",
+            title="Anomaly detection on 11 NAB and UCR series — `benchmarks/anomaly.py`")
 
 
 def render(rows, speed, n_points, memory, memory_points, runtime) -> str:
@@ -209,15 +218,6 @@ def render(rows, speed, n_points, memory, memory_points, runtime) -> str:
     by = {(r["series"], r["method"]): r for r in rows}
     metrics = ("auc_roc", "auc_pr", "vus_pr")
     lines = [
-        f"## {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC — anomaly detection "
-        "(benchmarks/anomaly.py)",
-        "",
-        f"Command: `python benchmarks/anomaly.py {' '.join(shlex.quote(a) for a in sys.argv[1:])}`",
-        "",
-        f"Machine: {_cpu()}, {torch.get_num_threads()} torch thread, Linux {platform.release()}, "
-        f"Python {platform.python_version()}, torch {torch.__version__}, ursa {ursa.__version__}; "
-        "the machine was shared with other jobs (timings are noisy).",
-        "",
         f"Runtime: {runtime:.0f} s. Protocol: see the script's docstring (NAB fit on the first "
         "15 %, UCR on the clean prefix; VUS-PR max buffer 128).",
         "",
@@ -248,24 +248,12 @@ def render(rows, speed, n_points, memory, memory_points, runtime) -> str:
     lines.append(f"Scoring throughput (`decision_function`, univariate, window {WINDOW}, "
                  f"default score_stride 8, 1 torch thread, best of 3 on {n_points:,} points): "
                  f"**{speed[1]:,.0f} points per CPU second** (one core's throughput; target "
-                 f">= 50,000), {speed[0]:,.0f} points/s by wall clock on the shared machine.")
+                 f">= 50,000), {speed[0]:,.0f} points/s by wall clock.")
     if memory:
         lines.append(f"Scoring {memory_points:,} points in a fresh process: input "
                      f"{memory[0]:.0f} MiB, peak RSS growth {memory[1]:.0f} MiB (windows are cut "
                      f"in batches of 1024), {memory[2]:.0f} s.")
     return "\n".join(lines) + "\n"
-
-
-def _cpu() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                import os
-
-                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} logical cores"
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":
