@@ -13,13 +13,16 @@ from ._io import (
 )
 from ._scaling import SCALINGS, SequenceScaler
 from ._sequences import Sequences, as_sequences, input_kind, restore_layout
+from ._series import as_points, as_series, restore_series_layout
 from ._windows import sliding_windows, window_starts, windows_to_steps
 
 __all__ = [
     "SCALINGS",
     "SequenceScaler",
     "Sequences",
+    "as_points",
     "as_sequences",
+    "as_series",
     "batch_rows",
     "input_kind",
     "map_rows",
@@ -29,6 +32,7 @@ __all__ = [
     "read_sequences",
     "read_ts",
     "restore_layout",
+    "restore_series_layout",
     "sliding_windows",
     "window_starts",
     "windows_to_steps",

@@ -10,92 +10,25 @@ import numpy as np
 import torch
 
 from .._params import Instance, Interval, Options
-from ..data import Sequences, as_sequences, sliding_windows, window_starts
-from ..data._sequences import _check_numeric, _to_float32
+from ..data import (
+    Sequences,
+    SequenceScaler,
+    as_series,
+    batch_rows,
+    restore_series_layout,
+    sliding_windows,
+    window_starts,
+)
 from ..persistence import register
 from ..training import train
+from ._outlier import OUTLIER_CONSTRAINTS, OutlierDetectorMixin, pot_threshold
+from ._streaming import StreamingScorer, _Accumulator
 from .autoencoder import ReconstructionNetwork
 from .base import COMMON_CONSTRAINTS, BaseSequenceEstimator
 
-__all__ = ["SequenceAnomalyDetector", "StreamingScorer", "Explanation"]
+__all__ = ["SequenceAnomalyDetector", "StreamingScorer", "Explanation", "pot_threshold"]
 
 REDUCTIONS = ("step", "window")
-
-
-# --------------------------------------------------------------------------- input handling
-def _as_series(X, *, name: str = "X", n_features: int | None = None, min_length: int = 1):
-    """Validate ``X`` as one or several long series.
-
-    Returns ``(series, kind, lengths)``: a list of float32 arrays of shape (T_i, C), the caller's
-    layout (``"single"`` for one (T,) or (T, C) array, ``"list"``, or ``"3d"`` for an array of
-    several series, NaN-padded at the end for unequal lengths) and the lengths.
-    """
-    if isinstance(X, torch.Tensor):
-        X = X.detach().cpu().numpy()
-    if isinstance(X, (str, bytes)) or X is None or np.isscalar(X):
-        raise TypeError(
-            f"{name} must be one series, an array of shape (T,) or (T, n_features), a list of "
-            f"such arrays, or an array of shape (n_series, T, n_features); got {type(X).__name__}."
-        )
-    if isinstance(X, (list, tuple, Sequences)):
-        seqs = as_sequences(X, name=name, n_features=n_features)
-        kind = "list"
-    else:
-        array = _check_numeric(np.asarray(X), name)
-        if array.ndim == 3:
-            seqs = as_sequences(array, name=name, n_features=n_features)
-            kind = "3d"
-        elif array.ndim in (1, 2):
-            kind = "single"
-            if array.ndim == 1:
-                array = array[:, None]
-            if array.shape[0] == 0 or array.shape[1] == 0:
-                raise ValueError(
-                    f"{name} has shape {array.shape}: a series needs at least one time step and "
-                    "one feature."
-                )
-            array = _to_float32(array, name)
-            if not np.isfinite(array).all():
-                step, feature = (int(v) for v in np.argwhere(~np.isfinite(array))[0])
-                what = "NaN" if np.isnan(array[step, feature]) else "an infinite value"
-                raise ValueError(
-                    f"{name} contains {what} at step {step}, feature {feature}. Impute, drop or "
-                    "clip missing and infinite values before scoring."
-                )
-            if n_features is not None and array.shape[1] != n_features:
-                raise ValueError(
-                    f"{name} has {array.shape[1]} features per time step, but the estimator was "
-                    f"fitted with {n_features}. Pass a (T, {n_features}) array with the same "
-                    "features, in the same order, as at fit."
-                )
-            seqs = Sequences(np.ascontiguousarray(array)[None], np.array([len(array)]))
-        else:
-            raise ValueError(
-                f"{name} must be one series of shape (T,) or (T, n_features), or an array with 3 "
-                f"dimensions (n_series, T, n_features) for several series; got {array.ndim} "
-                f"dimensions with shape {array.shape}. For series of different lengths pass a list."
-            )
-    series = [seqs.values[i, : seqs.lengths[i]] for i in range(seqs.n_sequences)]
-    for i, s in enumerate(series):
-        if len(s) < min_length:
-            where = name if kind == "single" else f"{name}[{i}]"
-            raise ValueError(
-                f"{where} has {len(s)} time steps, fewer than window={min_length}. Use a smaller "
-                "window or a longer series."
-            )
-    return series, kind, seqs.lengths
-
-
-def _layout(values: list[np.ndarray], kind: str, lengths: np.ndarray):
-    """Per-step outputs back in the caller's layout."""
-    if kind == "single":
-        return values[0]
-    if kind == "list":
-        return values
-    out = np.full((len(values), int(lengths.max())) + values[0].shape[1:], np.nan)
-    for i, v in enumerate(values):
-        out[i, : len(v)] = v
-    return out
 
 
 def score_starts(n_timesteps: int, window: int, stride: int) -> tuple[np.ndarray, int | None]:
@@ -131,62 +64,8 @@ class Explanation:
     step_shares: np.ndarray
 
 
-class _Accumulator:
-    """Per-step sums of window errors over a span of steps that starts at ``origin``."""
-
-    def __init__(self, origin: int, n_channels: int | None, size: int = 0):
-        self.origin = origin
-        self.n_channels = n_channels
-        # Batch scoring knows the series length: one allocation. Streaming grows as it goes.
-        self.sums = np.zeros((size,) if n_channels is None else (size, n_channels))
-        # Window counts per step are small integers: float32 holds them exactly at half the memory.
-        self.counts = np.zeros(size, dtype=np.float32)
-
-    def _grow(self, end: int) -> None:
-        extra = end - self.origin - len(self.counts)
-        if extra > 0:
-            pad = (extra,) if self.n_channels is None else (extra, self.n_channels)
-            self.sums = np.concatenate([self.sums, np.zeros(pad)])
-            self.counts = np.concatenate([self.counts, np.zeros(extra, dtype=np.float32)])
-
-    def add(self, starts: np.ndarray, errors: np.ndarray, only_from: int | None = None) -> None:
-        """Add ``errors`` (n, window[, C]) of windows at ``starts``; with ``only_from``, to steps
-        at or after it only (the end-aligned tail window)."""
-        window = errors.shape[1]
-        steps = (starts[:, None] + np.arange(window)[None, :]).ravel()  # (n * window,) global
-        keep = None
-        if only_from is not None:
-            keep = steps >= only_from
-            steps = steps[keep]
-        first, end = int(steps.min()), int(steps.max()) + 1
-        self._grow(end)
-        span = end - first
-        index = steps - first
-        counts = np.bincount(index, minlength=span)
-        lo = first - self.origin
-        self.counts[lo : lo + span] += counts
-        if self.n_channels is None:
-            flat = errors.reshape(-1) if keep is None else errors.reshape(-1)[keep]
-            self.sums[lo : lo + span] += np.bincount(index, weights=flat, minlength=span)
-        else:
-            flat = errors.reshape(-1, self.n_channels)
-            if keep is not None:
-                flat = flat[keep]
-            for c in range(self.n_channels):
-                self.sums[lo : lo + span, c] += np.bincount(index, weights=flat[:, c],
-                                                            minlength=span)
-
-    def take(self, end: int) -> tuple[np.ndarray, np.ndarray]:
-        """Remove and return (sums, counts) of the steps before ``end``."""
-        n = end - self.origin
-        sums, counts = self.sums[:n], self.counts[:n]
-        self.sums, self.counts = self.sums[n:], self.counts[n:]
-        self.origin = end
-        return sums, counts
-
-
 @register
-class SequenceAnomalyDetector(ReconstructionNetwork, BaseSequenceEstimator):
+class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseSequenceEstimator):
     """Anomaly detection on long series with a recurrent autoencoder on sliding windows.
 
     ``fit`` cuts every training series into windows of ``window`` steps (every ``stride`` steps),
@@ -205,12 +84,6 @@ class SequenceAnomalyDetector(ReconstructionNetwork, BaseSequenceEstimator):
     * ``"step"``: a step's score is the mean of its own error over every window that covers it
       (sharper in time).
 
-    The default was chosen by measurement (``benchmarks/anomaly.py --score-reduction step`` and
-    ``window``; window 64, 20 epochs, benchmarks/RESULTS.md): over the 11 NAB and UCR series,
-    "window" gave mean AUC-ROC / AUC-PR 0.870 / 0.600 against 0.768 / 0.369 for "step", and was
-    better in AUC-PR on 8 of the 11 series (NAB's labelled windows are wide, and a window's mean
-    error is steadier than one step's error).
-
     The end-aligned tail window only scores the steps that no grid window covers, so a step's
     score is final once the first grid window starting after it has been scored: this is what
     lets :class:`StreamingScorer` reproduce batch scores exactly.
@@ -218,53 +91,105 @@ class SequenceAnomalyDetector(ReconstructionNetwork, BaseSequenceEstimator):
     Thresholds follow PyOD: ``decision_scores_`` are the per-step scores of the training series,
     ``threshold_`` is set from them and ``labels_`` / ``predict`` flag scores above it.
 
+    The defaults are the settings measured on the NAB and UCR series of the anomaly benchmark
+    (``benchmarks/RESULTS.md``).
+
     Parameters
     ----------
     window : int, default=64
-        Steps per window.
+        Steps per window: the context the autoencoder rebuilds, and the shortest series
+        accepted. One to two periods of the normal pattern is a good size; 64 is the benchmark's
+        setting.
     stride : int, default=1
-        Steps between training windows.
+        Steps between training windows. 1 trains on every window the series hold
+        (``max_train_windows`` bounds how many); a larger stride trains on fewer.
     score_stride : int, default=8
         Steps between scored windows (1 <= score_stride <= window); each step is scored in
-        ``window / score_stride`` windows. 8 keeps scoring above 50,000 points/s on one core for a
-        univariate series (benchmarks/RESULTS.md); 1 is the slowest and smoothest.
+        about ``window / score_stride`` windows. 1 is the smoothest and the slowest; 8 does an
+        eighth of its work while every step of a 64-step window is still scored 8 times.
     score_reduction : {"window", "step"}, default="window"
-        Window-to-step reduction (see above).
-    cell, hidden_size, num_layers, bidirectional, dropout, latent_dim
-        Network shape, as in :class:`ursa.SequenceAutoencoder`.
+        Window-to-step reduction (see above). "window" ranked the labelled anomalies of the
+        benchmark higher: their labelled ranges are wide, and a window's mean error is steadier
+        than one step's error.
+    cell : {"rnn", "gru", "lstm"}, default="gru"
+        Recurrent cell of encoder and decoder, as in :class:`ursa.SequenceAutoencoder`.
+    hidden_size : int, default=32
+        Units per recurrent layer. Half the autoencoder's default: scoring rebuilds a window
+        every ``score_stride`` steps, so a small network keeps long series fast.
+    num_layers : int, default=1
+        Stacked recurrent layers in encoder and decoder.
+    bidirectional : bool, default=False
+        Bidirectional encoder.
+    dropout : float, default=0.0
+        Dropout between stacked layers (with ``num_layers > 1``).
+    latent_dim : int, default=16
+        Size of the code each window passes through: too small to copy any window, so a
+        window unlike the training ones is rebuilt badly.
     epochs : int, default=20
+        Maximum passes over the training windows (the benchmark's setting): overlapping
+        windows show the normal pattern many times in each pass.
     batch_size : int, default=64
+        Windows per training step.
     learning_rate : float, default=5e-3
+        Adam's step size; higher than Adam's usual 1e-3, as in the autoencoder: with gradient
+        clipping it stays stable and converges in fewer epochs.
     max_grad_norm : float or None, default=1.0
+        Gradient clipping threshold (None disables it).
     validation_fraction : float, default=0.1
-        Share of training windows held out for early stopping.
+        Share of training windows held out for early stopping (0 disables the split).
     patience : int or None, default=5
+        Epochs without validation improvement before stopping; the best weights are restored.
+        Half the autoencoder's 10, in proportion to the fewer epochs.
     max_train_windows : int, default=50000
-        At most this many training windows (evenly spaced) are used; bounds training memory.
+        At most this many training windows, evenly spaced over the training series: bounds
+        training memory and epoch time (50,000 windows of 64 univariate steps hold 12.8 MB).
     scaling : {"standard", "minmax", None}, default="standard"
+        Per-channel scaling fitted on the training series; errors are measured on the scaled
+        data, so every channel weighs alike in the score.
     contamination : float in (0, 0.5], default=0.1
-        Expected share of anomalous steps in the training series (PyOD's meaning).
+        Expected share of anomalous steps in the training series (PyOD's meaning and default);
+        sets ``threshold_`` when ``threshold="contamination"``.
     threshold : {"contamination", "pot"} or float in (0, 1], default="contamination"
-        How ``threshold_`` is set from ``decision_scores_``: their ``1 - contamination`` quantile;
-        ``"pot"``, peaks over threshold (a generalised Pareto distribution fitted to the scores
-        above their ``pot_level`` quantile, threshold at exceedance probability ``pot_risk``); or
-        a float ``q``, their ``q`` quantile.
+        How ``threshold_`` is set from ``decision_scores_``: their ``1 - contamination``
+        quantile; ``"pot"``, peaks over threshold (:func:`pot_threshold` with ``pot_level`` and
+        ``pot_risk``); or a float ``q``, their ``q`` quantile. The default, PyOD's rule, assumes
+        nothing about the shape of the scores' tail.
     pot_level : float, default=0.98
-        Quantile of training scores above which the tail is modelled (``threshold="pot"``).
+        Quantile of the training scores above which the tail is modelled
+        (``threshold="pot"``); 0.98 as in Siffer et al. (KDD 2017).
     pot_risk : float, default=1e-3
-        Probability that a normal step's score exceeds the threshold (``threshold="pot"``).
-    random_state, device, verbose, n_threads, callbacks, checkpoint_dir, checkpoint_every
-        As in :class:`ursa.SequenceAutoencoder` (``fit(X, resume=True)`` continues an
-        interrupted fit from ``checkpoint_dir``).
+        Probability that a normal step's score exceeds the threshold (``threshold="pot"``):
+        about one false alarm per thousand normal steps.
+    random_state : int, RandomState or None, default=None
+        Seed; the same seed, data and machine give bit-identical fits on CPU.
+    device : {"auto", "cpu", "cuda"}, default="auto"
+        "auto" uses CUDA when present.
+    verbose : bool, default=False
+        Show a progress bar.
+    n_threads : int or None, default=None
+        torch intra-op threads during fit and scoring; None keeps torch's setting, as in
+        :class:`ursa.SequenceAutoencoder`.
+    callbacks : list of ursa.training.Callback, optional
+        Extra training callbacks (not saved with the model).
+    checkpoint_dir : str, path or None, default=None
+        Folder for training checkpoints, written every ``checkpoint_every`` epochs;
+        ``fit(X, resume=True)`` continues an interrupted fit from it and ends with the weights
+        of an uninterrupted fit.
+    checkpoint_every : int, default=1
+        Epochs between checkpoints.
 
     Attributes
     ----------
     n_features_in_ : int
+        Features per time step seen at fit.
     scaler_ : ursa.data.SequenceScaler
+        Per-channel scaling fitted on the training series.
     network_ : ursa.networks.SequenceAutoencoderNet
+        The trained autoencoder.
     decision_scores_ : ndarray of shape (n_training_steps,)
         Per-step scores of the training series, concatenated in order.
     threshold_ : float
+        Scores above it are flagged.
     labels_ : ndarray of shape (n_training_steps,)
         0/1 flags of the training steps.
     history_, loss_curve_, validation_scores_, n_iter_
@@ -294,10 +219,7 @@ class SequenceAnomalyDetector(ReconstructionNetwork, BaseSequenceEstimator):
         "score_stride": [Interval(int, 1)],
         "score_reduction": [Options(REDUCTIONS)],
         "max_train_windows": [Interval(int, 1)],
-        "contamination": [Interval(float, 0.0, 0.5, open_low=True)],
-        "threshold": [Options(("contamination", "pot")), Interval(float, 0.0, 1.0, open_low=True)],
-        "pot_level": [Interval(float, 0.5, 0.9999)],
-        "pot_risk": [Interval(float, 0.0, 0.5, open_low=True)],
+        **OUTLIER_CONSTRAINTS,
         "callbacks": [Instance((list, tuple)), None],
     }
 
@@ -410,10 +332,8 @@ class SequenceAnomalyDetector(ReconstructionNetwork, BaseSequenceEstimator):
         """
         self._validate_params()
         self._check_score_stride()
-        series, _, _ = _as_series(X, min_length=self.window)
+        series, _, _ = as_series(X, min_length=self.window)
         self.n_features_in_ = series[0].shape[1]
-        from ..data import SequenceScaler
-
         lengths = np.array([len(s) for s in series])
         padded = np.zeros((len(series), int(lengths.max()), self.n_features_in_), dtype=np.float32)
         for i, s in enumerate(series):
@@ -430,17 +350,8 @@ class SequenceAnomalyDetector(ReconstructionNetwork, BaseSequenceEstimator):
                             rng=rng, device=device, callbacks=callbacks)
         self.network_ = network
         self._set_history(history)
-        self.decision_scores_ = np.concatenate([self._score_one(s)[0] for s in series])
-        self.threshold_ = self._threshold(self.decision_scores_)
-        self.labels_ = (self.decision_scores_ > self.threshold_).astype(np.int64)
+        self._set_decision_scores(np.concatenate([self._score_one(s)[0] for s in series]))
         return self
-
-    def _threshold(self, scores: np.ndarray) -> float:
-        if self.threshold == "contamination":
-            return float(np.quantile(scores, 1.0 - self.contamination))
-        if self.threshold == "pot":
-            return pot_threshold(scores, level=self.pot_level, risk=self.pot_risk)
-        return float(np.quantile(scores, float(self.threshold)))
 
     # ------------------------------------------------------------------ scoring core
     def _window_errors(self, windows: np.ndarray, name: str = "X") -> np.ndarray:
@@ -468,8 +379,8 @@ class SequenceAnomalyDetector(ReconstructionNetwork, BaseSequenceEstimator):
         view = sliding_windows(series, self.window, 1)  # a strided view: no copy
         with self._threads(), torch.inference_mode():
             self.network_.eval()
-            for lo in range(0, len(starts), self.predict_batch_size):
-                batch = starts[lo : lo + self.predict_batch_size]
+            for rows in batch_rows(len(starts), self.predict_batch_size):
+                batch = starts[rows]
                 yield batch, self._window_errors(np.ascontiguousarray(view[batch]), name)
 
     def _reduce(self, errors: np.ndarray, per_channel: bool) -> np.ndarray:
@@ -517,7 +428,7 @@ class SequenceAnomalyDetector(ReconstructionNetwork, BaseSequenceEstimator):
     def _validated(self, X):
         self._check_is_fitted()
         self._check_score_stride()
-        return _as_series(X, n_features=self.n_features_in_, min_length=self.window)
+        return as_series(X, n_features=self.n_features_in_, min_length=self.window)
 
     def decision_function(self, X):
         """Per-step anomaly scores; higher = more abnormal (PyOD).
@@ -532,27 +443,8 @@ class SequenceAnomalyDetector(ReconstructionNetwork, BaseSequenceEstimator):
         ndarray of shape (T,) for one series; a list of (T_i,) arrays for a list; an array of
         shape (n_series, T) with NaN after each series' end for a 3-D array.
         """
-        series, kind, lengths = self._validated(X)
-        return _layout([self._score_one(s)[0] for s in series], kind, lengths)
-
-    def score_samples(self, X):
-        """Negated ``decision_function`` (scikit-learn's sign: lower = more abnormal)."""
-        out = self.decision_function(X)
-        return [-o for o in out] if isinstance(out, list) else -out
-
-    def predict(self, X):
-        """0/1 per step: 1 where the score exceeds ``threshold_``.
-
-        Same layout as :meth:`decision_function`; for a 3-D array the steps after a series'
-        end are -1.
-        """
-        scores = self.decision_function(X)
-        if isinstance(scores, list):
-            return [(s > self.threshold_).astype(np.int64) for s in scores]
-        flags = (scores > self.threshold_).astype(np.int64)
-        if scores.ndim == 2:
-            flags[np.isnan(scores)] = -1
-        return flags
+        series, layout, lengths = self._validated(X)
+        return restore_series_layout([self._score_one(s)[0] for s in series], layout, lengths)
 
     def window_scores(self, X):
         """Per-window scores: the mean squared reconstruction error (scaled data) over each
@@ -563,13 +455,13 @@ class SequenceAnomalyDetector(ReconstructionNetwork, BaseSequenceEstimator):
         (starts, scores) for one series, each of shape (n_windows,); a list of such pairs
         otherwise. Windows start every ``score_stride`` steps, plus one ending at the last step.
         """
-        series, kind, _ = self._validated(X)
+        series, layout, _ = self._validated(X)
         out = []
         for s in series:
             _, _, scores, _ = self._score_one(s, windows=True)
             starts, tail = score_starts(len(s), self.window, self.score_stride)
             out.append((starts if tail is None else np.r_[starts, tail], scores))
-        return out[0] if kind == "single" else out
+        return out[0] if layout == "single" else out
 
     def explain(self, X) -> Explanation:
         """Which channels and which steps drove the scores of one series.
@@ -584,8 +476,8 @@ class SequenceAnomalyDetector(ReconstructionNetwork, BaseSequenceEstimator):
         -------
         Explanation
         """
-        series, kind, _ = self._validated(X)
-        if kind != "single":
+        series, layout, _ = self._validated(X)
+        if layout != "single":
             raise ValueError(
                 "explain takes one series, an array of shape (T,) or (T, n_features); got "
                 f"{len(series)} series. Call explain on each of them."
@@ -604,163 +496,8 @@ class SequenceAnomalyDetector(ReconstructionNetwork, BaseSequenceEstimator):
             step_shares=step_shares.astype(np.float64),
         )
 
-    def stream(self) -> "StreamingScorer":
+    def stream(self) -> StreamingScorer:
         """A :class:`StreamingScorer` that scores points as they arrive, without refitting."""
         self._check_is_fitted()
         self._check_score_stride()
         return StreamingScorer(self)
-
-    # ------------------------------------------------------------------ persistence
-    def _get_state(self):
-        document, arrays = super()._get_state()
-        document["threshold"] = self.threshold_
-        arrays["decision_scores"] = self.decision_scores_
-        return document, arrays
-
-    def _set_state(self, document, arrays):
-        super()._set_state(document, arrays)
-        self.threshold_ = float(document["threshold"])
-        self.decision_scores_ = np.asarray(arrays["decision_scores"], dtype=np.float64)
-        self.labels_ = (self.decision_scores_ > self.threshold_).astype(np.int64)
-
-
-class StreamingScorer:
-    """Scores points as they arrive, with a rolling buffer, giving the batch scores.
-
-    Each window is scored once, as soon as its last point has arrived. A step's score is
-    returned once no later grid window can cover it (at most ``window`` steps after it arrived);
-    the concatenation of everything :meth:`update` returned and :meth:`flush` gives exactly
-    ``decision_function`` of the whole series (up to float rounding of batched matrix products).
-    Memory: the last ``window + score_stride`` points and the pending step sums.
-
-    Examples
-    --------
-    >>> scorer = detector.stream()                     # doctest: +SKIP
-    >>> for chunk in chunks:                           # doctest: +SKIP
-    ...     scores = scorer.update(chunk)              # final scores of earlier steps
-    ...     alarms = scores > detector.threshold_
-    >>> rest = scorer.flush()                          # doctest: +SKIP
-    """
-
-    def __init__(self, detector: SequenceAnomalyDetector):
-        self.detector = detector
-        self.window = detector.window
-        self.stride = detector.score_stride
-        self.n_features = detector.n_features_in_
-        self._reset()
-
-    def _reset(self) -> None:
-        self.n_seen_ = 0  # points received
-        self.n_emitted_ = 0  # step scores returned
-        self._buffer = np.zeros((0, self.n_features), dtype=np.float32)
-        self._buffer_origin = 0  # global index of _buffer[0]
-        self._next_start = 0  # global start of the next grid window
-        self._acc = _Accumulator(0, None)
-
-    def _check(self, points) -> np.ndarray:
-        if isinstance(points, (str, bytes)) or points is None:
-            raise TypeError(f"points must be an array of numbers, got {type(points).__name__}.")
-        array = _check_numeric(np.asarray(points), "points")
-        if array.ndim == 1 and self.n_features == 1:
-            array = array[:, None]
-        if array.ndim != 2 or array.shape[1] != self.n_features:
-            raise ValueError(
-                f"points must have shape (n_points, {self.n_features}) (n_features of the "
-                f"detector){' or (n_points,)' if self.n_features == 1 else ''}, got shape "
-                f"{array.shape}. For one multivariate point use points[None, :]."
-            )
-        array = _to_float32(array, "points")
-        if not np.isfinite(array).all():
-            step, feature = (int(v) for v in np.argwhere(~np.isfinite(array))[0])
-            raise ValueError(
-                f"points contains a non-finite value at row {step}, feature {feature} (point "
-                f"{self.n_seen_ + step} of the stream). Impute or clip it before scoring."
-            )
-        return array
-
-    def _add(self, starts: np.ndarray, only_from: int | None = None) -> None:
-        det = self.detector
-        local = starts - self._buffer_origin
-        for batch, errors in det._errors_at(self._buffer, local, "points"):
-            self._acc.add(batch + self._buffer_origin, det._reduce(errors, False), only_from)
-
-    def update(self, points) -> np.ndarray:
-        """Add new points; return the final scores of the steps that became final (maybe none).
-
-        Parameters
-        ----------
-        points : array of shape (n_points, n_features), or (n_points,) for a univariate series
-
-        Returns
-        -------
-        ndarray of shape (n_final,): scores of steps ``n_emitted_ ... n_emitted_ + n_final - 1``.
-        """
-        array = self._check(points)
-        self._buffer = np.concatenate([self._buffer, array])
-        self.n_seen_ += len(array)
-        last = self.n_seen_ - self.window  # last start whose window is complete
-        if last >= self._next_start:
-            starts = np.arange(self._next_start, last + 1, self.stride, dtype=np.int64)
-            self._add(starts)
-            self._next_start = int(starts[-1]) + self.stride
-        out = self._emit(min(self._next_start, self.n_seen_))
-        # Keep what the next grid window and a final tail window need.
-        keep_from = max(0, min(self._next_start, self.n_seen_ - self.window))
-        drop = keep_from - self._buffer_origin
-        if drop > 0:
-            self._buffer = self._buffer[drop:]
-            self._buffer_origin = keep_from
-        return out
-
-    def _emit(self, end: int) -> np.ndarray:
-        if end <= self.n_emitted_:
-            return np.zeros(0)
-        sums, counts = self._acc.take(end)
-        self.n_emitted_ = end
-        return sums / counts
-
-    def flush(self) -> np.ndarray:
-        """End the stream: return the scores of the remaining steps, as batch scoring of the
-        whole stream gives them, and reset the scorer for a new stream.
-
-        Raises ValueError when fewer than ``window`` points have arrived.
-        """
-        if self.n_seen_ < self.window:
-            raise ValueError(
-                f"The stream has {self.n_seen_} points, fewer than window={self.window}: no "
-                "window can be scored. Send more points before flushing."
-            )
-        tail = self.n_seen_ - self.window
-        last_grid = self._next_start - self.stride
-        if tail != last_grid:
-            self._add(np.array([tail], dtype=np.int64), only_from=last_grid + self.window)
-        out = self._emit(self.n_seen_)
-        self._reset()
-        return out
-
-
-def pot_threshold(scores, level: float = 0.98, risk: float = 1e-3) -> float:
-    """Peaks-over-threshold threshold (extreme value theory; Siffer et al., KDD 2017).
-
-    The scores above their ``level`` quantile ``t`` are modelled by a generalised Pareto
-    distribution (shape gamma, scale sigma, fitted by maximum likelihood with scipy); the returned
-    threshold is the score that a normal step exceeds with probability ``risk``:
-    ``t + sigma / gamma * ((risk * n / n_t) ** -gamma - 1)`` (``t - sigma * log(risk * n / n_t)``
-    when gamma is 0), with ``n`` scores of which ``n_t`` exceed ``t``.
-    """
-    from scipy.stats import genpareto
-
-    scores = np.asarray(scores, dtype=np.float64)
-    t = float(np.quantile(scores, level))
-    peaks = scores[scores > t] - t
-    n, n_t = len(scores), len(peaks)
-    if n_t < 10 or float(peaks.std()) == 0.0:
-        # Too few distinct excesses to fit a tail: fall back to the empirical quantile.
-        return float(np.quantile(scores, 1.0 - risk))
-    ratio = risk * n / n_t
-    if ratio >= 1.0:
-        return t
-    gamma, _, sigma = genpareto.fit(peaks, floc=0.0)
-    if abs(gamma) < 1e-8:
-        return float(t - sigma * np.log(ratio))
-    return float(t + sigma / gamma * (ratio ** (-gamma) - 1.0))
