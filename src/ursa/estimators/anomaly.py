@@ -98,8 +98,8 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
     ----------
     window : int, default=64
         Steps per window: the context the autoencoder rebuilds, and the shortest series
-        accepted. One to two periods of the normal pattern is a good size; 64 is the benchmark's
-        setting.
+        accepted. It should span what makes a stretch normal (a period or more of a periodic
+        signal); 64 is the benchmark's setting.
     stride : int, default=1
         Steps between training windows. 1 trains on every window the series hold
         (``max_train_windows`` bounds how many); a larger stride trains on fewer.
@@ -132,7 +132,7 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         Windows per training step.
     learning_rate : float, default=5e-3
         Adam's step size; higher than Adam's usual 1e-3, as in the autoencoder: with gradient
-        clipping it stays stable and converges in fewer epochs.
+        clipping it stays stable and reaches a lower error in the same epochs.
     max_grad_norm : float or None, default=1.0
         Gradient clipping threshold (None disables it).
     validation_fraction : float, default=0.1
@@ -173,8 +173,8 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         Extra training callbacks (not saved with the model).
     checkpoint_dir : str, path or None, default=None
         Folder for training checkpoints, written every ``checkpoint_every`` epochs;
-        ``fit(X, resume=True)`` continues an interrupted fit from it and ends with the weights
-        of an uninterrupted fit.
+        ``fit(X, resume=True)`` continues an interrupted fit from it and ends, on CPU, with the
+        weights of an uninterrupted fit.
     checkpoint_every : int, default=1
         Epochs between checkpoints.
 
