@@ -268,6 +268,15 @@ def test_bad_inputs(uni):
         SequenceAnomalyDetector(**{**TINY, "window": 1}).fit(sine(100))
 
 
+def test_public_names_import_from_where_they_did(multi):
+    from ursa.estimators.anomaly import Explanation, StreamingScorer
+
+    det, X = multi
+    assert isinstance(det.stream(), StreamingScorer)
+    assert isinstance(det.explain(X[:100]), Explanation)
+    assert callable(pot_threshold) and ursa.SequenceAnomalyDetector is SequenceAnomalyDetector
+
+
 def test_docstring_example_runs():
     import doctest
 
