@@ -198,7 +198,8 @@ def test_n_init_resumes_every_restart_from_its_checkpoint(tmp_path):
     X, _ = grouped_sines(n_per_group=6)
     params = {**FAST, "epochs": 2, "clustering_epochs": 2, "n_init": 2}
     ursa.RecurrentClusterer(n_clusters=3, checkpoint_dir=str(tmp_path), **params).fit(X)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["pretrain", "pretrain-1"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cluster", "cluster-1", "pretrain",
+                                                          "pretrain-1"]
     resumed = ursa.RecurrentClusterer(n_clusters=3, checkpoint_dir=str(tmp_path),
                                       **{**params, "epochs": 3}).fit(X, resume=True)
     straight = ursa.RecurrentClusterer(n_clusters=3, **{**params, "epochs": 3}).fit(X)

@@ -1,5 +1,6 @@
 """RecurrentGAN behaviour: sampling, variable lengths, conditions, persistence, history, warnings."""
 
+import copy
 import warnings
 
 import numpy as np
@@ -361,22 +362,22 @@ def test_covariance_loss_sees_features_moving_together():
     """Features drawn independently against the same features made to move together: equal
     per-step means and spreads (TimeGAN's moment loss cannot tell them apart), different
     covariances. Reordering the sequences changes nothing; padding is ignored."""
-    from ursa.estimators.gan import _covariance_loss, _moment_loss
+    from ursa.networks import covariance_loss, moment_loss
 
     gen = torch.Generator().manual_seed(0)
     real = torch.randn(512, 10, 3, generator=gen)
     shared = torch.randn(512, 10, 1, generator=gen)
     together = (real + 2 * shared) / np.sqrt(5.0)  # unit variance, correlation 0.8
     mask = torch.ones(512, 10)
-    assert _moment_loss(together, real, mask).item() < 0.15
-    assert _covariance_loss(together, real, mask).item() > 0.6
-    assert _covariance_loss(real[torch.randperm(512, generator=gen)], real, mask).item() < 1e-6
-    assert _covariance_loss(real[..., :1], together[..., :1], mask).item() == 0.0
+    assert moment_loss(together, real, mask).item() < 0.15
+    assert covariance_loss(together, real, mask).item() > 0.6
+    assert covariance_loss(real[torch.randperm(512, generator=gen)], real, mask).item() < 1e-6
+    assert covariance_loss(real[..., :1], together[..., :1], mask).item() == 0.0
     lengths = torch.randint(2, 11, (512,), generator=gen)
     short = (torch.arange(10)[None, :] < lengths[:, None]).float()
     padded = torch.where(short[..., None] > 0, together, torch.full_like(together, 1e3))
-    np.testing.assert_allclose(_covariance_loss(padded, real, short).item(),
-                               _covariance_loss(together, real, short).item(), rtol=1e-5)
+    np.testing.assert_allclose(covariance_loss(padded, real, short).item(),
+                               covariance_loss(together, real, short).item(), rtol=1e-5)
 
 
 def test_distribution_loss_sees_a_dropped_mode():
@@ -384,7 +385,7 @@ def test_distribution_loss_sees_a_dropped_mode():
     shapes (TimeGAN's moment loss is blind to the difference), and fakes that keep only one
     shape, both score far above the real data against itself. A shuffled copy scores 0; padding
     is ignored; the gradient pulls a fake that sits on one shape towards the other."""
-    from ursa.estimators.gan import _mmd_loss, _moment_loss
+    from ursa.networks import mmd_loss, moment_loss
 
     gen = torch.Generator().manual_seed(0)
     t = torch.linspace(0, 3, 12)
@@ -396,18 +397,18 @@ def test_distribution_loss_sees_a_dropped_mode():
     blurred = mean + std * torch.randn(256, 12, 2, generator=gen)
     one_mode = shape + 0.05 * torch.randn(256, 12, 2, generator=gen)
     mask = torch.ones(256, 12)
-    floor = _mmd_loss(other, real, mask).item()
-    assert _moment_loss(blurred, real, mask).item() < 0.1
-    assert _mmd_loss(blurred, real, mask).item() > 10 * floor
-    assert _mmd_loss(one_mode, real, mask).item() > 10 * floor
-    assert abs(_mmd_loss(real[torch.randperm(256, generator=gen)], real, mask).item()) < 1e-5
+    floor = mmd_loss(other, real, mask).item()
+    assert moment_loss(blurred, real, mask).item() < 0.1
+    assert mmd_loss(blurred, real, mask).item() > 10 * floor
+    assert mmd_loss(one_mode, real, mask).item() > 10 * floor
+    assert abs(mmd_loss(real[torch.randperm(256, generator=gen)], real, mask).item()) < 1e-5
     lengths = torch.randint(2, 13, (256,), generator=gen)
     short = (torch.arange(12)[None, :] < lengths[:, None]).float()
     padded = torch.where(short[..., None] > 0, one_mode, torch.full_like(one_mode, 1e3))
-    np.testing.assert_allclose(_mmd_loss(padded, real, short).item(),
-                               _mmd_loss(one_mode, real, short).item(), rtol=1e-5)
+    np.testing.assert_allclose(mmd_loss(padded, real, short).item(),
+                               mmd_loss(one_mode, real, short).item(), rtol=1e-5)
     fake = one_mode.clone().requires_grad_(True)
-    _mmd_loss(fake, real, mask).backward()
+    mmd_loss(fake, real, mask).backward()
     # Gradient descent moves the fakes away from the crowded shape, towards its mirror image.
     assert (torch.einsum("btc,tc->b", -fake.grad, -shape) > 0).float().mean() > 0.9
 
@@ -417,7 +418,7 @@ def test_feature_distribution_loss_matches_each_feature_on_its_own():
     shape wrong, and keep the other five, raise the per-feature MMD relative to its floor far
     more than the whole-sequence MMD. It is the mean of one-feature MMDs, ignores padding, and
     is ~0 for a shuffled copy of the data."""
-    from ursa.estimators.gan import _feature_mmd_loss, _mmd_loss
+    from ursa.networks import feature_mmd_loss, mmd_loss
 
     gen = torch.Generator().manual_seed(0)
     t = torch.linspace(0, 3, 12)
@@ -434,17 +435,17 @@ def test_feature_distribution_loss_matches_each_feature_on_its_own():
     other = torch.cat([prices(256), volume(256)], -1)  # a fresh draw: the sampling floor
     wrong = torch.cat([prices(256), 0.2 * torch.rand(256, 12, 1, generator=gen)], -1)  # no shape
     mask = torch.ones(256, 12)
-    whole = _mmd_loss(wrong, real, mask) / _mmd_loss(other, real, mask)  # ~4.6
-    per_feature = _feature_mmd_loss(wrong, real, mask) / _feature_mmd_loss(other, real, mask)  # ~30
+    whole = mmd_loss(wrong, real, mask) / mmd_loss(other, real, mask)  # ~4.6
+    per_feature = feature_mmd_loss(wrong, real, mask) / feature_mmd_loss(other, real, mask)  # ~30
     assert per_feature > 3 * whole
-    one_by_one = torch.stack([_mmd_loss(wrong[..., [c]], real[..., [c]], mask) for c in range(6)])
-    torch.testing.assert_close(_feature_mmd_loss(wrong, real, mask), one_by_one.mean())
-    assert abs(_feature_mmd_loss(real[torch.randperm(256, generator=gen)], real, mask)) < 1e-5
+    one_by_one = torch.stack([mmd_loss(wrong[..., [c]], real[..., [c]], mask) for c in range(6)])
+    torch.testing.assert_close(feature_mmd_loss(wrong, real, mask), one_by_one.mean())
+    assert abs(feature_mmd_loss(real[torch.randperm(256, generator=gen)], real, mask)) < 1e-5
     lengths = torch.randint(2, 13, (256,), generator=gen)
     short = (torch.arange(12)[None, :] < lengths[:, None]).float()
     padded = torch.where(short[..., None] > 0, wrong, torch.full_like(wrong, 1e3))
-    torch.testing.assert_close(_feature_mmd_loss(padded, real, short),
-                               _feature_mmd_loss(wrong, real, short))
+    torch.testing.assert_close(feature_mmd_loss(padded, real, short),
+                               feature_mmd_loss(wrong, real, short))
 
 
 @pytest.mark.parametrize("architecture, phase", [("timegan", "joint"), ("rcgan", "adversarial")])
@@ -473,20 +474,23 @@ def test_static_noise_defaults_to_one_channel_per_feature(sines, static, width):
 def test_weight_average_follows_its_formula():
     """The average starts at the first update's weights and moves by (1 - decay) towards the
     current weights, with the decay warmed up as min(decay, (1 + t) / (10 + t))."""
-    from ursa.estimators.gan import _WeightAverage
+    from ursa.training import WeightAverage
 
     layer = torch.nn.Linear(1, 1, bias=False)
-    average = _WeightAverage([layer], decay=0.5)
+    average = WeightAverage([layer], decay=0.5)
     expected = None
     for t, value in enumerate([4.0, 2.0, 8.0, -1.0, 3.0], 1):
         with torch.no_grad():
             layer.weight.fill_(value)
-        average.update()
+        average.update_parameters(torch.nn.ModuleList([layer]))
         decay = min(0.5, (1 + t) / (10 + t))
         expected = value if expected is None else decay * expected + (1 - decay) * value
-    assert average.average[0].item() == pytest.approx(expected)
+    assert next(average.module.parameters()).item() == pytest.approx(expected)
     assert layer.weight.item() == 3.0  # the module keeps its own weights until copied
-    average.copy_to_modules()
+    restored = copy.deepcopy(average)
+    restored.load_state_dict(average.state_dict())  # checkpoint state: the average and its count
+    assert int(restored.n_averaged) == 5
+    average.copy_to([layer])
     assert layer.weight.item() == pytest.approx(expected)
 
 
@@ -576,7 +580,7 @@ def test_step_threads_give_the_same_fit(sines, params):
 
 def test_step_threads_resolution(sines):
     gan = ursa.RecurrentGAN(step_threads="auto")
-    assert gan._step_threads("cpu") == (2 if ursa.estimators.gan._available_cores() >= 2 else 1)
+    assert gan._step_threads("cpu") == (2 if ursa.training.available_cores() >= 2 else 1)
     assert gan._step_threads("cuda") == 1
     assert ursa.RecurrentGAN(step_threads=2)._step_threads("cuda") == 2
     # Dropout between layers draws random numbers in the parts, whose order two threads would

@@ -17,10 +17,13 @@ from ursa.training import (
     TrainingConfig,
     TrainingDiverged,
     TrainingInterrupted,
+    Counters,
+    OptimizerSet,
+    Phase,
     iter_batches,
+    run,
     train,
 )
-from ursa.training.adversarial import Counters, OptimizerSet, Phase, train_phases
 from conftest import LearningRates, make_sines, make_variable
 
 
@@ -160,7 +163,7 @@ def test_checkpoint_holds_last_epoch(tmp_path):
         assert saved["epoch"] == 3 and not saved["finished"] and len(saved["history"]) == 3
         for k, v in net.state_dict().items():
             assert torch.equal(fh.get_tensor(f"module.{k}"), v)
-        assert {k.split(".")[0] for k in fh.keys()} == {"module", "optimizer", "rng"}
+        assert {k.split(".")[0] for k in fh.keys()} == {"module", "optimizer", "rng", "stateful"}
     assert not list((tmp_path / "ckpt").glob("*.tmp"))
 
 
@@ -252,14 +255,14 @@ def phased_run(tmp_path, stop_at=None, resume=False):
         opt.step()
         return {"loss": loss.item()}
 
-    history = train_phases(
-        net, [Phase("a", 7, step), Phase("b", 12, step)], seqs, batch_size=8,
+    history = run(
+        net, [Phase("a", step, iterations=7), Phase("b", step, iterations=12)], seqs, batch_size=8,
         rng=np.random.default_rng(0), log_every=3, optimizer=opt, stateful={"counts": counters},
         callbacks=[Counter(stop_at), Checkpoint(tmp_path, resume=resume)])
     return net, history, seen
 
 
-def test_train_phases_resumes_mid_phase_and_mid_pass(tmp_path):
+def test_run_resumes_mid_phase_and_mid_pass(tmp_path):
     """Records every 3 steps fall inside phases and inside passes over the 30 sequences (4 batches
     per pass): a resumed run draws the batches the uninterrupted one drew, and ends the same."""
     straight, history, seen = phased_run(tmp_path / "straight")
@@ -280,8 +283,8 @@ def test_checkpoint_refuses_a_file_without_the_state_a_run_needs(tmp_path):
     train(net, loss_fn, as_sequences(make_sines(16, 6, 2)),
           TrainingConfig(epochs=1, batch_size=8, validation_fraction=0.0),
           rng=np.random.default_rng(0), callbacks=[Checkpoint(tmp_path)])
-    with pytest.raises(CheckpointError, match="holds no 'batches' state"):
-        train_phases(net, [Phase("a", 2, lambda v, n, i: {"loss": 0.0})],
-                     as_sequences(make_sines(16, 6, 2)), batch_size=8,
-                     rng=np.random.default_rng(0), optimizer=torch.optim.Adam(net.parameters()),
-                     callbacks=[Checkpoint(tmp_path, resume=True)])
+    with pytest.raises(CheckpointError, match="holds no 'counts' state"):
+        run(net, [Phase("a", lambda v, n, i: {"loss": 0.0}, iterations=2)],
+            as_sequences(make_sines(16, 6, 2)), batch_size=8, rng=np.random.default_rng(0),
+            optimizer=torch.optim.Adam(net.parameters()), stateful={"counts": Counters()},
+            callbacks=[Checkpoint(tmp_path, resume=True)])

@@ -14,10 +14,9 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
-from sklearn.utils import check_random_state
 
-from .._params import Instance, Interval, Options, check_params
-from ..data import SCALINGS, Sequences, SequenceScaler, as_sequences
+from .._params import Instance, Interval, Options, check_params, fit_seed
+from ..data import SCALINGS, Sequences, SequenceScaler, as_sequences, map_rows
 from ..networks import CELLS, RecurrentConfig
 from ..persistence import check_device_here, save_model
 from ..training import Checkpoint, ProgressBar, TrainingConfig
@@ -74,6 +73,12 @@ class BaseSequenceEstimator(BaseEstimator):
     _OLDER_FILES_PARAMS: dict = {}
     # Sequences per forward pass at inference: bounds memory whatever the input size.
     predict_batch_size = 1024
+
+    def _init_params(self, values: dict) -> None:
+        """Store the ``__init__`` arguments in ``values`` (its ``locals()``) as attributes of
+        the same names, and nothing else (scikit-learn's contract for ``__init__``)."""
+        for name in self._get_param_names():
+            setattr(self, name, values[name])
 
     # ----------------------------------------------------------------- fitting helpers
     def _validate_params(self) -> None:
@@ -147,7 +152,7 @@ class BaseSequenceEstimator(BaseEstimator):
 
         Fits are serialised across threads: seeding forks torch's process-wide generator.
         """
-        seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+        seed = fit_seed(self.random_state)
         # Every GPU's generator: a fit on "cuda:1" draws from that one, not the current device's.
         devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
         with _THREAD_LOCK, self._threads(), torch.random.fork_rng(devices=devices):
@@ -178,13 +183,15 @@ class BaseSequenceEstimator(BaseEstimator):
 
     def _callbacks(self, seqs: Sequences | None = None, resume: bool = False,
                    phase: str | None = None, checkpoint: bool = True,
-                   targets: np.ndarray | None = None) -> list:
+                   targets: np.ndarray | None = None, start: dict | None = None) -> list:
         """User callbacks, then a progress bar (``verbose``), then the checkpoint writer.
 
         With ``checkpoint_dir`` set, the checkpoint carries a fingerprint of the parameters and
         of ``seqs`` (the training data) and ``targets`` (anything else fitted on, such as
         conditions), and ``resume=True`` continues from it. Estimators that train in several
-        phases pass ``phase``: each phase keeps its own checkpoint sub-folder.
+        phases pass ``phase``: each phase keeps its own checkpoint sub-folder. A stage that starts
+        from an earlier stage's weights passes them as ``start``: its checkpoint is resumed only
+        when it started from the same weights.
         """
         callbacks = list(getattr(self, "callbacks", None) or [])
         if self.verbose:
@@ -195,7 +202,8 @@ class BaseSequenceEstimator(BaseEstimator):
                 directory = os.path.join(directory, phase)
             callbacks.append(Checkpoint(directory, every=getattr(self, "checkpoint_every", 1),
                                         resume=resume,
-                                        fingerprint=self._fingerprint(seqs, phase, targets)))
+                                        fingerprint=self._fingerprint(seqs, phase, targets),
+                                        start=None if start is None else _digest(start)))
         elif resume and checkpoint:
             raise ValueError("resume=True needs checkpoint_dir: set checkpoint_dir to the folder "
                              "the interrupted fit wrote its checkpoint to.")
@@ -236,54 +244,46 @@ class BaseSequenceEstimator(BaseEstimator):
         return scaled
 
     def _map_batches(self, seqs: Sequences, fn, per_step: tuple[bool, ...],
-                     network=None, name: str = "X") -> list[np.ndarray]:
-        """Apply ``fn(values, lengths) -> tuple of tensors`` batch by batch, in input order.
+                     network=None, name: str = "X", extra: np.ndarray | None = None,
+                     ) -> list[np.ndarray]:
+        """Apply ``fn(values, lengths) -> tuple of tensors`` batch by batch, in input order
+        (:func:`ursa.data.map_rows`: at most ``predict_batch_size`` sequences in flight).
 
-        Sequences are sorted by length so that each batch carries little padding, and at most
-        ``predict_batch_size`` sequences are in flight, so working memory is bounded whatever the
-        input size: each batch's outputs are written straight into preallocated result arrays.
-        Outputs flagged in ``per_step`` have a time axis (axis 1), zero after each sequence's end.
-        A non-finite output (input far outside the range seen at fit) raises ``ValueError`` naming
-        the sequence, rather than returning a silent NaN or inf.
+        Sequences are sorted by length so that each batch carries little padding. ``extra``
+        (one row per sequence, e.g. encoded conditions) is passed as a third argument, the rows
+        of the batch's sequences. Outputs flagged in ``per_step`` have a time axis (axis 1),
+        zero after each sequence's end. A non-finite output (input far outside the range seen at
+        fit) raises ``ValueError`` naming the sequence, rather than returning a silent NaN.
         """
         # Equal lengths: contiguous slices (views, no copies, no reordering).
-        identity = seqs.equal_length
-        order = None if identity else np.argsort(seqs.lengths, kind="stable")
+        order = None if seqs.equal_length else np.argsort(seqs.lengths, kind="stable")
         network = self.network_ if network is None else network
         device = next(network.parameters()).device
-        results: list[np.ndarray] | None = None
-        n = len(seqs)
+
+        def apply(rows):
+            batch = (Sequences(seqs.values[rows], seqs.lengths[rows]) if order is None
+                     else seqs.subset(rows))
+            values, lengths = batch.tensors(device)
+            args = () if extra is None else (torch.from_numpy(
+                np.ascontiguousarray(extra[rows])).to(device),)
+            pieces = [o.detach().cpu().numpy() for o in fn(values, lengths, *args)]
+            for piece in pieces:
+                finite = np.isfinite(piece).reshape(len(piece), -1).all(axis=1)
+                if not finite.all():
+                    bad = int(np.arange(len(seqs))[rows][np.argmin(finite)])
+                    biggest = float(np.abs(seqs.values[bad, : seqs.lengths[bad]]).max())
+                    raise ValueError(
+                        f"{name}[{bad}] gives a non-finite output: its values (largest "
+                        f"magnitude {biggest:.3g}) are far outside the range this model was "
+                        "fitted on. Rescale the data like the training data, or refit on "
+                        "data that covers this range."
+                    )
+            return pieces
+
         with self._threads(), torch.inference_mode():
             network.eval()
-            for start in range(0, n, self.predict_batch_size):
-                stop = min(start + self.predict_batch_size, n)
-                rows = slice(start, stop) if identity else order[start:stop]
-                batch = (Sequences(seqs.values[rows], seqs.lengths[rows]) if identity
-                         else seqs.subset(rows))
-                values, lengths = batch.tensors(device)
-                outputs = [o.detach().cpu().numpy() for o in fn(values, lengths)]
-                if results is None:
-                    results = [
-                        np.zeros((n, seqs.max_length, *o.shape[2:]) if has_time
-                                 else (n, *o.shape[1:]), dtype=o.dtype)
-                        for o, has_time in zip(outputs, per_step)
-                    ]
-                for out, piece, has_time in zip(results, outputs, per_step):
-                    finite = np.isfinite(piece).reshape(len(piece), -1).all(axis=1)
-                    if not finite.all():
-                        bad = int(np.arange(n)[rows][np.argmin(finite)])
-                        biggest = float(np.abs(seqs.values[bad, : seqs.lengths[bad]]).max())
-                        raise ValueError(
-                            f"{name}[{bad}] gives a non-finite output: its values (largest "
-                            f"magnitude {biggest:.3g}) are far outside the range this model was "
-                            "fitted on. Rescale the data like the training data, or refit on "
-                            "data that covers this range."
-                        )
-                    if has_time:
-                        out[rows, : piece.shape[1]] = piece
-                    else:
-                        out[rows] = piece
-        return results
+            return map_rows(len(seqs), self.predict_batch_size, apply, order=order,
+                            time_axis=per_step, n_timesteps=seqs.max_length)
 
     # ----------------------------------------------------------------- persistence
     def save(self, path):
@@ -348,6 +348,15 @@ class BaseSequenceEstimator(BaseEstimator):
                                 strict=True)
         network.eval()
         self.network_ = network.to(self._placement())
+
+
+def _digest(weights: dict) -> str:
+    """SHA-256 over a state dict's names and values."""
+    digest = hashlib.sha256()
+    for name, value in weights.items():
+        digest.update(name.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _jsonable_param(value):

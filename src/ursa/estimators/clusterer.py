@@ -25,8 +25,7 @@ from ..networks.clustering import (
 )
 from ..networks.recurrent import step_mask
 from ..persistence import register
-from ..training import Callback, TrainingConfig, train
-from ..training.loop import copy_weights
+from ..training import Callback, LossStep, TrainingConfig, copy_weights, run, train
 from .base import COMMON_CONSTRAINTS, BaseSequenceEstimator
 
 __all__ = ["RecurrentClusterer"]
@@ -168,10 +167,10 @@ class RecurrentClusterer(BaseSequenceEstimator):
     callbacks : list of ursa.training.Callback, optional
         Extra callbacks, called in both training stages.
     checkpoint_dir : str, path or None, default=None
-        Write pretraining checkpoints to ``checkpoint_dir/pretrain`` (weights, optimiser and
-        random-generator states). ``fit(X, resume=True)`` continues an interrupted pretraining; the
-        (short) clustering stage then reruns from the pretrained state, so the result equals an
-        uninterrupted fit's. On a GPU with ``num_layers > 1`` and ``dropout > 0`` the resumed
+        Write checkpoints of both stages to ``checkpoint_dir/pretrain`` and
+        ``checkpoint_dir/cluster`` (weights, optimiser, target distribution and random-generator
+        states). ``fit(X, resume=True)`` continues an interrupted fit in either stage and ends
+        with the uninterrupted fit's weights, bit for bit on CPU. On a GPU with ``num_layers > 1`` and ``dropout > 0`` the resumed
         weights differ from an uninterrupted fit's: cuDNN draws that dropout from a generator of
         its own, which no checkpoint can hold.
     checkpoint_every : int, default=1
@@ -342,7 +341,7 @@ class RecurrentClusterer(BaseSequenceEstimator):
             of arrays of shape (T_i[, n_features])
         y : ignored
         resume : bool, default=False
-            Continue an interrupted pretraining from the checkpoint in ``checkpoint_dir``.
+            Continue an interrupted fit from the checkpoints in ``checkpoint_dir``.
 
         Returns
         -------
@@ -406,7 +405,7 @@ class RecurrentClusterer(BaseSequenceEstimator):
         with torch.no_grad():
             network.centers.copy_(torch.from_numpy(centers).to(device))
         if self.clustering_epochs > 0:
-            history += self._cluster(network, pooled, rng, device)
+            history += self._cluster(network, seqs, pooled, rng, device, resume, restart)
         return network, history
 
     @staticmethod
@@ -496,7 +495,13 @@ class RecurrentClusterer(BaseSequenceEstimator):
                              f"exactly {self.n_clusters} (e.g. its n_clusters parameter).")
         return np.stack([codes[labels == c].mean(0) for c in found]).astype(np.float32)
 
-    def _cluster(self, network, pooled: Sequences, rng, device) -> list[dict]:
+    def _cluster(self, network, seqs: Sequences, pooled: Sequences, rng, device, resume: bool,
+                 restart: int) -> list[dict]:
+        """The clustering stage: reconstruction + KL to the refreshed target distribution.
+
+        Checkpointed like pretraining (``checkpoint_dir/cluster``, one folder per restart), with
+        the target distribution among the saved state, so a fit killed here resumes exactly.
+        """
         refresh = _TargetRefresh(self, network, pooled, device)
         gamma = float(self.gamma)
 
@@ -510,8 +515,14 @@ class RecurrentClusterer(BaseSequenceEstimator):
         config = replace(self._training_config(), epochs=self.clustering_epochs,
                          validation_fraction=0.0, patience=None,
                          warmup_epochs=CLUSTERING_WARMUP_EPOCHS)
-        history = train(network, loss, pooled, config, rng=rng, device=device,
-                        callbacks=[refresh, *self._callbacks(checkpoint=False)], pass_index=True)
+        network.to(device)
+        step = LossStep(network, loss, config, pass_index=True)
+        phase = "cluster" if restart == 0 else f"cluster-{restart}"
+        callbacks = [refresh, *self._callbacks(seqs, resume=resume, phase=phase,
+                                               start=network.state_dict())]
+        history = run(network, [step.phase(config.epochs)], pooled, batch_size=config.batch_size,
+                      rng=rng, device=device, callbacks=callbacks, optimizer=step.optimizer,
+                      stateful={"target": refresh}, config=config)
         for record in history:
             record["stage"] = "cluster"
         return history
@@ -643,7 +654,11 @@ def _pool_sequences(seqs: Sequences, size: int, features: str,
 
 
 class _TargetRefresh(Callback):
-    """Recompute the target distribution p every ``update_interval`` epochs; stop on ``tol``."""
+    """Recompute the target distribution p every ``update_interval`` epochs; stop on ``tol``.
+
+    Its state (the target, the labels of the last refresh, the weights kept in case a cluster
+    empties) is checkpoint state: a resumed clustering stage continues from it.
+    """
 
     def __init__(self, estimator: RecurrentClusterer, network, pooled: Sequences, device):
         self.estimator = estimator
@@ -659,6 +674,17 @@ class _TargetRefresh(Callback):
         self.target = target_distribution(torch.from_numpy(q).double()).float().to(self.device)
         return q.argmax(1)
 
+    def state_dict(self) -> dict:
+        return {"target": self.target, "labels": torch.from_numpy(self.labels),
+                "n_start": self.n_start, **{f"good.{k}": v for k, v in self.good.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.target = state["target"].to(self.device)
+        self.labels = state["labels"].numpy()
+        self.n_start = int(state["n_start"])
+        self.good = {k[len("good."):]: v.to(self.device) for k, v in state.items()
+                     if k.startswith("good.")}
+
     def on_train_begin(self, state) -> None:
         self.labels = self._refresh()
         self.n_start = len(np.unique(self.labels))
@@ -673,7 +699,7 @@ class _TargetRefresh(Callback):
             # data with weak structure, e.g. ArrowHead): keep the last refresh's weights, where
             # every cluster still had members, and stop.
             record["collapsed"] = True
-            state.best_weights = self.good  # train() loads these when it returns
+            state.best_weights = self.good  # the loop loads these when it returns
             state.stop = True
             return
         change = float(np.mean(labels != self.labels))

@@ -21,19 +21,21 @@ floats round differently, so its score is not the CPU's to the last digit.
 from __future__ import annotations
 
 from collections import namedtuple
-from numbers import Integral
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
+from .._params import check_count, seeds
 from ..data import Sequences, as_sequences
+from ..networks.gan import RecurrentBlock
+from ..networks.recurrent import last_valid
 from ..persistence import check_device_here
 
 __all__ = [
     "GenerationScore",
     "discriminative_score",
+    "diversity_ratio",
     "predictive_score",
     "real_vs_synthetic_embedding",
 ]
@@ -53,35 +55,6 @@ def _check_pair(real, synthetic) -> tuple[Sequences, Sequences]:
     return real_seqs, synthetic_seqs
 
 
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
-    return int(value)
-
-
-def _seeds(random_state, n: int) -> list[int]:
-    if random_state is None:
-        return [int(s) for s in np.random.SeedSequence().generate_state(n) >> 1]
-    if isinstance(random_state, np.random.RandomState):
-        return [int(random_state.randint(0, 2**31 - 1)) for _ in range(n)]
-    if isinstance(random_state, Integral) and not isinstance(random_state, bool) and random_state >= 0:
-        rng = np.random.default_rng(int(random_state))
-        return [int(s) for s in rng.integers(0, 2**31 - 1, size=n)]
-    raise ValueError(f"random_state must be None, an integer >= 0 or a RandomState, got "
-                     f"{random_state!r}.")
-
-
-class _PostHocGRU(nn.Module):
-    def __init__(self, input_size: int, hidden_size: int, output_size: int):
-        super().__init__()
-        self.rnn = nn.GRU(input_size, hidden_size, batch_first=True)
-        self.readout = nn.Linear(hidden_size, output_size)
-
-    def forward(self, x):
-        outputs, _ = self.rnn(x)  # (batch, time, hidden)
-        return self.readout(outputs)  # (batch, time, output)
-
-
 def _device(device, where: str) -> torch.device:
     """The torch device a metric runs on: None is the CPU, "auto" a GPU when there is one."""
     return torch.device("cpu") if device is None else check_device_here(device, where)
@@ -98,8 +71,22 @@ def _repeat(fn, seeds):
     return GenerationScore(float(scores.mean()), float(scores.std()), scores)
 
 
-def _last(outputs, lengths):
-    return outputs[torch.arange(outputs.size(0), device=outputs.device), lengths - 1]
+def diversity_ratio(real, synthetic) -> float:
+    """Mean pairwise Euclidean distance between synthetic sequences over that between real ones.
+
+    ``real`` and ``synthetic`` are arrays of shape (n, n_timesteps[, n_features]) compared as
+    flat vectors. Near 0 means the synthetic sequences crowd together (mode collapse); 1 means
+    they spread like the data. 1.0 when the real sequences are all equal.
+    """
+    real, synthetic = np.asarray(real), np.asarray(synthetic)
+
+    def spread(a):
+        a = a.reshape(len(a), -1)
+        d = np.sqrt(np.maximum(((a[:, None, :] - a[None, :, :]) ** 2).sum(-1), 0.0))
+        return d.sum() / max(1, len(a) * (len(a) - 1))
+
+    real_spread = spread(real)
+    return float(spread(synthetic) / real_spread) if real_spread > 0 else 1.0
 
 
 def discriminative_score(real, synthetic, n_repeats: int = 10, iterations: int = 2000,
@@ -133,11 +120,11 @@ def discriminative_score(real, synthetic, n_repeats: int = 10, iterations: int =
     GenerationScore(mean, std, scores); lower is better, 0.5 means perfectly separable.
     """
     real_seqs, synthetic_seqs = _check_pair(real, synthetic)
-    n_repeats = _positive_int(n_repeats, "n_repeats")
-    iterations = _positive_int(iterations, "iterations")
-    batch_size = _positive_int(batch_size, "batch_size")
+    n_repeats = check_count(n_repeats, "n_repeats")
+    iterations = check_count(iterations, "iterations")
+    batch_size = check_count(batch_size, "batch_size")
     if hidden_size is not None:
-        hidden_size = _positive_int(hidden_size, "hidden_size")
+        hidden_size = check_count(hidden_size, "hidden_size")
     for name, seqs in (("real", real_seqs), ("synthetic", synthetic_seqs)):
         if len(seqs) < 2:
             raise ValueError(f"{name} needs at least 2 sequences for the 80/20 split, got {len(seqs)}.")
@@ -160,7 +147,7 @@ def discriminative_score(real, synthetic, n_repeats: int = 10, iterations: int =
         return order[:cut], order[cut:]
 
     def once(rng):
-        model = _PostHocGRU(n_features, width, 1).to(device)
+        model = RecurrentBlock(n_features, 1, width, 1, "gru", sigmoid=False).to(device)
         optimizer = torch.optim.Adam(model.parameters())
         real_train, real_test = split(len(real_x), rng)
         fake_train, fake_test = split(len(fake_x), rng)
@@ -169,7 +156,7 @@ def discriminative_score(real, synthetic, n_repeats: int = 10, iterations: int =
             f = fake_train[rng.integers(0, len(fake_train), size=min(batch_size, len(fake_train)))]
             x = torch.cat([real_x[r], fake_x[f]])
             n = torch.cat([real_n[r], fake_n[f]])
-            logits = _last(model(x), n).squeeze(-1)
+            logits = last_valid(model(x), n).squeeze(-1)
             target = torch.cat([torch.ones(len(r), device=device),
                                 torch.zeros(len(f), device=device)])
             loss = F.binary_cross_entropy_with_logits(logits, target)
@@ -179,13 +166,13 @@ def discriminative_score(real, synthetic, n_repeats: int = 10, iterations: int =
         with torch.no_grad():
             x = torch.cat([real_x[real_test], fake_x[fake_test]])
             n = torch.cat([real_n[real_test], fake_n[fake_test]])
-            predicted = _last(model(x), n).squeeze(-1) > 0  # probability > 0.5
+            predicted = last_valid(model(x), n).squeeze(-1) > 0  # probability > 0.5
             target = torch.cat([torch.ones(len(real_test), device=device),
                                 torch.zeros(len(fake_test), device=device)]).bool()
             accuracy = (predicted == target).float().mean().item()
         return abs(accuracy - 0.5)
 
-    return _repeat(once, _seeds(random_state, n_repeats))
+    return _repeat(once, seeds(random_state, n_repeats))
 
 
 def predictive_score(real, synthetic, n_repeats: int = 10, iterations: int = 5000,
@@ -210,9 +197,9 @@ def predictive_score(real, synthetic, n_repeats: int = 10, iterations: int = 500
     GenerationScore(mean, std, scores); lower is better.
     """
     real_seqs, synthetic_seqs = _check_pair(real, synthetic)
-    n_repeats = _positive_int(n_repeats, "n_repeats")
-    iterations = _positive_int(iterations, "iterations")
-    batch_size = _positive_int(batch_size, "batch_size")
+    n_repeats = check_count(n_repeats, "n_repeats")
+    iterations = check_count(iterations, "iterations")
+    batch_size = check_count(batch_size, "batch_size")
     for name, seqs in (("real", real_seqs), ("synthetic", synthetic_seqs)):
         short = np.flatnonzero(seqs.lengths < 2)
         if len(short):
@@ -235,7 +222,7 @@ def predictive_score(real, synthetic, n_repeats: int = 10, iterations: int = 500
     n_inputs = fake_x.size(2)
 
     def once(rng):
-        model = _PostHocGRU(n_inputs, max(1, n_features // 2), 1).to(device)
+        model = RecurrentBlock(n_inputs, 1, max(1, n_features // 2), 1, "gru", sigmoid=False).to(device)
         optimizer = torch.optim.Adam(model.parameters())
         for _ in range(iterations):
             b = rng.integers(0, len(fake_x), size=min(batch_size, len(fake_x)))
@@ -250,7 +237,7 @@ def predictive_score(real, synthetic, n_repeats: int = 10, iterations: int = 500
             per_sequence = ((predicted - real_y).abs() * real_mask).sum(1) / real_mask.sum(1)
             return per_sequence.mean().item()
 
-    return _repeat(once, _seeds(random_state, n_repeats))
+    return _repeat(once, seeds(random_state, n_repeats))
 
 
 def real_vs_synthetic_embedding(real, synthetic, method: str = "pca", random_state=None,
@@ -277,7 +264,7 @@ def real_vs_synthetic_embedding(real, synthetic, method: str = "pca", random_sta
     """
     if method not in ("pca", "tsne"):
         raise ValueError(f"method must be 'pca' or 'tsne', got {method!r}.")
-    max_samples = _positive_int(max_samples, "max_samples")
+    max_samples = check_count(max_samples, "max_samples")
     real_seqs, synthetic_seqs = _check_pair(real, synthetic)
     for name, seqs in (("real", real_seqs), ("synthetic", synthetic_seqs)):
         if not seqs.equal_length:

@@ -14,7 +14,17 @@ from .recurrent import (
     reverse_padded,
     step_mask,
 )
-from .losses import masked_mse, step_errors
+from .losses import (
+    bce_towards,
+    covariance_loss,
+    feature_mmd_loss,
+    mask_mse,
+    masked_mean,
+    masked_mse,
+    mmd_loss,
+    moment_loss,
+    step_errors,
+)
 
 __all__ = [
     "CELLS",
@@ -27,7 +37,14 @@ __all__ = [
     "fold_output_scaling",
     "last_valid",
     "make_rnn",
+    "bce_towards",
+    "covariance_loss",
+    "feature_mmd_loss",
+    "mask_mse",
+    "masked_mean",
     "masked_mse",
+    "mmd_loss",
+    "moment_loss",
     "reverse_padded",
     "step_errors",
     "step_mask",

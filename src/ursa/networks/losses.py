@@ -1,8 +1,10 @@
-"""Losses over padded batches: padding never counts."""
+"""Losses over padded batches: padding never counts. Reconstruction losses, and the adversarial
+and distribution-matching terms of the GAN objectives."""
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from .recurrent import step_mask
 
@@ -20,3 +22,100 @@ def masked_mse(prediction: torch.Tensor, target: torch.Tensor, lengths: torch.Te
     if bool((lengths == target.size(1)).all()):
         return torch.nn.functional.mse_loss(prediction, target)
     return step_errors(prediction, target, lengths).sum() / lengths.sum()
+
+
+# ---------------------------------------------------------------- adversarial and matching losses
+# These take a (batch, time) float mask of valid steps rather than lengths: a GAN step builds the
+# mask once and every term of its objective reads it.
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``values`` (batch, time[, features]) over the valid steps of ``mask`` (batch, time)."""
+    if values.dim() == 3:
+        mask = mask.unsqueeze(-1).expand_as(values)
+    return (values * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def mask_mse(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the valid steps of ``mask``."""
+    return masked_mean((a - b) ** 2, mask)
+
+
+def bce_towards(logits: torch.Tensor, target: float, mask: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of per-step ``logits`` (batch, time) against a constant ``target``
+    (1: real, 0: synthetic), averaged over valid steps."""
+    loss = F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target),
+                                              reduction="none")
+    return masked_mean(loss, mask)
+
+
+def _batch_moments(values, mask):
+    """Per-(step, feature) statistics over the batch, counting only valid steps: returns
+    (centred values, zero at padded steps; mean (time, features); count (time, 1))."""
+    m = mask.unsqueeze(-1)  # (batch, time, 1)
+    count = m.sum(0).clamp(min=1.0)  # (time, 1)
+    mean = (values * m).sum(0) / count  # (time, features)
+    return (values - mean) * m, mean, count
+
+
+def moment_loss(fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """TimeGAN's moment loss: mean |std_fake - std_real| + mean |mean_fake - mean_real|, with the
+    moments taken over the batch for every (step, feature)."""
+    (centred_f, mean_f, count), (centred_r, mean_r, _) = (_batch_moments(fake, mask),
+                                                          _batch_moments(real, mask))
+    var_f = (centred_f ** 2).sum(0) / count
+    var_r = (centred_r ** 2).sum(0) / count
+    valid = (mask.sum(0) > 0).float().unsqueeze(-1).expand_as(mean_f)
+    std_gap = (torch.sqrt(var_f + 1e-6) - torch.sqrt(var_r + 1e-6)).abs()
+    mean_gap = (mean_f - mean_r).abs()
+    denom = valid.sum().clamp(min=1.0)
+    return ((std_gap + mean_gap) * valid).sum() / denom
+
+
+def covariance_loss(fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean absolute gap between the fake and real cross-feature covariances, each taken over the
+    batch at every step: off-diagonal entries only (the moment loss matches the variances).
+    0 for a single feature."""
+    n_features = fake.size(-1)
+    if n_features < 2:
+        return fake.new_zeros(())
+
+    def covariance(values):
+        centred, _, count = _batch_moments(values, mask)
+        return torch.einsum("btc,btd->tcd", centred, centred) / count[..., None]
+
+    off = 1.0 - torch.eye(n_features, device=fake.device)
+    valid = (mask.sum(0) > 1).float()[:, None, None] * off  # (time, features, features)
+    gap = (covariance(fake) - covariance(real)).abs()
+    return (gap * valid).sum() / valid.sum().clamp(min=1.0)
+
+
+def mmd_loss(fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor,
+             scales=(0.25, 1.0, 4.0)) -> torch.Tensor:
+    """Squared maximum mean discrepancy between the batch's fake and real sequences, each
+    flattened over its valid steps, with a sum of Gaussian kernels whose widths are ``scales``
+    times the mean squared distance between the real sequences (the mean, unlike the median,
+    stays wide when the data has separate modes). A part of the data the generator leaves out
+    raises it, and fake sequences that crowd together repel each other."""
+    m = mask.unsqueeze(-1)
+    return _gaussian_mmd((fake * m).flatten(1), (real * m).flatten(1), scales)
+
+
+def feature_mmd_loss(fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor,
+                     scales=(0.25, 1.0, 4.0)) -> torch.Tensor:
+    """Mean over the features of :func:`mmd_loss` taken on each feature's sequences alone, so
+    that features which move together do not outweigh the others."""
+    m = mask.unsqueeze(-1)
+    return _gaussian_mmd((fake * m).permute(2, 0, 1), (real * m).permute(2, 0, 1), scales).mean()
+
+
+def _gaussian_mmd(a, b, scales):
+    """Squared MMD between the rows of ``a`` (fake) and ``b`` (real), each (..., n, d): leading
+    dimensions are independent groups."""
+    last = (-2, -1)  # the (row, row) dimensions of each group's distance matrix
+    both = torch.cat([a, b], dim=-2)
+    d2 = torch.cdist(both, both).pow(2)
+    n = a.size(-2)
+    width = (d2[..., n:, n:].detach().sum(last) / max(1, n * (n - 1))).clamp(min=1e-6)
+    k = sum(torch.exp(-d2 / (s * width[..., None, None])) for s in scales)
+    return k[..., :n, :n].mean(last) + k[..., n:, n:].mean(last) - 2 * k[..., :n, n:].mean(last)

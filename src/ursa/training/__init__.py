@@ -1,24 +1,41 @@
-"""The generic training loop and its callbacks."""
+"""The one training loop, its state and its callbacks, and training utilities (weight averaging,
+step threads)."""
 
+from .averaging import WeightAverage
 from .callbacks import Callback, Checkpoint, CheckpointError, ProgressBar
-from .loop import (
+from .loop import LossStep, Phase, TrainingDiverged, TrainingInterrupted, run, train
+from .threads import available_cores, step_executor
+from .state import (
+    BatchStream,
+    Counters,
+    OptimizerSet,
     TrainingConfig,
-    TrainingDiverged,
-    TrainingInterrupted,
     TrainingState,
+    apply_update,
+    copy_weights,
     iter_batches,
-    train,
 )
 
 __all__ = [
+    "BatchStream",
     "Callback",
     "Checkpoint",
     "CheckpointError",
+    "Counters",
+    "LossStep",
+    "OptimizerSet",
+    "Phase",
     "ProgressBar",
     "TrainingConfig",
     "TrainingDiverged",
     "TrainingInterrupted",
     "TrainingState",
+    "WeightAverage",
+    "apply_update",
+    "available_cores",
+    "copy_weights",
     "iter_batches",
+    "run",
+    "step_executor",
     "train",
 ]

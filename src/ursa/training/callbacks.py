@@ -78,6 +78,10 @@ class Checkpoint(Callback):
     fingerprint : str, optional
         Identifies the fit (parameters and data). Resuming from a checkpoint with another
         fingerprint is refused, so that a run never continues on different data or settings.
+    start : str, optional
+        Identifies the run's starting point (for a stage that starts from an earlier stage's
+        weights). A checkpoint of a run that started elsewhere is stale: the run starts afresh
+        and overwrites it.
     """
 
     FILENAME = "checkpoint.safetensors"
@@ -85,11 +89,12 @@ class Checkpoint(Callback):
     FORMAT_VERSION = 1
 
     def __init__(self, directory, every: int = 1, resume: bool = False,
-                 fingerprint: str | None = None):
+                 fingerprint: str | None = None, start: str | None = None):
         self.directory = Path(directory)
         self.every = every
         self.resume = resume
         self.fingerprint = fingerprint
+        self.start = start
         self.last_epoch: int | None = None  # epoch of the newest checkpoint on disk
         self.resumed_from: int | None = None
 
@@ -99,7 +104,7 @@ class Checkpoint(Callback):
 
     # ------------------------------------------------------------------ hooks
     def on_train_begin(self, state) -> None:
-        if self.resume and self.path.exists():
+        if self.resume and self.path.exists() and not self._stale():
             self._restore(state)
             self.resumed_from = self.last_epoch = state.epoch
 
@@ -144,6 +149,7 @@ class Checkpoint(Callback):
             "format": self.FORMAT,
             "format_version": str(self.FORMAT_VERSION),
             "fingerprint": self.fingerprint or "",
+            "start": self.start or "",
             "state": json.dumps({
                 "epoch": state.epoch,
                 "finished": bool(state.finished or state.stop),  # stopped early
@@ -165,6 +171,18 @@ class Checkpoint(Callback):
         self.last_epoch = state.epoch
 
     # ------------------------------------------------------------------ reading
+    def _stale(self) -> bool:
+        """The saved run started from another point than this one (see ``start``)."""
+        if self.start is None:
+            return False
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            with safe_open(str(self.path), framework="pt") as fh:
+                return (fh.metadata() or {}).get("start") != self.start
+        except (SafetensorError, OSError, ValueError):
+            return False  # unreadable: _restore says so
+
     def _restore(self, state) -> None:
         from safetensors import SafetensorError, safe_open
 

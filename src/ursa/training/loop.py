@@ -1,43 +1,51 @@
-"""One generic training loop for every estimator.
+"""The one training loop.
 
-The loop knows nothing of autoencoders, clusterers or GANs: it is handed a module, a loss function
-``loss_fn(module, values, lengths) -> scalar tensor`` and padded sequences, and does minibatches,
-Adam, gradient clipping, a validation split, early stopping, divergence checks and callbacks.
+It runs *phases*: each is a name, a step ``step(values, lengths, index) -> {loss name: value}``
+that does its own forward pass and optimiser updates (an objective's method, see
+:mod:`ursa.training.objectives`), and a length, either ``epochs`` (passes over the training data,
+one history record each, with optional validation and early stopping) or ``iterations`` (steps
+on fresh batches, one record every ``log_every``). Single-objective training (an autoencoder, a
+detector, a clusterer's stages) is the one-phase case, see :func:`train`; a GAN's pretraining and
+adversarial phases run in sequence on the same loop.
+
+The loop draws the batches, checks every loss for divergence, keeps the last good weights,
+handles Ctrl-C, averages the losses into history records and calls the callbacks (progress bar,
+checkpoints, early stopping by a callback). It knows nothing of autoencoders or GANs. Checkpoints
+are taken at records; with every optimiser gathered in an :class:`OptimizerSet` and whatever the
+steps keep between calls registered as ``stateful``, a resumed run continues exactly where the
+checkpoint was taken, mid-phase and mid-pass included.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, replace
-from typing import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..data import Sequences
+from .state import (
+    BatchStream,
+    OptimizerSet,
+    TrainingConfig,
+    TrainingState,
+    apply_update,
+    copy_weights,
+)
 
-__all__ = [
-    "TrainingConfig",
-    "TrainingState",
-    "TrainingDiverged",
-    "TrainingInterrupted",
-    "train",
-    "iter_batches",
-    "copy_weights",
-]
+__all__ = ["LossStep", "Phase", "TrainingDiverged", "TrainingInterrupted", "run", "train"]
 
-LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
-
-# Batches are drawn from pools of this many batches sorted by length, so that a batch holds
-# sequences of similar length (little padding) while batch composition still varies per epoch.
-BUCKET_POOL = 20
+StepFn = Callable[[torch.Tensor, torch.Tensor, np.ndarray], Mapping[str, float]]
+LossFn = Callable[..., torch.Tensor]
 
 
 class TrainingDiverged(FloatingPointError):
-    """The loss became NaN or infinite. The module holds the last good weights; ``history`` holds
-    the records of the finished epochs."""
+    """A loss became NaN or infinite. The module holds the last good weights; ``history`` holds
+    the records written before."""
 
     def __init__(self, message: str, history: list | None = None):
         super().__init__(message)
@@ -45,94 +53,103 @@ class TrainingDiverged(FloatingPointError):
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Training was interrupted (Ctrl-C). The module holds the weights of the last finished epoch;
-    the message says where the last checkpoint is and how to resume from it."""
+    """Training was interrupted (Ctrl-C). The module holds the weights of the last record; the
+    message says where the last checkpoint is and how to resume from it."""
 
 
 @dataclass
-class TrainingConfig:
-    epochs: int = 50
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    max_grad_norm: float | None = 1.0  # clipping on by default: recurrent nets explode without it
-    validation_fraction: float = 0.1
-    patience: int | None = 10
-    weight_decay: float = 0.0
-    # Cap on optimiser steps, applied as whole epochs: epochs = min(epochs, ceil(max_steps /
-    # batches per epoch)), so large data sets train for fewer epochs.
-    max_steps: int | None = None
-    # Linear learning-rate warm-up: epoch e (from 1) steps at learning_rate * min(1, e / warmup_epochs).
-    # A fresh Adam moves every weight by about the learning rate on its first steps, whatever the
-    # gradient; warming up keeps a stage that starts from trained weights from being knocked off them.
-    warmup_epochs: int = 0
+class Phase:
+    """One stage of training.
 
-
-@dataclass
-class TrainingState:
-    """Everything a run needs to continue: what callbacks see, and what a checkpoint saves.
-
-    ``epoch`` is the last finished epoch. ``best_weights`` is set when early stopping is active.
-    A callback may restore all of it in ``on_train_begin`` (resuming) and set ``finished`` when the
-    restored run had already ended.
+    Parameters
+    ----------
+    name : str
+        Shown in records (iteration phases) and messages.
+    step : callable
+        ``step(values, lengths, index) -> {loss name: float}``: one update on a batch (padded
+        values, lengths, and the batch's positions in the data handed to :func:`run`). The first
+        loss is the record's ``train_loss``. A step that finds its loss non-finite may return it
+        without updating; the loop then restores the last good weights and raises.
+    epochs, iterations : int
+        The phase's length: passes over the training data (a record per pass) or steps (a record
+        every ``log_every`` and at the end). Exactly one is given.
+    evaluate : callable, optional
+        ``evaluate(values, lengths, index) -> scalar``: the validation loss of a batch. With a
+        validation split, epoch records get ``val_loss`` and early stopping monitors it.
+    start_epoch : callable, optional
+        Called with the epoch number (from 1) before each pass: learning-rate schedules. Being
+        set from the number, a resumed run gets the same rates.
+    patience : int, optional
+        Epoch phases: stop once the monitored loss has not improved for this many epochs and
+        restore the best weights (with a validation split only).
     """
 
-    module: nn.Module
-    optimizer: torch.optim.Optimizer
-    config: TrainingConfig
-    rng: np.random.Generator | None = None
-    history: list = field(default_factory=list)
-    epoch: int = 0
-    best_loss: float = math.inf
-    since_best: int = 0
-    best_weights: dict | None = None
-    stop: bool = False  # a callback sets this to end training after the current epoch
-    finished: bool = False  # stopped early (early stopping or a callback): a resumed run does nothing
-    # Further state a run needs to continue, saved by a checkpoint beside the module and the
-    # optimiser: name -> object with state_dict() / load_state_dict(), the state dict flat
-    # ({key: tensor or JSON value}). Used by multi-phase training (a batch stream's position,
-    # a generator's weight average, a step's counters).
-    stateful: dict = field(default_factory=dict)
+    name: str
+    step: StepFn
+    epochs: int | None = None
+    iterations: int | None = None
+    evaluate: Callable | None = None
+    start_epoch: Callable[[int], None] | None = None
+    patience: int | None = None
+
+    def __post_init__(self):
+        if (self.epochs is None) == (self.iterations is None):
+            raise ValueError(f"phase {self.name!r}: give exactly one of epochs and iterations")
+
+    def n_records(self, log_every: int) -> int:
+        if self.epochs is not None:
+            return self.epochs
+        return math.ceil(self.iterations / log_every) if self.iterations > 0 else 0
 
 
-def iter_batches(
-    seqs: Sequences,
-    batch_size: int,
-    rng: np.random.Generator | None = None,
-) -> Iterator[np.ndarray]:
-    """Yield index arrays. With ``rng``: shuffled, bucketed by length; without: in order."""
-    n = seqs.n_sequences
-    if rng is None:
-        for start in range(0, n, batch_size):
-            yield np.arange(start, min(start + batch_size, n))
-        return
-    order = rng.permutation(n)
-    if seqs.equal_length:
-        batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
-    else:
-        batches = []
-        pool = batch_size * BUCKET_POOL
-        for start in range(0, n, pool):
-            chunk = order[start : start + pool]
-            chunk = chunk[np.argsort(seqs.lengths[chunk], kind="stable")]
-            batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
-        batches = [batches[i] for i in rng.permutation(len(batches))]
-    yield from batches
+class LossStep:
+    """The single-objective step: minimise ``loss_fn`` with Adam, clipping gradients.
+
+    ``loss_fn(module, values, lengths)``, or with ``pass_index`` ``loss_fn(module, values,
+    lengths, index)`` (objectives that keep per-sequence state, such as a clustering target).
+    """
+
+    def __init__(self, module: nn.Module, loss_fn: LossFn, config: TrainingConfig,
+                 pass_index: bool = False):
+        self.module, self.loss_fn, self.pass_index = module, loss_fn, pass_index
+        self.max_grad_norm, self.learning_rate = config.max_grad_norm, config.learning_rate
+        self.warmup_epochs = config.warmup_epochs
+        self.optimizer = torch.optim.Adam(module.parameters(), lr=config.learning_rate,
+                                          weight_decay=config.weight_decay)
+        self.params = [p for p in module.parameters() if p.requires_grad]
+
+    def loss(self, values, lengths, index) -> torch.Tensor:
+        if self.pass_index:
+            return self.loss_fn(self.module, values, lengths, index)
+        return self.loss_fn(self.module, values, lengths)
+
+    def step(self, values, lengths, index) -> dict:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.loss(values, lengths, index)
+        value = float(loss.detach())
+        if math.isfinite(value):  # otherwise the loop restores the last good weights and raises
+            apply_update(self.optimizer, self.params, loss=loss, max_grad_norm=self.max_grad_norm)
+        return {"loss": value}
+
+    def warm_up(self, epoch: int) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate * min(1.0, epoch / self.warmup_epochs)
+
+    def phase(self, epochs: int, validate: bool = True, patience: int | None = None) -> Phase:
+        return Phase("train", self.step, epochs=epochs, patience=patience,
+                     evaluate=self.loss if validate else None,
+                     start_epoch=self.warm_up if self.warmup_epochs else None)
 
 
-def _split(seqs: Sequences, fraction: float, rng: np.random.Generator):
-    """(train positions, validation positions or None), both sorted positions into ``seqs``."""
-    n_val = int(math.floor(seqs.n_sequences * fraction))
-    if n_val < 1 or seqs.n_sequences - n_val < 1:
-        return np.arange(seqs.n_sequences), None
-    order = rng.permutation(seqs.n_sequences)
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
+def _split_sizes(n: int, fraction: float) -> int:
+    """Sequences held out for validation (0 when a split would leave either side empty)."""
+    n_val = int(math.floor(n * fraction))
+    return 0 if n_val < 1 or n - n_val < 1 else n_val
 
 
 class _DeviceData:
-    """Sequences moved to the device once; batches are sliced from there.
-
-    ``positions`` maps each held sequence to its position in the sequences handed to ``train``.
-    """
+    """Sequences moved to the device once; batches are sliced from there. ``positions`` maps
+    each held sequence to its position in the sequences handed to :func:`run`."""
 
     def __init__(self, seqs: Sequences, positions: np.ndarray, device):
         self.seqs = seqs.subset(positions) if len(positions) != len(seqs) else seqs
@@ -140,28 +157,224 @@ class _DeviceData:
         self.values, self.lengths = self.seqs.tensors(device)
         self.device = device
 
-    def batch(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, index: np.ndarray):
+        """(values, lengths, positions) of the held sequences at ``index``."""
         longest = int(self.seqs.lengths[index].max())
         idx = torch.from_numpy(index).to(self.device)
-        return self.values[idx, :longest], self.lengths[idx]
+        return self.values[idx, :longest], self.lengths[idx], self.positions[index]
 
 
-def _call(loss_fn, module, data: _DeviceData, index: np.ndarray, pass_index: bool):
-    values, lengths = data.batch(index)
-    if pass_index:
-        return loss_fn(module, values, lengths, data.positions[index])
-    return loss_fn(module, values, lengths)
-
-
-def _evaluate(module, loss_fn, data: _DeviceData, batch_size: int, pass_index: bool) -> float:
+def _validate(module, evaluate, data: _DeviceData, batch_size: int) -> float:
     module.eval()
     total, weight = 0.0, 0
     with torch.no_grad():
-        for index in iter_batches(data.seqs, batch_size):
-            total += float(_call(loss_fn, module, data, index, pass_index)) * len(index)
+        for start in range(0, len(data.positions), batch_size):
+            index = np.arange(start, min(start + batch_size, len(data.positions)))
+            total += float(evaluate(*data.batch(index))) * len(index)
             weight += len(index)
     module.train()
     return total / weight
+
+
+def _position(phases: Sequence[Phase], records_done: int, log_every: int) -> tuple[int, int]:
+    """(phase number, records done in it) after ``records_done`` records of the run."""
+    for number, phase in enumerate(phases):
+        records = phase.n_records(log_every)
+        if records_done < records:
+            return number, records_done
+        records_done -= records
+    return len(phases), 0
+
+
+def run(
+    module: nn.Module,
+    phases: Sequence[Phase],
+    seqs: Sequences,
+    *,
+    batch_size: int,
+    rng: np.random.Generator,
+    device: torch.device | str = "cpu",
+    callbacks: Sequence = (),
+    optimizer=None,
+    stateful: Mapping[str, object] | None = None,
+    validation_fraction: float = 0.0,
+    log_every: int = 100,
+    config: TrainingConfig | None = None,
+) -> list[dict]:
+    """Run ``phases`` in order on ``module`` (trained in place) and return the history.
+
+    ``optimizer`` is every optimiser the steps use (an :class:`OptimizerSet` or one optimiser)
+    and ``stateful`` whatever they keep between calls (name -> object with ``state_dict`` /
+    ``load_state_dict``); both go into checkpoints. ``validation_fraction`` holds out that share of
+    ``seqs`` (drawn from ``rng``) for the epoch phases' ``evaluate``.
+
+    Records: an epoch phase writes ``{"epoch": k, "train_loss": ..., ["val_loss": ...,]
+    "seconds": ...}`` per pass, the losses averaged over sequences; an iteration phase writes
+    ``{"epoch": k, "phase": name, "iteration": i, "train_loss": ..., <each loss>: ...,
+    "seconds": ...}`` every ``log_every`` steps, averaged over steps. ``k`` counts the run's
+    records; callbacks see each record as an epoch end. A NaN or infinite loss restores the last
+    record's weights and raises :class:`TrainingDiverged` naming where; Ctrl-C restores them and
+    raises :class:`TrainingInterrupted` saying how to resume. A checkpoint callback restoring a
+    run in ``on_train_begin`` sets the records done; the loop continues from the next step.
+    """
+    module.to(device)
+    module.train()
+    n_val = _split_sizes(seqs.n_sequences, validation_fraction)
+    if n_val:
+        order = rng.permutation(seqs.n_sequences)
+        train_data = _DeviceData(seqs, np.sort(order[n_val:]), device)
+        val_data = _DeviceData(seqs, np.sort(order[:n_val]), device)
+    else:
+        train_data, val_data = _DeviceData(seqs, np.arange(seqs.n_sequences), device), None
+    n_records = sum(p.n_records(log_every) for p in phases)
+    config = replace(config or TrainingConfig(validation_fraction=validation_fraction,
+                                              patience=None), epochs=max(1, n_records),
+                     batch_size=batch_size)
+    state = TrainingState(module, optimizer, config, rng=rng)
+    batches = BatchStream(train_data.seqs, batch_size, rng)
+    state.stateful = {"batches": batches, **(stateful or {})}
+    for cb in callbacks:
+        cb.on_train_begin(state)  # a checkpoint callback may restore a saved run here
+    first_phase, done = _position(phases, state.epoch, log_every)
+    last_good = copy_weights(module)
+    try:
+        for phase in phases[first_phase:] if not state.finished else ():
+            if phase.epochs is not None:
+                last_good = _run_epochs(phase, done, state, batches, train_data, val_data,
+                                        callbacks, last_good)
+            else:
+                last_good = _run_iterations(phase, done * log_every, log_every, state, batches,
+                                            train_data, callbacks, last_good)
+            done = 0
+            if state.stop:
+                break
+    except _Interrupted as stop:
+        module.load_state_dict(stop.last_good)
+        raise _interruption(state, callbacks, stop.where, stop.held) from None
+    if state.best_weights is not None:
+        module.load_state_dict(state.best_weights)
+    for cb in callbacks:
+        cb.on_train_end(state)
+    module.eval()
+    return state.history
+
+
+class _Interrupted(Exception):
+    def __init__(self, where: str, held: str, last_good: dict):
+        self.where, self.held, self.last_good = where, held, last_good
+
+
+def _check(losses: Mapping, state: TrainingState, last_good: dict, where: str, unit: str) -> dict:
+    """The losses as floats; a non-finite one restores ``last_good`` and raises."""
+    values = {}
+    for name, value in losses.items():
+        value = float(value)
+        if not math.isfinite(value):
+            state.module.load_state_dict(last_good)
+            raise TrainingDiverged(
+                f"Training diverged: {name} became {value} {where}. The weights of the last "
+                f"{unit} were kept. Lower learning_rate, keep max_grad_norm set, and check that "
+                "the data is scaled (scaling='standard' or 'minmax').", history=state.history)
+        values[name] = value
+    return values
+
+
+def _end_record(state: TrainingState, record: dict, callbacks) -> None:
+    state.history.append(record)
+    state.finished = state.stop  # early stopping ends a run for good; the epoch limit can be raised
+    for cb in callbacks:
+        cb.on_epoch_end(state, record)
+    state.finished = state.finished or state.stop
+
+
+def _run_epochs(phase, done, state, batches, train_data, val_data, callbacks, last_good):
+    early_stopping = val_data is not None and phase.patience is not None
+    epoch = done
+    batch_number = 0
+    try:
+        for epoch in range(done + 1, phase.epochs + 1):
+            started = time.perf_counter()
+            if phase.start_epoch is not None:
+                phase.start_epoch(epoch)
+            batches.pending.clear()
+            totals: dict[str, float] = {}
+            count = 0
+            for batch_number in range(1, batches.new_pass() + 1):
+                index = next(batches)
+                values, lengths, positions = train_data.batch(index)
+                losses = _check(phase.step(values, lengths, positions), state, last_good,
+                                f"at epoch {epoch}, batch {batch_number}", "finished epoch")
+                for name, value in losses.items():
+                    totals[name] = totals.get(name, 0.0) + value * len(index)
+                count += len(index)
+            batch_number = 0
+            names = list(totals)
+            record = {"epoch": state.epoch + 1, "train_loss": totals[names[0]] / count,
+                      **{name: totals[name] / count for name in names[1:]}}
+            if val_data is not None and phase.evaluate is not None:
+                record["val_loss"] = _validate(state.module, phase.evaluate, val_data,
+                                               state.config.batch_size)
+            record["seconds"] = time.perf_counter() - started
+            state.epoch += 1
+            last_good = copy_weights(state.module)
+            monitored = record.get("val_loss", record["train_loss"])
+            if monitored < state.best_loss:
+                state.best_loss, state.since_best = monitored, 0
+                if early_stopping:
+                    state.best_weights = last_good
+            else:
+                state.since_best += 1
+            if early_stopping and state.since_best >= phase.patience:
+                state.stop = True
+            _end_record(state, record, callbacks)
+            if state.finished:
+                break
+    except KeyboardInterrupt:
+        where = f"epoch {epoch}, batch {batch_number}" if batch_number else f"after epoch {epoch}"
+        raise _Interrupted(where, f"epoch {state.epoch}", last_good) from None
+    return last_good
+
+
+def _run_iterations(phase, done, log_every, state, batches, train_data, callbacks, last_good):
+    where = "before the first record"
+    try:
+        totals: dict[str, float] = {}
+        count, started = 0, time.perf_counter()
+        for iteration in range(done + 1, phase.iterations + 1):
+            where = f"phase {phase.name!r}, iteration {iteration}"
+            values, lengths, positions = train_data.batch(next(batches))
+            losses = _check(phase.step(values, lengths, positions), state, last_good,
+                            f"in phase {phase.name!r}, iteration {iteration}", "record")
+            for name, value in losses.items():
+                totals[name] = totals.get(name, 0.0) + value
+            count += 1
+            if count == log_every or iteration == phase.iterations:
+                means = {name: total / count for name, total in totals.items()}
+                state.epoch += 1
+                record = {"epoch": state.epoch, "phase": phase.name, "iteration": iteration,
+                          "train_loss": next(iter(means.values())), **means,
+                          "seconds": time.perf_counter() - started}
+                last_good = copy_weights(state.module)
+                _end_record(state, record, callbacks)
+                totals, count, started = {}, 0, time.perf_counter()
+                if state.stop:
+                    break
+    except KeyboardInterrupt:
+        raise _Interrupted(where, f"record {state.epoch}", last_good) from None
+    return last_good
+
+
+def _interruption(state: TrainingState, callbacks: Sequence, where: str,
+                  held: str) -> TrainingInterrupted:
+    """The error for a run stopped by Ctrl-C at ``where`` whose module now holds the weights of
+    ``held``, with the callbacks' hints (where the last checkpoint is, how to resume)."""
+    hints = [h for h in (cb.on_interrupt(state) for cb in callbacks
+                         if hasattr(cb, "on_interrupt")) if h]
+    return TrainingInterrupted(
+        f"Training interrupted at {where}; the module holds the weights of {held}. "
+        + (" ".join(hints) if hints else
+           "Set checkpoint_dir to be able to resume an interrupted fit.")
+    )
 
 
 def train(
@@ -175,115 +388,22 @@ def train(
     callbacks: Sequence = (),
     pass_index: bool = False,
 ) -> list[dict]:
-    """Train ``module`` in place and return the history (one dict per epoch).
+    """Minimise ``loss_fn(module, values, lengths)`` over ``seqs``: the one-phase case of
+    :func:`run`, with Adam, clipping, a validation split and early stopping from ``config``.
 
     With ``pass_index=True`` the loss is called as ``loss_fn(module, values, lengths, index)``,
-    ``index`` being the batch's positions in ``seqs`` (for objectives that keep per-sequence state,
-    such as a clustering target distribution).
-
-    With a validation split and ``patience``, training stops once the validation loss has not
-    improved for ``patience`` epochs and the best weights are restored. A NaN or infinite loss raises
-    :class:`TrainingDiverged` naming the epoch and batch, after restoring the last good weights.
+    ``index`` being the batch's positions in ``seqs``. With a validation split and ``patience``,
+    training stops once the validation loss has not improved for ``patience`` epochs and the best
+    weights are restored. Returns the history (one dict per epoch).
     """
-    module.to(device)
-    module.train()
-    train_positions, val_positions = _split(seqs, config.validation_fraction, rng)
-    train_data = _DeviceData(seqs, train_positions, device)
-    val_data = _DeviceData(seqs, val_positions, device) if val_positions is not None else None
+    module.to(device)  # before the optimiser is built over its parameters
+    epochs = config.epochs
     if config.max_steps is not None:
-        per_epoch = -(-len(train_positions) // config.batch_size)  # iter_batches' batch count
-        capped = max(1, min(config.epochs, -(-config.max_steps // per_epoch)))
-        config = replace(config, epochs=capped)
-    optimizer = torch.optim.Adam(
-        module.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
-    state = TrainingState(module, optimizer, config, rng=rng)
-    parameters = [p for p in module.parameters() if p.requires_grad]
-    early_stopping = val_data is not None and config.patience is not None
-
-    for cb in callbacks:
-        cb.on_train_begin(state)  # a checkpoint callback may restore a saved run here
-    last_good = copy_weights(module)
-    epoch, batch_number = state.epoch, 0
-    try:
-        while not state.finished and state.epoch < config.epochs:
-            epoch = state.epoch + 1
-            started = time.perf_counter()
-            if config.warmup_epochs:  # set from the epoch number: a resumed run gets the same rates
-                for group in optimizer.param_groups:
-                    group["lr"] = config.learning_rate * min(1.0, epoch / config.warmup_epochs)
-            total, count = 0.0, 0
-            for batch_number, index in enumerate(
-                iter_batches(train_data.seqs, config.batch_size, state.rng), 1
-            ):
-                optimizer.zero_grad(set_to_none=True)
-                loss = _call(loss_fn, module, train_data, index, pass_index)
-                loss_value = float(loss.detach())
-                if not math.isfinite(loss_value):
-                    module.load_state_dict(last_good)
-                    raise TrainingDiverged(
-                        f"Training diverged: the loss became {loss_value} at epoch {epoch}, batch "
-                        f"{batch_number}. The weights of the last finished epoch were kept. Lower "
-                        f"learning_rate (now {config.learning_rate}), keep max_grad_norm set, and "
-                        "check that the data is scaled (scaling='standard').",
-                        history=state.history,
-                    )
-                loss.backward()
-                if config.max_grad_norm is not None:
-                    nn.utils.clip_grad_norm_(parameters, config.max_grad_norm)
-                optimizer.step()
-                total += loss_value * len(index)
-                count += len(index)
-            batch_number = 0
-            record = {"epoch": epoch, "train_loss": total / count}
-            if val_data is not None:
-                record["val_loss"] = _evaluate(
-                    module, loss_fn, val_data, config.batch_size, pass_index
-                )
-            record["seconds"] = time.perf_counter() - started
-            state.history.append(record)
-            state.epoch = epoch
-            last_good = copy_weights(module)
-
-            monitored = record.get("val_loss", record["train_loss"])
-            if monitored < state.best_loss:
-                state.best_loss, state.since_best = monitored, 0
-                if early_stopping:
-                    state.best_weights = last_good
-            else:
-                state.since_best += 1
-            if early_stopping and state.since_best >= config.patience:
-                state.stop = True
-            state.finished = state.stop  # early stopping ends a run for good; the epoch limit can be raised
-            for cb in callbacks:
-                cb.on_epoch_end(state, record)
-            state.finished = state.finished or state.stop
-    except KeyboardInterrupt:
-        module.load_state_dict(last_good)
-        where = f"epoch {epoch}, batch {batch_number}" if batch_number else f"after epoch {epoch}"
-        raise interruption(state, callbacks, where, f"epoch {state.epoch}") from None
-
-    if state.best_weights is not None:
-        module.load_state_dict(state.best_weights)
-    for cb in callbacks:
-        cb.on_train_end(state)
-    module.eval()
-    return state.history
-
-
-def interruption(state: TrainingState, callbacks: Sequence, where: str,
-                 held: str) -> TrainingInterrupted:
-    """The error for a run stopped by Ctrl-C at ``where`` whose module now holds the weights of
-    ``held``, with the callbacks' hints (where the last checkpoint is, how to resume)."""
-    hints = [h for h in (cb.on_interrupt(state) for cb in callbacks
-                         if hasattr(cb, "on_interrupt")) if h]
-    return TrainingInterrupted(
-        f"Training interrupted at {where}; the module holds the weights of {held}. "
-        + (" ".join(hints) if hints else
-           "Set checkpoint_dir to be able to resume an interrupted fit.")
-    )
-
-
-def copy_weights(module: nn.Module) -> dict:
-    """A detached copy of ``module``'s state dict (weights to restore later)."""
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+        n_train = seqs.n_sequences - _split_sizes(seqs.n_sequences, config.validation_fraction)
+        per_epoch = -(-n_train // config.batch_size)
+        epochs = max(1, min(config.epochs, -(-config.max_steps // per_epoch)))
+    objective = LossStep(module, loss_fn, config, pass_index=pass_index)
+    return run(module, [objective.phase(epochs, patience=config.patience)], seqs,
+               batch_size=config.batch_size, rng=rng, device=device, callbacks=callbacks,
+               optimizer=objective.optimizer, validation_fraction=config.validation_fraction,
+               config=config)

@@ -1,0 +1,309 @@
+"""The GAN objectives as step objects: each owns its optimisers and the state it keeps between
+steps, and hands the training loop its phases (see :func:`ursa.training.run`).
+
+:class:`TimeGANObjective` (Yoon et al., NeurIPS 2019) trains in three phases: the embedder and
+recovery as an autoencoder, the supervisor on next-step prediction in the latent space, then all
+networks jointly. :class:`RCGANObjective` (Esteban et al. 2017) is one adversarial phase on the
+data itself.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import torch
+
+from ..networks.losses import (
+    bce_towards,
+    covariance_loss,
+    feature_mmd_loss,
+    mask_mse,
+    mmd_loss,
+    moment_loss,
+)
+from ..networks.recurrent import step_mask
+from ..training import Counters, Phase, WeightAverage, apply_update
+
+__all__ = ["RCGANObjective", "TimeGANObjective", "draw_noise"]
+
+# A discriminator is updated only while its loss is above this (it is skipped once well ahead).
+DISCRIMINATOR_LOSS_FLOOR = 0.15
+
+
+def draw_noise(n: int, n_steps: int, dim: int, static_dim: int, device,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+    """The generator's input, (n, n_steps, dim + static_dim): ``dim`` channels drawn per step and
+    ``static_dim`` drawn once per sequence and repeated at every step, U(0, 1) as in the
+    reference, drawn on the CPU (so that a seed gives the same noise on any device)."""
+    z = torch.rand(n, n_steps, dim, generator=generator)
+    if static_dim:
+        static = torch.rand(n, 1, static_dim, generator=generator)  # one draw per sequence
+        z = torch.cat([z, static.expand(-1, n_steps, -1)], dim=-1)
+    return z.to(device)
+
+
+class _Adversary(NamedTuple):
+    """A discriminator of TimeGAN's joint phase, as the joint step uses it."""
+
+    name: str  # "" for the latent discriminator, "data_" for the data-space one: loss-name prefix
+    discriminate: Callable  # (values, lengths, conditions) -> per-step logits
+    weight: float  # of its term in the generator's loss
+    optimizer: torch.optim.Optimizer
+    params: tuple
+
+
+class _Objective:
+    """What both objectives share: optimisers, conditions, noise, the generator's weight average
+    and the data-space matching terms.
+
+    ``noise(n, n_steps, device)`` draws the generator's input; ``conditions`` is the encoded
+    condition of every training sequence (a tensor on the training device) or None; ``matching``
+    maps a record name (``"covariance_loss"``, ``"distribution_loss"``,
+    ``"feature_distribution_loss"``) to its weight in the generator's loss (0: left out).
+    """
+
+    def __init__(self, net, *, noise, conditions, learning_rate: float,
+                 max_grad_norm: float | None, matching: dict, ema_decay: float, sampling: list):
+        self.net, self.noise, self.conditions = net, noise, conditions
+        self.learning_rate, self.max_grad_norm = learning_rate, max_grad_norm
+        self.matching = {name: float(w) for name, w in matching.items() if w}
+        self.optimizers: list[torch.optim.Optimizer] = []
+        self.stateful: dict = {}
+        self.sampling = sampling
+        self.average = WeightAverage(sampling, ema_decay) if ema_decay else None
+        if self.average is not None:
+            self.stateful["average"] = self.average
+
+    def optimizer(self, *modules, register: bool = True):
+        params = [p for m in modules for p in m.parameters()]
+        optimizer = torch.optim.Adam(params, lr=self.learning_rate)
+        if register:
+            self.optimizers.append(optimizer)
+        return optimizer, params
+
+    def update(self, optimizer, params, loss) -> None:
+        apply_update(optimizer, params, loss=loss, max_grad_norm=self.max_grad_norm)
+
+    def apply(self, optimizer, params, grads) -> None:
+        apply_update(optimizer, params, grads=grads, max_grad_norm=self.max_grad_norm)
+
+    def condition(self, index):
+        if self.conditions is None:
+            return None
+        return self.conditions[torch.from_numpy(index).to(self.conditions.device)]
+
+    def matching_terms(self, fake, real, mask) -> dict:
+        """The switched-on matching terms as {record name: (weight, loss)}."""
+        losses = {"covariance_loss": covariance_loss, "distribution_loss": mmd_loss,
+                  "feature_distribution_loss": feature_mmd_loss}
+        return {name: (weight, losses[name](fake, real, mask))
+                for name, weight in self.matching.items()}
+
+    def average_step(self) -> None:
+        if self.average is not None:
+            self.average.update_parameters(torch.nn.ModuleList(self.sampling))
+
+    def finish(self) -> None:
+        """Leave the networks sampling with the averaged generator weights."""
+        if self.average is not None:
+            self.average.copy_to(self.sampling)
+
+
+class RCGANObjective(_Objective):
+    """A recurrent generator against a recurrent discriminator on the data, one phase."""
+
+    def __init__(self, net, *, iterations: int, **settings):
+        super().__init__(net, sampling=[net.generator], **settings)
+        self.iterations = iterations
+        self.opt_gen, self.p_gen = self.optimizer(net.generator)
+        self.opt_disc, self.p_disc = self.optimizer(net.discriminator)
+
+    def phases(self) -> list[Phase]:
+        return [Phase("adversarial", self.step, iterations=self.iterations)]
+
+    def step(self, x, lengths, index) -> dict:
+        net = self.net
+        mask = step_mask(lengths, x.size(1))
+        c = self.condition(index)
+        z = self.noise(x.size(0), x.size(1), x.device)
+        fake = net(z, c)
+        d_loss = (bce_towards(net.discriminate_data(x, lengths, c), 1.0, mask)
+                  + bce_towards(net.discriminate_data(fake.detach(), lengths, c), 0.0, mask))
+        self.update(self.opt_disc, self.p_disc, d_loss)
+        fooled = bce_towards(net.discriminate_data(fake, lengths, c), 1.0, mask)
+        g_loss = fooled
+        matching = self.matching_terms(fake, x, mask)
+        for weight, term in matching.values():
+            g_loss = g_loss + weight * term
+        self.update(self.opt_gen, self.p_gen, g_loss)
+        self.average_step()
+        return {"generator_loss": fooled.item(), "discriminator_loss": d_loss.item(),
+                **{key: term.item() for key, (_, term) in matching.items()}}
+
+
+class TimeGANObjective(_Objective):
+    """TimeGAN's three phases; ``executor`` (``submit(fn, *args).result()``, see
+    :func:`ursa.training.step_executor`) runs the joint step's independent parts.
+
+    ``gamma`` weighs the adversarial term on unsupervised latents, ``supervised_weight`` and
+    ``moment_weight`` the supervised and moment terms of the generator's loss (TimeGAN's 1, 100,
+    100); ``data_weight`` the adversarial term of a data-space discriminator (0: none);
+    the discriminators step once per ``generator_steps`` generator steps.
+    """
+
+    def __init__(self, net, *, pretrain_iterations: int, iterations: int, generator_steps: int,
+                 gamma: float, supervised_weight: float, moment_weight: float,
+                 data_weight: float, executor, **settings):
+        # The sampling path's adversarially trained part. The recovery is left out: it is trained
+        # as the embedder's decoder.
+        super().__init__(net, sampling=[net.generator, net.supervisor], **settings)
+        self.pretrain_iterations, self.iterations = pretrain_iterations, iterations
+        self.generator_steps, self.executor = generator_steps, executor
+        self.gamma, self.w_sup, self.w_mom = gamma, supervised_weight, moment_weight
+        self.opt_ae, p_ae = self.optimizer(net.embedder, net.recovery)
+        self.opt_sup, self.p_sup = self.optimizer(net.generator, net.supervisor)
+        self.opt_gen, p_gen = self.optimizer(net.generator, net.supervisor)
+        self.opt_joint_ae, _ = self.optimizer(net.embedder, net.recovery)
+        self.p_gen, self.p_ae = tuple(p_gen), tuple(p_ae)
+        # The latent discriminator reads the generator's latents after and before the supervisor
+        # (the second weighted by gamma) against the embedded data; the data-space one reads the
+        # recovered synthetic sequences against the data, its gradient reaching the generator
+        # through the recovery.
+        self.adversaries = []
+        for name, discriminator, discriminate, weight in [
+                ("", net.discriminator, net.discriminate, 1.0),
+                ("data_", net.data_discriminator, net.discriminate_data_space, data_weight)]:
+            if discriminator is None or not weight:
+                continue
+            optimizer, params = self.optimizer(discriminator)
+            self.adversaries.append(_Adversary(name, discriminate, weight, optimizer,
+                                               tuple(params)))
+        # Kept between joint steps (and in checkpoints): steps taken, each discriminator's
+        # latest loss.
+        self.counters = self.stateful["joint"] = Counters(calls=0)
+        for adversary in self.adversaries:
+            self.counters[adversary.name + "discriminator_loss"] = float("nan")
+
+    def phases(self) -> list[Phase]:
+        pre = self.pretrain_iterations
+        return [Phase("embedding", self.embedding_step, iterations=pre),
+                Phase("supervised", self.supervised_step, iterations=pre),
+                Phase("joint", self.joint_step, iterations=self.iterations * self.generator_steps)]
+
+    def embedding_step(self, x, lengths, index) -> dict:
+        mask = step_mask(lengths, x.size(1))
+        recon = mask_mse(self.net.recovery(self.net.embed(x)), x, mask)
+        self.update(self.opt_ae, self.p_ae, 10 * torch.sqrt(recon))
+        return {"reconstruction_loss": recon.item()}
+
+    def supervised_step(self, x, lengths, index) -> dict:
+        mask = step_mask(lengths, x.size(1))
+        with torch.no_grad():
+            h = self.net.embed(x)
+        h_sup = self.net.supervise(h, self.condition(index))
+        loss = mask_mse(h_sup[:, :-1], h[:, 1:], mask[:, 1:])
+        self.update(self.opt_sup, self.p_sup, loss)
+        return {"supervised_loss": loss.item()}
+
+    @staticmethod
+    def _adversary_terms(adversary, fakes, real, lengths, mask, c, train_disc):
+        """One adversary's call on the synthetic inputs (and the real one when it trains):
+        (its fooled term, its weighted generator term, its loss or None)."""
+        batch = real.size(0)
+        inputs = [v for v, _ in fakes] + ([real] if train_disc else [])
+        logits = adversary.discriminate(
+            torch.cat(inputs), lengths.repeat(len(inputs)),
+            None if c is None else c.repeat(len(inputs), 1))
+        logits = logits.split(batch)  # one (batch, time) part per input
+        # (A weight of 1.0 multiplies exactly: the reference's unweighted terms.)
+        terms = [bce_towards(part, 1.0, mask) for part in logits[:len(fakes)]]
+        fooled = term = terms[0]
+        for (_, w), extra in zip(fakes[1:], terms[1:]):
+            term = term + w * extra
+        d_loss = None
+        if train_disc:
+            d_loss = bce_towards(logits[-1], 1.0, mask)
+            for (_, w), part in zip(fakes, logits):
+                d_loss = d_loss + w * bce_towards(part, 0.0, mask)
+        return fooled, adversary.weight * term, d_loss
+
+    def joint_step(self, x, lengths, index) -> dict:
+        # One forward graph serves all three objectives; each optimiser gets only its own
+        # gradients, and every gradient is taken before any parameter changes. As in the
+        # reference, the discriminators are updated once per ``generator_steps`` generator and
+        # embedder updates, and only while their loss is above DISCRIMINATOR_LOSS_FLOOR.
+        # Independent parts run through the executor: the embedder beside the generator, the
+        # latent discriminator beside the data-space one, the generator's gradients beside the
+        # embedder's and the discriminators'. Each part's operations and their order are the
+        # same on one thread or two, so the fit is too.
+        net, executor, counters = self.net, self.executor, self.counters
+        latent, *data_space = self.adversaries  # TimeGAN always has the latent discriminator
+        train_disc = counters["calls"] % self.generator_steps == 0
+        counters["calls"] += 1
+        mask = step_mask(lengths, x.size(1))
+        c = self.condition(index)
+        batch = x.size(0)
+        z = self.noise(batch, x.size(1), x.device)
+        embedded = executor.submit(net.embed, x)
+        e_hat = net.generate_latent(z, c)  # (batch, time, latent)
+        h = embedded.result()  # (batch, time, latent)
+        # The supervisor and the recovery each read real and synthetic latents in one call:
+        # rows are independent, and one call on 2 * batch costs far less than two on batch.
+        c2 = None if c is None else c.repeat(2, 1)
+        h_sup, h_hat = net.supervise(torch.cat([h, e_hat]), c2).split(batch)
+        sup = mask_mse(h_sup[:, :-1], h[:, 1:], mask[:, 1:])
+        # The recovery and its losses come before the adversaries: autograd adds up the gradients
+        # that reach a tensor from several consumers in an order set by when those consumers
+        # were created, so this order fixes the rounding of every fit.
+        x_tilde, x_hat = net.recovery(torch.cat([h, h_hat])).split(batch)
+        recon = mask_mse(x_tilde, x, mask)
+        moment = moment_loss(x_hat, x, mask)
+        # Per adversary: the synthetic inputs with their weights, then the real input. A
+        # discriminator's parameters do not change in the generator update, so one call on all
+        # of them serves both losses.
+        read = (lengths, mask, c, train_disc)
+        latent_terms = executor.submit(self._adversary_terms, latent,
+                                       [(h_hat, 1.0), (e_hat, self.gamma)], h.detach(), *read)
+        terms = {adversary.name: self._adversary_terms(adversary, [(x_hat, 1.0)], x, *read)
+                 for adversary in data_space}
+        terms[latent.name] = latent_terms.result()
+        # The latent adversary's term comes first, as in the reference's loss.
+        g_loss = (terms[latent.name][1] + self.w_sup * torch.sqrt(sup + 1e-12)
+                  + self.w_mom * moment)
+        matching = self.matching_terms(x_hat, x, mask)
+        for weight, term in matching.values():
+            g_loss = g_loss + weight * term
+        for adversary in data_space:
+            g_loss = g_loss + terms[adversary.name][1]
+        e_loss = 10 * torch.sqrt(recon) + 0.1 * sup
+        losses = {"generator_loss": terms[latent.name][0].item(),
+                  "supervised_loss": sup.item(), "moment_loss": moment.item(),
+                  "reconstruction_loss": recon.item()}
+        for adversary in data_space:
+            losses[adversary.name + "generator_loss"] = terms[adversary.name][0].item()
+        losses.update({key: term.item() for key, (_, term) in matching.items()})
+        # Every gradient retains the graph: the other thread may still be reading it (it is freed
+        # when this step returns).
+        g_grads = executor.submit(torch.autograd.grad, g_loss, self.p_gen, retain_graph=True,
+                                  allow_unused=True)
+        e_grads = torch.autograd.grad(e_loss, self.p_ae, retain_graph=True, allow_unused=True)
+        updates = []
+        for adversary in self.adversaries:
+            d_loss = terms[adversary.name][2]
+            if d_loss is None:
+                continue
+            key = adversary.name + "discriminator_loss"
+            counters[key] = d_loss.item()
+            if counters[key] > DISCRIMINATOR_LOSS_FLOOR:
+                updates.append((adversary.optimizer, adversary.params, torch.autograd.grad(
+                    d_loss, adversary.params, retain_graph=True, allow_unused=True)))
+        g_grads = g_grads.result()
+        for optimizer, params, grads in updates:
+            self.apply(optimizer, params, grads)
+        for adversary in self.adversaries:  # the latest step of each discriminator
+            key = adversary.name + "discriminator_loss"
+            losses[key] = counters[key]
+        self.apply(self.opt_gen, self.p_gen, g_grads)
+        self.apply(self.opt_joint_ae, self.p_ae, e_grads)
+        self.average_step()
+        return losses
