@@ -48,7 +48,9 @@ def test_fit_returns_self_and_sets_state(cls, params, outputs):
     est = cls(**params)
     assert est.fit(X) is est
     assert est.n_features_in_ == 2
-    assert len(est.history_) == est.n_iter_ >= 1
+    # n_iter_ counts epochs, or a GAN's adversarial iterations (its records span three phases)
+    expected = params["iterations"] if "iterations" in params else len(est.history_)
+    assert est.n_iter_ == expected >= 1
     assert all(np.isfinite(r["train_loss"]) for r in est.history_)
 
 

@@ -224,66 +224,14 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
     }
 
     def __init__(
-        self,
-        window=64,
-        stride=1,
-        score_stride=8,
-        score_reduction="window",
-        cell="gru",
-        hidden_size=32,
-        num_layers=1,
-        bidirectional=False,
-        dropout=0.0,
-        latent_dim=16,
-        epochs=20,
-        batch_size=64,
-        learning_rate=5e-3,
-        max_grad_norm=1.0,
-        validation_fraction=0.1,
-        patience=5,
-        max_train_windows=50000,
-        scaling="standard",
-        contamination=0.1,
-        threshold="contamination",
-        pot_level=0.98,
-        pot_risk=1e-3,
-        random_state=None,
-        device="auto",
-        verbose=False,
-        n_threads=None,
-        callbacks=None,
-        checkpoint_dir=None,
-        checkpoint_every=1,
+        self, window=64, stride=1, score_stride=8, score_reduction="window", cell="gru",
+        hidden_size=32, num_layers=1, bidirectional=False, dropout=0.0, latent_dim=16, epochs=20,
+        batch_size=64, learning_rate=5e-3, max_grad_norm=1.0, validation_fraction=0.1, patience=5,
+        max_train_windows=50000, scaling="standard", contamination=0.1, threshold="contamination",
+        pot_level=0.98, pot_risk=1e-3, random_state=None, device="auto", verbose=False,
+        n_threads=None, callbacks=None, checkpoint_dir=None, checkpoint_every=1,
     ):
-        self.window = window
-        self.stride = stride
-        self.score_stride = score_stride
-        self.score_reduction = score_reduction
-        self.cell = cell
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.bidirectional = bidirectional
-        self.dropout = dropout
-        self.latent_dim = latent_dim
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.max_grad_norm = max_grad_norm
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.max_train_windows = max_train_windows
-        self.scaling = scaling
-        self.contamination = contamination
-        self.threshold = threshold
-        self.pot_level = pot_level
-        self.pot_risk = pot_risk
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose
-        self.n_threads = n_threads
-        self.callbacks = callbacks
-        self.checkpoint_dir = checkpoint_dir
-        self.checkpoint_every = checkpoint_every
+        self._init_params(locals())
 
     # ------------------------------------------------------------------ fitting
     def _check_score_stride(self) -> None:

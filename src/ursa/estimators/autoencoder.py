@@ -7,8 +7,8 @@ import copy
 import numpy as np
 import torch
 
-from .._params import Instance
-from ..data import restore_layout
+from .._params import Instance, check_count
+from ..data import map_rows, restore_layout
 from ..networks import (
     SequenceAutoencoderNet,
     fold_input_scaling,
@@ -120,48 +120,13 @@ class SequenceAutoencoder(ReconstructionNetwork, BaseSequenceEstimator):
     _parameter_constraints = {**COMMON_CONSTRAINTS, "callbacks": [Instance((list, tuple)), None]}
 
     def __init__(
-        self,
-        cell="gru",
-        hidden_size=64,
-        num_layers=1,
-        bidirectional=False,
-        dropout=0.0,
-        latent_dim=16,
-        epochs=100,
-        batch_size=32,
-        learning_rate=5e-3,
-        max_grad_norm=1.0,
-        validation_fraction=0.1,
-        patience=10,
-        scaling="standard",
-        random_state=None,
-        device="auto",
-        verbose=False,
-        n_threads=None,
-        callbacks=None,
-        checkpoint_dir=None,
+        self, cell="gru", hidden_size=64, num_layers=1, bidirectional=False, dropout=0.0,
+        latent_dim=16, epochs=100, batch_size=32, learning_rate=5e-3, max_grad_norm=1.0,
+        validation_fraction=0.1, patience=10, scaling="standard", random_state=None,
+        device="auto", verbose=False, n_threads=None, callbacks=None, checkpoint_dir=None,
         checkpoint_every=1,
     ):
-        self.cell = cell
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.bidirectional = bidirectional
-        self.dropout = dropout
-        self.latent_dim = latent_dim
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.max_grad_norm = max_grad_norm
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.scaling = scaling
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose
-        self.n_threads = n_threads
-        self.callbacks = callbacks
-        self.checkpoint_dir = checkpoint_dir
-        self.checkpoint_every = checkpoint_every
+        self._init_params(locals())
 
     def fit(self, X, y=None, *, resume=False):
         """Fit the autoencoder on sequences ``X``.
@@ -251,16 +216,16 @@ class SequenceAutoencoder(ReconstructionNetwork, BaseSequenceEstimator):
             )
         if not np.isfinite(Z).all():
             raise ValueError("Z contains NaN or infinite values; pass finite embeddings.")
-        if isinstance(n_timesteps, bool) or not isinstance(n_timesteps, (int, np.integer)) or n_timesteps < 1:
-            raise ValueError(f"n_timesteps must be an integer >= 1, got {n_timesteps!r}.")
+        n_timesteps = check_count(n_timesteps, "n_timesteps")
         network = self._unscaled_network()
         device = next(network.parameters()).device
-        out = []
+
+        def decode(rows):
+            return (network.decoder(torch.from_numpy(Z[rows]).to(device), n_timesteps).cpu().numpy(),)
+
         with self._threads(), torch.inference_mode():
-            for start in range(0, len(Z), self.predict_batch_size):
-                z = torch.from_numpy(Z[start : start + self.predict_batch_size]).to(device)
-                out.append(network.decoder(z, int(n_timesteps)).cpu().numpy())
-        return np.concatenate(out)
+            (out,) = map_rows(len(Z), self.predict_batch_size, decode)
+        return out
 
     def _errors(self, X, per_step: bool = True):
         """Squared error in the scaled space, batch by batch (no scaled copy of X).

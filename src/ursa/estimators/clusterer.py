@@ -236,76 +236,15 @@ class RecurrentClusterer(BaseSequenceEstimator):
     }
 
     def __init__(
-        self,
-        n_clusters=8,
-        cell="gru",
-        hidden_size=32,
-        num_layers=1,
-        bidirectional=True,
-        dropout=0.0,
-        latent_dim=16,
-        pool="auto",
-        pool_features="mean_std",
-        differences="auto",
-        summary="mean",
-        epochs=100,
-        max_steps=300,
-        clustering_epochs=20,
-        n_init=1,
-        batch_size=128,
-        learning_rate=5e-3,
-        max_grad_norm=1.0,
-        validation_fraction=0.0,
-        patience=None,
-        contrastive=0.3,
-        gamma=1.0,
-        alpha=1.0,
-        update_interval=1,
-        tol=1e-3,
-        clusterer=None,
-        scaling="standard",
-        random_state=None,
-        device="auto",
-        verbose=False,
-        n_threads=None,
-        callbacks=None,
-        checkpoint_dir=None,
-        checkpoint_every=1,
+        self, n_clusters=8, cell="gru", hidden_size=32, num_layers=1, bidirectional=True,
+        dropout=0.0, latent_dim=16, pool="auto", pool_features="mean_std", differences="auto",
+        summary="mean", epochs=100, max_steps=300, clustering_epochs=20, n_init=1, batch_size=128,
+        learning_rate=5e-3, max_grad_norm=1.0, validation_fraction=0.0, patience=None,
+        contrastive=0.3, gamma=1.0, alpha=1.0, update_interval=1, tol=1e-3, clusterer=None,
+        scaling="standard", random_state=None, device="auto", verbose=False, n_threads=None,
+        callbacks=None, checkpoint_dir=None, checkpoint_every=1,
     ):
-        self.n_clusters = n_clusters
-        self.cell = cell
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.bidirectional = bidirectional
-        self.dropout = dropout
-        self.latent_dim = latent_dim
-        self.pool = pool
-        self.pool_features = pool_features
-        self.differences = differences
-        self.summary = summary
-        self.epochs = epochs
-        self.max_steps = max_steps
-        self.clustering_epochs = clustering_epochs
-        self.n_init = n_init
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.max_grad_norm = max_grad_norm
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.contrastive = contrastive
-        self.gamma = gamma
-        self.alpha = alpha
-        self.update_interval = update_interval
-        self.tol = tol
-        self.clusterer = clusterer
-        self.scaling = scaling
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose
-        self.n_threads = n_threads
-        self.callbacks = callbacks
-        self.checkpoint_dir = checkpoint_dir
-        self.checkpoint_every = checkpoint_every
+        self._init_params(locals())
 
     # ----------------------------------------------------------------- network
     def _build_network(self) -> ClusteringNet:
