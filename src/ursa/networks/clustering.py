@@ -9,9 +9,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .recurrent import RecurrentConfig, RecurrentDecoder, RecurrentStack, step_mask
+from .recurrent import SUMMARIES, RecurrentConfig, SequenceAutoencoderNet
 
-__all__ = ["ClusteringNet", "SummaryEncoder", "SummaryAutoencoder", "temporal_pool", "pooled_width",
+__all__ = ["ClusteringNet", "SUMMARIES", "temporal_pool", "pooled_width",
            "POOL_FEATURES", "lagged_differences", "clustering_inputs",
            "pooled_lengths", "soft_assignments", "target_distribution", "random_crops", "nt_xent"]
 
@@ -95,55 +95,6 @@ def target_distribution(q: torch.Tensor) -> torch.Tensor:
     return weight / weight.sum(1, keepdim=True)
 
 
-SUMMARIES = ("last", "mean", "both")
-
-
-class SummaryEncoder(nn.Module):
-    """Sequence -> code from the recurrent outputs: the last state ("last", as RecurrentEncoder),
-    the mean of the outputs over valid steps ("mean"), or both concatenated ("both")."""
-
-    def __init__(self, config: RecurrentConfig, latent_dim: int, summary: str = "both"):
-        super().__init__()
-        if summary not in SUMMARIES:
-            raise ValueError(f"summary must be one of {SUMMARIES}, got {summary!r}.")
-        self.summary = summary
-        self.stack = RecurrentStack(config)
-        width = config.output_size * (2 if summary == "both" else 1)
-        self.project = nn.Linear(width, latent_dim)
-        self.radius = float(latent_dim) ** 0.5
-
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        outputs, last = self.stack(x, lengths)  # (B, T, H), (B, H)
-        if self.summary == "last":
-            code = self.project(last)
-        else:
-            mask = step_mask(lengths, outputs.size(1)).unsqueeze(-1)  # (B, T, 1)
-            mean = (outputs * mask).sum(1) / lengths[:, None].to(outputs.dtype)  # (B, H)
-            code = self.project(mean if self.summary == "mean" else torch.cat([last, mean], 1))
-        # Codes live on a sphere of radius sqrt(latent_dim): the contrastive term compares
-        # directions only, and k-means on the raw (unnormalised) codes was measured to split the
-        # groups worse (generated sines: ARI 0.71 raw vs 0.78-1.0 on the sphere).
-        return torch.nn.functional.normalize(code, dim=1) * self.radius
-
-
-class SummaryAutoencoder(nn.Module):
-    """SummaryEncoder + the recurrent decoder of SequenceAutoencoderNet. The decoder rebuilds the
-    first ``output_size`` input features (default: all of them)."""
-
-    def __init__(self, config: RecurrentConfig, latent_dim: int, summary: str = "both",
-                 output_size: int | None = None):
-        super().__init__()
-        self.encoder = SummaryEncoder(config, latent_dim, summary)
-        self.decoder = RecurrentDecoder(
-            latent_dim, output_size or config.input_size, config.hidden_size, config.num_layers,
-            config.cell, config.dropout,
-        )
-
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        z = self.encoder(x, lengths)  # (B, latent)
-        return self.decoder(z, x.size(1)), z  # (B, T, C), (B, latent)
-
-
 def random_crops(x: torch.Tensor, lengths: torch.Tensor, min_fraction: float,
                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """One random contiguous crop per sequence, between ``min_fraction`` and all of its valid steps.
@@ -200,7 +151,10 @@ class ClusteringNet(nn.Module):
         self.target_width = config.input_size // (2 if self.differences else 1)
         if self.differences:
             self.register_buffer("difference_scale", torch.ones(n_difference_channels))
-        self.autoencoder = SummaryAutoencoder(config, latent_dim, summary, self.target_width)
+        # Codes live on a sphere: the contrastive term compares directions only, and k-means on
+        # the raw codes split the groups worse (docs/clustering.md).
+        self.autoencoder = SequenceAutoencoderNet(config, latent_dim, summary, sphere=True,
+                                                  output_size=self.target_width)
         self.centers = nn.Parameter(torch.zeros(n_clusters, latent_dim))  # (K, latent)
 
     def inputs(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

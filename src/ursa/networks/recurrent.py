@@ -20,6 +20,7 @@ __all__ = [
     "RecurrentConfig",
     "RecurrentStack",
     "RecurrentEncoder",
+    "SUMMARIES",
     "RecurrentDecoder",
     "SequenceAutoencoderNet",
     "fold_input_scaling",
@@ -134,17 +135,40 @@ class RecurrentStack(nn.Module):
         return hidden, last
 
 
-class RecurrentEncoder(nn.Module):
-    """Sequence -> fixed-size code: recurrent stack, summary state, linear projection."""
+SUMMARIES = ("last", "mean", "both")
 
-    def __init__(self, config: RecurrentConfig, latent_dim: int):
+
+class RecurrentEncoder(nn.Module):
+    """Sequence -> fixed-size code: recurrent stack, a summary of its outputs, linear projection.
+
+    ``summary`` is the last state ("last"), the mean of the outputs over valid steps ("mean"),
+    or both concatenated ("both"). With ``sphere`` the codes are scaled onto the sphere of
+    radius sqrt(latent_dim), so that only their directions differ (what a contrastive loss
+    compares).
+    """
+
+    def __init__(self, config: RecurrentConfig, latent_dim: int, summary: str = "last",
+                 sphere: bool = False):
         super().__init__()
+        if summary not in SUMMARIES:
+            raise ValueError(f"summary must be one of {SUMMARIES}, got {summary!r}.")
+        self.summary, self.sphere = summary, sphere
         self.stack = RecurrentStack(config)
-        self.project = nn.Linear(config.output_size, latent_dim)
+        width = config.output_size * (2 if summary == "both" else 1)
+        self.project = nn.Linear(width, latent_dim)
+        self.radius = float(latent_dim) ** 0.5
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        _, last = self.stack(x, lengths)  # (batch, output_size)
-        return self.project(last)  # (batch, latent)
+        outputs, last = self.stack(x, lengths)  # (batch, time, output_size), (batch, output_size)
+        if self.summary == "last":
+            code = self.project(last)  # (batch, latent)
+        else:
+            mask = step_mask(lengths, outputs.size(1)).unsqueeze(-1)  # (batch, time, 1)
+            mean = (outputs * mask).sum(1) / lengths[:, None].to(outputs.dtype)
+            code = self.project(mean if self.summary == "mean" else torch.cat([last, mean], 1))
+        if not self.sphere:
+            return code
+        return nn.functional.normalize(code, dim=1) * self.radius
 
 
 class RecurrentDecoder(nn.Module):
@@ -171,19 +195,21 @@ class RecurrentDecoder(nn.Module):
 
 
 class SequenceAutoencoderNet(nn.Module):
-    """Recurrent encoder + decoder."""
+    """Recurrent encoder + decoder. The decoder rebuilds the first ``output_size`` input features
+    (default: all of them); ``summary`` and ``sphere`` shape the code (see RecurrentEncoder)."""
 
-    def __init__(self, config: RecurrentConfig, latent_dim: int):
+    def __init__(self, config: RecurrentConfig, latent_dim: int, summary: str = "last",
+                 sphere: bool = False, output_size: int | None = None):
         super().__init__()
-        self.encoder = RecurrentEncoder(config, latent_dim)
+        self.encoder = RecurrentEncoder(config, latent_dim, summary, sphere)
         self.decoder = RecurrentDecoder(
-            latent_dim, config.input_size, config.hidden_size, config.num_layers,
+            latent_dim, output_size or config.input_size, config.hidden_size, config.num_layers,
             config.cell, config.dropout,
         )
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         z = self.encoder(x, lengths)  # (batch, latent)
-        return self.decoder(z, x.size(1)), z  # (batch, time, features), (batch, latent)
+        return self.decoder(z, x.size(1)), z  # (batch, time, output_size), (batch, latent)
 
 
 @torch.no_grad()
