@@ -16,16 +16,15 @@ from ..networks.clustering import (
     POOL_FEATURES,
     SUMMARIES,
     ClusteringNet,
-    clustering_inputs,
     lagged_differences,
     nt_xent,
     pooled_width,
     random_crops,
-    target_distribution,
 )
 from ..networks.recurrent import step_mask
 from ..persistence import register
-from ..training import Callback, LossStep, TrainingConfig, copy_weights, run, train
+from ..training import LossStep, TrainingConfig, run, train
+from ._clustering_stage import _pool_sequences, _smoothness, _TargetRefresh
 from .base import COMMON_CONSTRAINTS, BaseSequenceEstimator
 
 __all__ = ["RecurrentClusterer"]
@@ -33,6 +32,19 @@ __all__ = ["RecurrentClusterer"]
 # pool="auto" averages windows so that the recurrence reads about this many steps of the median
 # training sequence (see ClusteringNet).
 AUTO_POOL_STEPS = 32
+# The contrastive term's crops keep at least this share of their sequence; NT-Xent's temperature.
+CROP_MIN_FRACTION = 0.5
+TEMPERATURE = 0.5
+# differences="auto" feeds the changes to the encoder when the training sequences' lag-1
+# autocorrelation (_smoothness) is at least this (see RecurrentClusterer's differences).
+AUTO_DIFFERENCES_SMOOTHNESS = 0.7
+# The clustering stage starts a fresh optimiser on pretrained weights; its learning rate rises to
+# learning_rate over this many epochs. Without it, the first full-size Adam steps can move most
+# codes to another centre in one epoch and leave a cluster (nearly) empty (docs/clustering.md).
+CLUSTERING_WARMUP_EPOCHS = 5
+# n_init > 1 picks the restart by the silhouette of its codes, on at most this many of them
+# (silhouette costs time quadratic in the number of codes).
+SILHOUETTE_SAMPLE = 2000
 
 
 @register
@@ -50,129 +62,119 @@ class RecurrentClusterer(BaseSequenceEstimator):
        renormalised), refreshed every ``update_interval`` epochs; training stops when fewer than a
        ``tol`` fraction of the labels change between two refreshes.
 
+    The defaults were chosen on four UCR/UEA sets; docs/clustering.md gives the evidence, what was
+    rejected, and the latest scores.
+
     Parameters
     ----------
     n_clusters : int, default=8
-        Number of clusters.
+        Number of clusters, as in scikit-learn's ``KMeans``. At most the number of sequences.
     cell : {"rnn", "gru", "lstm"}, default="gru"
+        Recurrent cell of encoder and decoder. LSTM clustered worse on two of the four benchmark
+        sets and no better on the others.
     hidden_size : int, default=32
-        Units per recurrent layer (and direction).
+        Units per recurrent layer (and direction). Wider layers did not cluster better; narrower
+        ones lost quality on multivariate data.
     num_layers : int, default=1
+        Stacked recurrent layers. A second layer doubles the fit time without a clear gain.
     bidirectional : bool, default=True
         Bidirectional encoder: each code has read the sequence from both ends.
     dropout : float, default=0.0
+        Dropout between stacked layers (no effect with one layer).
     latent_dim : int, default=16
-        Size of the latent space where the centres live (``transform`` output).
+        Size of the latent space where the centres live (``transform`` output). Halving or
+        doubling it made no measurable difference.
     pool : int or "auto", default="auto"
         Summarise windows of this many time steps before the recurrence. "auto" picks
-        ceil(median length / 32), so long series are read as about 32 pooled steps.
+        ceil(median length / 32), so long series are read as about 32 pooled steps, which trains
+        faster and clusters better than reading every step.
     pool_features : {"mean", "mean_std"}, default="mean_std"
         What each window contributes: its mean per channel, or its mean and standard deviation
         (twice the channels), which keeps what averaging removes — oscillation faster than the
-        window and the noise level. Measured on BasicMotions (3 seeds): NMI 0.94 with "mean_std" at
-        pool 4 against 0.80 with "mean" (benchmarks/clustering.py).
+        window and the noise level — and clustered markedly better on noisy sensor data.
     differences : bool or "auto", default="auto"
         Also feed the encoder each channel's change over one pooling window, x_t - x_{t - pool}
-        (over the first window, the change since the first step), divided by its root mean
-        square on the training data and pooled like the series. The decoder still rebuilds the
-        series only, so the changes shape the codes without being a reconstruction target.
-        The changes help smooth series and hurt noisy ones, where their spread is sensor noise.
-        "auto" turns them on when the (scaled) training sequences are smooth: when their lag-1
-        autocorrelation, 1 - mean((x_t - x_{t-1})^2) / (2 var(x)) per channel averaged over the
-        channels (``smoothness_``), is at least 0.7. On the four UCR/UEA sets of
-        benchmarks/clustering.py it is 0.998 on ArrowHead, 0.996 on OSULeaf, 0.87 on
-        JapaneseVowels (0.96 with each series z-normalised as a whole) and 0.55-0.58 on
-        BasicMotions, the one set with noisy sensors. The threshold was chosen on these four
-        sets, halfway between BasicMotions and the others.
-        Measured with benchmarks/clustering.py (NMI with against without, seeds 0-2 unless noted):
-        ArrowHead 0.305 / 0.274 (seeds 0-7), OSULeaf 0.427 / 0.424; each channel z-normalised,
-        BasicMotions 0.839 / 0.929 (seeds 0-7) and JapaneseVowels 0.530 / 0.458; each series
-        z-normalised as a whole, BasicMotions 0.964 / 1.000 (seeds 0-7) and JapaneseVowels 0.872
-        / 0.815. Pooling the changes by their mean only (without their spread) keeps
-        BasicMotions (0.908, seeds 0-4) but loses ArrowHead's gain (0.278, seeds 0-7)
-        (benchmarks/RESULTS.md).
+        (over the first window, the change since the first step), divided by its root mean square
+        on the training data and pooled like the series; the decoder still rebuilds the series
+        only. The changes help smooth series and hurt noisy ones, so "auto" uses them when the
+        scaled training sequences' lag-1 autocorrelation (``smoothness_``) is at least 0.7, a
+        threshold chosen on four sets: set it explicitly when you know your data.
     summary : {"last", "mean", "both"}, default="mean"
         What the encoder projects to the code: the last recurrent state, the mean of the recurrent
-        outputs over the valid steps, or both.
+        outputs over the valid steps, or both. The mean clustered best.
     epochs : int, default=100
         Maximum pretraining epochs.
     max_steps : int or None, default=300
         Cap on pretraining optimiser steps: large data sets train for fewer than ``epochs`` epochs
         (ceil(max_steps / batches per epoch)). The contrastive term needs on the order of a hundred
-        steps and gains little after a few hundred (measured on the UCR sets of
-        benchmarks/clustering.py); None trains for ``epochs`` whatever the size.
+        steps and gains little after a few hundred; None trains for ``epochs`` whatever the size.
     clustering_epochs : int, default=20
-        Maximum epochs of the joint reconstruction + clustering stage.
+        Maximum epochs of the joint reconstruction + clustering stage; with the default ``gamma``
+        the labels settle within this budget.
     n_init : int, default=1
         Number of independent fits (fresh weights, pretraining, centres and clustering stage);
         the one whose labels have the highest silhouette on its own latent codes is kept (an
         internal criterion: the true labels are never used). Restart 0 is the ``n_init=1`` fit
-        itself. Measured (benchmarks/clustering.py, seeds 0-2, NMI with 3 against 1 in the same
-        session): ArrowHead 0.263 / 0.267, BasicMotions 0.875 / 0.944, JapaneseVowels 0.413 /
-        0.369, OSULeaf 0.419 / 0.395, mean 0.493 / 0.494, for three times the fit time. Over 8-16
-        single fits per set, the silhouette follows NMI only loosely (rank correlation about +0.5
-        on the first three sets, -0.6 on OSULeaf), so one fit stays the default. (Measured with
-        ``gamma`` 0.1 and without ``differences``.)
+        itself. The silhouette follows the true quality only loosely, so extra restarts gain
+        little for their cost.
     batch_size : int, default=128
         Large batches give the contrastive term more negatives and cost little more per step.
     learning_rate : float, default=5e-3
-        Adam's step size; in the clustering stage it is reached over the first 5 epochs (a linear
-        warm-up, which keeps the fresh optimiser from knocking codes away from their centres).
+        Adam's step size, higher than the usual 1e-3 and kept stable by ``max_grad_norm``. In the
+        clustering stage it is reached over the first 5 epochs (a linear warm-up, which keeps the
+        fresh optimiser from knocking codes away from their centres).
     max_grad_norm : float or None, default=1.0
+        Gradient clipping threshold, which makes the high learning rate safe (None disables it).
     validation_fraction : float, default=0.0
         Held-out share for early stopping during pretraining (with ``patience``); the clustering
         stage uses every sequence. Off by default: the contrastive loss on random crops is too
-        noisy a stopping signal, and stopping early was measured to cost quality (BasicMotions
-        NMI 0.69 with a 10% split and patience 10, 0.95 with the fixed budget).
+        noisy a stopping signal, and stopping early cost quality.
     patience : int or None, default=None
+        Epochs without validation improvement before pretraining stops (only with
+        ``validation_fraction > 0``); None trains the full budget.
     contrastive : float, default=0.3
         Weight of a contrastive term during pretraining: the codes of two random crops (each
         between half and all of a sequence) of the same sequence are pulled together and pushed
         away from the other sequences of the batch (SimCLR's NT-Xent). It makes codes depend on
-        what a sequence is rather than where its features happen to fall in time. 0 disables it.
-        0.3 was measured best over the four UCR sets of benchmarks/clustering.py (mean NMI 0.51;
-        1.0 helped BasicMotions but hurt ArrowHead and JapaneseVowels, 0 lost BasicMotions).
-        JapaneseVowels clusters better without it, whatever the crops (seeds 0-2, NMI): with each
-        series z-normalised over all its channels, 0.868 at 0 against 0.744 at 0.3 (0.743 with
-        crops of at least 80% of a sequence, 0.744 with whole-sequence "crops"); with each
-        channel z-normalised, 0.459 against 0.369. But 0 lowers the mean over the four sets from
-        0.494 to 0.427 (ArrowHead 0.236, BasicMotions 0.706, OSULeaf 0.308), so 0.3 stays the
-        default and 0 is the first value to try when the default clusters poorly. (These figures
-        were measured with ``gamma`` 0.1.)
+        what a sequence is rather than where its features happen to fall in time. 0 disables it;
+        0.3 scored best on average, and 0 is the first value to try when the default clusters
+        poorly (some data sets cluster better without it).
     gamma : float, default=1.0
-        Weight of the clustering loss against the reconstruction loss (IDEC's gamma is 0.1). The
-        clustering stage stops after ``clustering_epochs`` even when labels still change, and a
-        heavier clustering loss settles the labels within that budget. Measured on the four UCR
-        sets of benchmarks/clustering.py (NMI, seeds 0-2; ArrowHead seeds 0-7): 1.0 scored
-        ArrowHead 0.279, BasicMotions 0.944, JapaneseVowels 0.458, OSULeaf 0.424 (mean 0.526);
-        0.1 scored 0.280, 0.944, 0.369, 0.395 (mean 0.494); 3.0 scored 0.276, 0.944, 0.454,
-        0.435. With 0.1, JapaneseVowels needs about 100 clustering epochs to reach 0.476 (0.369
-        at 20, 0.457 at 60); 0 (no clustering loss) scored ArrowHead 0.252. (These figures were
-        measured without ``differences``.)
+        Weight of the clustering loss against the reconstruction loss. Heavier than IDEC's 0.1 so
+        that the labels settle within ``clustering_epochs``; 0 trains reconstruction only and
+        leaves the centres where k-means put them.
     alpha : float, default=1.0
-        Degrees of freedom of the Student-t kernel.
+        Degrees of freedom of the Student-t kernel; 1, as in DEC and IDEC.
     update_interval : int, default=1
-        Epochs between refreshes of the target distribution p.
+        Epochs between refreshes of the target distribution p; every epoch keeps the target close
+        to the codes in a stage of only ``clustering_epochs`` epochs.
     tol : float, default=1e-3
-        Stop the clustering stage when fewer than this fraction of labels change between refreshes.
+        Stop the clustering stage when fewer than this fraction of labels change between
+        refreshes (IDEC's 0.1 %).
     clusterer : scikit-learn clusterer or None, default=None
         Estimator fitted on the latent codes to initialise the centres (its ``cluster_centers_``,
         or the mean code of each of its ``labels_``); None uses ``KMeans(n_clusters, n_init=10)``.
         It must find exactly ``n_clusters`` clusters. Not saved with the model (the centres are).
     scaling : {"standard", "minmax", None}, default="standard"
+        Per-feature scaling fitted on the training data before pooling.
     random_state : int, RandomState or None, default=None
+        Seed; the same seed, data and machine give bit-identical fits on CPU.
     device : {"auto", "cpu", "cuda"}, default="auto"
+        "auto" uses CUDA when present.
     verbose : bool, default=False
+        Show a progress bar.
     n_threads : int or None, default=None
+        torch intra-op threads during fit and inference; None keeps torch's setting (one per
+        physical core), the fastest for most shapes.
     callbacks : list of ursa.training.Callback, optional
         Extra callbacks, called in both training stages.
     checkpoint_dir : str, path or None, default=None
         Write checkpoints of both stages to ``checkpoint_dir/pretrain`` and
         ``checkpoint_dir/cluster`` (weights, optimiser, target distribution and random-generator
         states). ``fit(X, resume=True)`` continues an interrupted fit in either stage and ends
-        with the uninterrupted fit's weights, bit for bit on CPU. On a GPU with ``num_layers > 1`` and ``dropout > 0`` the resumed
-        weights differ from an uninterrupted fit's: cuDNN draws that dropout from a generator of
-        its own, which no checkpoint can hold.
+        with the uninterrupted fit's weights, bit for bit on CPU. On a GPU with
+        ``num_layers > 1`` and ``dropout > 0`` the resumed weights differ: cuDNN draws that
+        dropout from a generator of its own, which no checkpoint can hold.
     checkpoint_every : int, default=1
         Epochs between checkpoints.
 
@@ -371,7 +373,7 @@ class RecurrentClusterer(BaseSequenceEstimator):
             if contrast:
                 # The sequences and two random crops of each go through the encoder as one batch
                 # of 3B (each crop zero-padded back to the batch's length; the encoder masks it):
-                # one recurrent pass instead of three, about a fifth less time per step.
+                # one recurrent pass instead of three.
                 inputs, input_lengths = [values], [lengths]
                 for _ in range(2):
                     crop, crop_lengths = random_crops(values, lengths, CROP_MIN_FRACTION)
@@ -546,104 +548,3 @@ class RecurrentClusterer(BaseSequenceEstimator):
         super()._set_state(document, {k: v for k, v in arrays.items() if k != "labels"})
         self.labels_ = np.array(arrays["labels"], dtype=np.int64)
         self.cluster_centers_ = self.network_.centers.detach().cpu().numpy().copy()
-
-
-CROP_MIN_FRACTION = 0.5
-# differences="auto" feeds the changes to the encoder when the training sequences' lag-1
-# autocorrelation (_smoothness) is at least this (see RecurrentClusterer's differences).
-AUTO_DIFFERENCES_SMOOTHNESS = 0.7
-# The clustering stage starts a fresh optimiser on pretrained weights; its learning rate rises to
-# learning_rate over this many epochs. Without it, the first full-size Adam steps could move most
-# codes to another centre in one epoch and leave a cluster (nearly) empty: ArrowHead with
-# contrastive=0, NMI 0.17 over 5 seeds (4 collapsed) against 0.25 with the warm-up (1 collapsed);
-# default settings on the four UCR sets unchanged within noise (benchmarks/clustering.py).
-CLUSTERING_WARMUP_EPOCHS = 5
-TEMPERATURE = 0.5
-# n_init > 1 picks the restart by the silhouette of its codes, on at most this many of them
-# (silhouette costs time quadratic in the number of codes).
-SILHOUETTE_SAMPLE = 2000
-
-
-def _smoothness(seqs: Sequences) -> float:
-    """Lag-1 autocorrelation of the sequences, 1 - mean((x_t - x_{t-1})^2) / (2 var(x)) per channel
-    over the valid steps (the variance over every valid step of the set), averaged over the
-    channels; a constant channel counts as smooth (1). 1 when no sequence has two steps."""
-    values, lengths = seqs.tensors("cpu")
-    values = values.double()
-    valid = step_mask(lengths, values.size(1)).double().unsqueeze(-1)  # (B, T, 1)
-    pairs = valid[:, 1:] * valid[:, :-1]  # both steps of the change are valid
-    if pairs.sum() == 0:
-        return 1.0
-    count = valid.sum()
-    mean = (values * valid).sum((0, 1)) / count
-    variance = (((values - mean) * valid) ** 2).sum((0, 1)) / count  # (C,)
-    step_change = (((values[:, 1:] - values[:, :-1]) * pairs) ** 2).sum((0, 1)) / pairs.sum()
-    rho = torch.where(variance > 1e-12, 1.0 - step_change / (2.0 * variance.clamp_min(1e-12)),
-                      torch.ones_like(variance))
-    return float(rho.mean())
-
-
-def _pool_sequences(seqs: Sequences, size: int, features: str,
-                    difference_scale: torch.Tensor | None = None) -> Sequences:
-    """The encoder's input for every sequence (see ClusteringNet.inputs), computed once per fit."""
-    if size == 1 and difference_scale is None:
-        return seqs
-    values, lengths = clustering_inputs(*seqs.tensors("cpu"), size, features, difference_scale)
-    return Sequences(values.numpy().astype(np.float32), lengths.numpy().astype(np.int64))
-
-
-class _TargetRefresh(Callback):
-    """Recompute the target distribution p every ``update_interval`` epochs; stop on ``tol``.
-
-    Its state (the target, the labels of the last refresh, the weights kept in case a cluster
-    empties) is checkpoint state: a resumed clustering stage continues from it.
-    """
-
-    def __init__(self, estimator: RecurrentClusterer, network, pooled: Sequences, device):
-        self.estimator = estimator
-        self.network = network
-        self.pooled = pooled
-        self.device = device
-        self.labels = None
-        self.target = None
-
-    def _refresh(self) -> np.ndarray:
-        q = self.estimator._soft(self.network, self.pooled)
-        self.network.train()
-        self.target = target_distribution(torch.from_numpy(q).double()).float().to(self.device)
-        return q.argmax(1)
-
-    def state_dict(self) -> dict:
-        return {"target": self.target, "labels": torch.from_numpy(self.labels),
-                "n_start": self.n_start, **{f"good.{k}": v for k, v in self.good.items()}}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.target = state["target"].to(self.device)
-        self.labels = state["labels"].numpy()
-        self.n_start = int(state["n_start"])
-        self.good = {k[len("good."):]: v.to(self.device) for k, v in state.items()
-                     if k.startswith("good.")}
-
-    def on_train_begin(self, state) -> None:
-        self.labels = self._refresh()
-        self.n_start = len(np.unique(self.labels))
-        self.good = copy_weights(self.network)
-
-    def on_epoch_end(self, state, record: dict) -> None:
-        if record["epoch"] % self.estimator.update_interval:
-            return
-        labels = self._refresh()
-        if len(np.unique(labels)) < self.n_start:
-            # The clustering loss emptied a cluster (it can pull every code to one centre on
-            # data with weak structure, e.g. ArrowHead): keep the last refresh's weights, where
-            # every cluster still had members, and stop.
-            record["collapsed"] = True
-            state.best_weights = self.good  # the loop loads these when it returns
-            state.stop = True
-            return
-        change = float(np.mean(labels != self.labels))
-        record["label_change"] = change
-        self.labels = labels
-        self.good = copy_weights(self.network)
-        if change < self.estimator.tol:
-            state.stop = True

@@ -1,0 +1,102 @@
+"""RecurrentClusterer's helpers outside the estimator: the training sequences' smoothness, the
+pooled encoder input computed once per fit, and the clustering stage's target refresh."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from ..data import Sequences
+from ..networks.clustering import clustering_inputs, target_distribution
+from ..networks.recurrent import step_mask
+from ..training import Callback, copy_weights
+
+if TYPE_CHECKING:
+    from .clusterer import RecurrentClusterer
+
+
+def _smoothness(seqs: Sequences) -> float:
+    """Lag-1 autocorrelation of the sequences, 1 - mean((x_t - x_{t-1})^2) / (2 var(x)) per channel
+    over the valid steps (the variance over every valid step of the set), averaged over the
+    channels; a constant channel counts as smooth (1). 1 when no sequence has two steps."""
+    values, lengths = seqs.tensors("cpu")
+    values = values.double()
+    valid = step_mask(lengths, values.size(1)).double().unsqueeze(-1)  # (B, T, 1)
+    pairs = valid[:, 1:] * valid[:, :-1]  # both steps of the change are valid
+    if pairs.sum() == 0:
+        return 1.0
+    count = valid.sum()
+    mean = (values * valid).sum((0, 1)) / count
+    variance = (((values - mean) * valid) ** 2).sum((0, 1)) / count  # (C,)
+    step_change = (((values[:, 1:] - values[:, :-1]) * pairs) ** 2).sum((0, 1)) / pairs.sum()
+    rho = torch.where(variance > 1e-12, 1.0 - step_change / (2.0 * variance.clamp_min(1e-12)),
+                      torch.ones_like(variance))
+    return float(rho.mean())
+
+
+def _pool_sequences(seqs: Sequences, size: int, features: str,
+                    difference_scale: torch.Tensor | None = None) -> Sequences:
+    """The encoder's input for every sequence (see ClusteringNet.inputs), computed once per fit."""
+    if size == 1 and difference_scale is None:
+        return seqs
+    values, lengths = clustering_inputs(*seqs.tensors("cpu"), size, features, difference_scale)
+    return Sequences(values.numpy().astype(np.float32), lengths.numpy().astype(np.int64))
+
+
+class _TargetRefresh(Callback):
+    """Recompute the target distribution p every ``update_interval`` epochs; stop on ``tol``.
+
+    Its state (the target, the labels of the last refresh, the weights kept in case a cluster
+    empties) is checkpoint state: a resumed clustering stage continues from it.
+    """
+
+    def __init__(self, estimator: RecurrentClusterer, network, pooled: Sequences, device):
+        self.estimator = estimator
+        self.network = network
+        self.pooled = pooled
+        self.device = device
+        self.labels = None
+        self.target = None
+
+    def _refresh(self) -> np.ndarray:
+        q = self.estimator._soft(self.network, self.pooled)
+        self.network.train()
+        self.target = target_distribution(torch.from_numpy(q).double()).float().to(self.device)
+        return q.argmax(1)
+
+    def state_dict(self) -> dict:
+        return {"target": self.target, "labels": torch.from_numpy(self.labels),
+                "n_start": self.n_start, **{f"good.{k}": v for k, v in self.good.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.target = state["target"].to(self.device)
+        self.labels = state["labels"].numpy()
+        self.n_start = int(state["n_start"])
+        self.good = {k[len("good."):]: v.to(self.device) for k, v in state.items()
+                     if k.startswith("good.")}
+
+    def on_train_begin(self, state) -> None:
+        self.labels = self._refresh()
+        self.n_start = len(np.unique(self.labels))
+        self.good = copy_weights(self.network)
+
+    def on_epoch_end(self, state, record: dict) -> None:
+        if record["epoch"] % self.estimator.update_interval:
+            return
+        labels = self._refresh()
+        if len(np.unique(labels)) < self.n_start:
+            # The clustering loss emptied a cluster (it can pull every code to one centre on
+            # data with weak structure, e.g. ArrowHead): keep the last refresh's weights, where
+            # every cluster still had members, and stop.
+            record["collapsed"] = True
+            state.best_weights = self.good  # the loop loads these when it returns
+            state.stop = True
+            return
+        change = float(np.mean(labels != self.labels))
+        record["label_change"] = change
+        self.labels = labels
+        self.good = copy_weights(self.network)
+        if change < self.estimator.tol:
+            state.stop = True
