@@ -112,6 +112,83 @@ def test_sigkill_mid_fit_then_resume_gives_the_uninterrupted_weights(tmp_path, u
            "uninterrupted fit")
 
 
+# The other estimators whose training resumes after a kill: the GAN (checkpoints mid-phase and
+# mid-pass, five optimisers, the weight average) and the clusterer's clustering stage (its target
+# distribution). Each strikes once the stage's checkpoint holds ``strike_at`` records; the child
+# then sleeps at the next record (before its checkpoint) until the signal arrives.
+KILLED = {
+    "RecurrentGAN": dict(
+        params=dict(hidden_size=8, latent_dim=4, num_layers=2, iterations=400,
+                    pretrain_iterations=150, batch_size=8, random_state=3, device=DEVICE,
+                    n_threads=1),
+        stage="", strike_at=6),  # records: 2 embedding, 2 supervised, 4 joint
+    "RecurrentClusterer": dict(
+        params=dict(n_clusters=2, hidden_size=8, latent_dim=3, num_layers=2,
+                    dropout=0.2 if DEVICE == "cpu" else 0.0, epochs=3, clustering_epochs=8,
+                    tol=0.0, batch_size=8, random_state=3, device=DEVICE, n_threads=1),
+        stage="cluster", strike_at=3),
+}
+
+CHILD_ANY = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    import torch
+    import ursa
+    from ursa.training import Callback
+
+    torch.backends.cudnn.allow_tf32 = False
+
+    class Slow(Callback):  # in the watched stage, wait for the signal after the strike point
+        def on_epoch_end(self, state, record):
+            in_stage = sys.argv[5] == "" or "target" in state.stateful
+            if in_stage and state.epoch > int(sys.argv[6]):
+                time.sleep(120)
+
+    data = np.load(sys.argv[2])
+    X = [data[f"x{i}"] for i in range(len(data.files))]
+    cls = getattr(ursa, sys.argv[1])
+    cls(**eval(sys.argv[3]), callbacks=[Slow()], checkpoint_dir=sys.argv[4]).fit(X)
+    print("finished")
+""")
+
+
+@pytest.mark.parametrize("name", sorted(KILLED))
+def test_sigkill_mid_stage_then_resume_gives_the_uninterrupted_weights(tmp_path, name):
+    case = KILLED[name]
+    cls = getattr(__import__("ursa"), name)
+    data = tmp_path / "X.npz"
+    np.savez(data, **{f"x{i}": x for i, x in enumerate(X)})
+    ckpt = tmp_path / "ckpt"
+    watched = ckpt / case["stage"] if case["stage"] else ckpt
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD_ANY, name, str(data), repr(case["params"]), str(ckpt),
+         case["stage"], str(case["strike_at"])],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    try:
+        while checkpoint_epoch(watched) < case["strike_at"]:
+            assert child.poll() is None, child.communicate()
+            assert time.monotonic() < deadline, "the child never reached the strike point"
+            time.sleep(0.02)
+    finally:  # a failed wait must not leave the child running (it sleeps past the strike)
+        child.kill()
+        out, _ = child.communicate(timeout=60)
+    assert child.returncode == -signal.SIGKILL and "finished" not in out
+    assert checkpoint_epoch(watched) == case["strike_at"]
+    straight = cls(**case["params"]).fit(X)
+    resumed = cls(**case["params"], checkpoint_dir=ckpt).fit(X, resume=True)
+    assert same_weights(resumed, straight)
+    drop = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
+    assert drop(resumed.history_) == drop(straight.history_)
+    if name == "RecurrentGAN":
+        np.testing.assert_array_equal(resumed.sample(4, n_timesteps=12, random_state=0),
+                                      straight.sample(4, n_timesteps=12, random_state=0))
+    else:
+        np.testing.assert_array_equal(resumed.labels_, straight.labels_)
+    record(f"fault: SIGKILL mid-fit ({name}{', clustering stage' if case['stage'] else ''}), "
+           "then fit(resume=True)", 1, "weights bit-identical to an uninterrupted fit")
+
+
 def test_ctrl_c_leaves_a_usable_checkpoint_and_says_how_to_resume(tmp_path, uninterrupted):
     code, out, err, ckpt = run_child_until(tmp_path, signal.SIGINT)
     assert code != 0 and "finished" not in out
