@@ -67,9 +67,7 @@ def _z(x: np.ndarray, axis) -> np.ndarray:
 # (NMI of every method drops from ~0.8 to ~0.4). The reference results the JapaneseVowels target
 # comes from (Lafabregue et al. 2022) used the multivariate archive files as they are: "none".
 # "series" z-normalises each series with one mean and deviation over all its channels, which keeps
-# the channels' levels relative to each other: on JapaneseVowels (seeds 0-2, NMI) ursa 0.815 with the
-# defaults (0.744 with gamma 0.1, the earlier default), k-means 0.784, k-means-DTW
-# 0.775 (benchmarks/RESULTS.md, 2026-11-29).
+# the channels' levels relative to each other (the scores under it are in benchmarks/RESULTS.md).
 NORMALISATIONS = {
     "channel": lambda x: _z(x, 0),
     "series": lambda x: _z(x, None),

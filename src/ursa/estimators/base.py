@@ -23,11 +23,9 @@ from ..training import Checkpoint, ProgressBar, TrainingConfig
 
 __all__ = ["BaseSequenceEstimator"]
 
-# n_threads=None keeps torch's own intra-op setting (one thread per physical core). Measured on a
-# 2-core machine (benchmarks/train_speed.py --compare-threads, benchmarks/RESULTS.md), two threads
-# trained 1.26-1.54x faster than one for every LSTM shape and for the widest shape (T=100, C=38) with
-# every cell, and within 5% of one thread for RNN/GRU on the small shapes; so the default does not
-# pin one thread.
+# n_threads=None keeps torch's own intra-op setting (one thread per physical core) rather than
+# pinning one thread: a second thread speeds up LSTMs and wide inputs and costs the small RNN and
+# GRU shapes next to nothing (docs/autoencoder.md).
 
 # torch's thread count and default generator are process-wide: serialise fits, and predictions
 # that change the thread count.

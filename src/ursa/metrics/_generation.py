@@ -108,12 +108,10 @@ def discriminative_score(real, synthetic, n_repeats: int = 10, iterations: int =
         Where the post-hoc network trains; None is the CPU, "auto" a GPU when there is one.
     hidden_size : int or None, default=None
         Width of the post-hoc GRU. None is the protocol's ``n_features // 2`` (at least 1), the
-        setting every published score uses. That classifier is weak: on Sines (5 features, so 2
-        units), a default RecurrentGAN's samples scored 0.007-0.023, while 32 units scored 0.363
-        on the same samples (0.007 on two draws of the real data) and a gradient-boosted
-        classifier on the first step's values alone told them from the data 99.5 % of the time
-        (benchmarks/RESULTS.md, 2026-12-02). A wider classifier is a stricter test, and a
-        steadier one between repeats; its scores are not comparable with published ones.
+        setting every published score uses. That classifier is weak (two units for Sines' five features): it
+        can miss differences that a 32-unit one finds easily (docs/generation.md). A wider
+        classifier is a stricter test, and a steadier one between repeats; its scores are not
+        comparable with published ones.
 
     Returns
     -------

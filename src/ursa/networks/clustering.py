@@ -130,8 +130,8 @@ class ClusteringNet(nn.Module):
 
     ``pool`` summarises windows of that many steps before the recurrence (their mean, and with
     ``pool_features="mean_std"`` their standard deviation; see :func:`temporal_pool`): the recurrent
-    layers then see at most a few dozen steps even for series of hundreds, which trains faster and,
-    measured on the UCR benchmark sets, clusters better (benchmarks/clustering.py).
+    layers then see at most a few dozen steps even for series of hundreds, which trains faster and
+    clusters better (docs/clustering.md).
 
     With ``n_difference_channels`` C > 0 the encoder also reads the pooled change of each of the C
     channels over one window (:func:`clustering_inputs`, divided by the ``difference_scale`` buffer,

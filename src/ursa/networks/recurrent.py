@@ -4,8 +4,8 @@ Shapes: ``x`` is (batch, time, features), ``lengths`` is (batch,) int64 on the s
 Padding lies after each sequence's end. The forward direction never needs masking (padding comes after
 the state we read); the backward direction runs on each sequence reversed within its own length, so it
 starts at the true end rather than in the padding. Packing (``pack_padded_sequence``) would also do
-this, but was measured 1-7x slower than padded batches on CPU, so batches stay padded and the trainer
-buckets them by length instead.
+this, but is slower than padded batches on CPU (docs/autoencoder.md), so batches stay padded and the
+trainer buckets them by length instead.
 """
 
 from __future__ import annotations
