@@ -164,9 +164,7 @@ class RecurrentGAN(BaseSequenceEstimator):
     (3, 12, 2)
     """
 
-    # Files written before per-sequence noise existed hold generators without it; files written
-    # before weight averaging (or the data discriminator, or the output margin) existed were
-    # trained without it.
+    # Files written before these parameters existed were trained without what they add.
     _OLDER_FILES_PARAMS = {"static_noise_dim": 0, "ema_decay": 0.0, "data_weight": 0.0,
                            "output_margin": 0.0}
 
@@ -200,19 +198,11 @@ class RecurrentGAN(BaseSequenceEstimator):
     # ----------------------------------------------------------------- building
     def _config(self) -> GANConfig:
         return GANConfig(
-            n_features=self.n_features_in_,
-            architecture=self.architecture,
-            cell=self.cell,
-            hidden_size=self.hidden_size,
-            num_layers=self.num_layers,
-            latent_dim=self.latent_dim,
-            noise_dim=sum(self._noise_widths()),
-            condition_dim=self.conditions_.width,
-            bidirectional=self.bidirectional,
-            dropout=self.dropout,
-            bounded_output=self.scaling == "minmax",
-            data_discriminator=self._data_weight() > 0,
-        )
+            n_features=self.n_features_in_, architecture=self.architecture, cell=self.cell,
+            hidden_size=self.hidden_size, num_layers=self.num_layers, latent_dim=self.latent_dim,
+            noise_dim=sum(self._noise_widths()), condition_dim=self.conditions_.width,
+            bidirectional=self.bidirectional, dropout=self.dropout,
+            bounded_output=self.scaling == "minmax", data_discriminator=self._data_weight() > 0)
 
     def _build_network(self):
         return build_gan(self._config())
@@ -220,8 +210,8 @@ class RecurrentGAN(BaseSequenceEstimator):
     def _fit_scaler(self, seqs: Sequences) -> Sequences:
         if self.scaling != "minmax" or not self.output_margin:
             return super()._fit_scaler(seqs)
-        margin = float(self.output_margin)
-        self.scaler_ = SequenceScaler("minmax", feature_range=(margin, 1.0 - margin)).fit(seqs)
+        self.scaler_ = SequenceScaler("minmax", feature_range=(
+            self.output_margin, 1.0 - self.output_margin)).fit(seqs)
         return self.scaler_.transform(seqs)
 
     def _data_weight(self) -> float:
@@ -253,12 +243,11 @@ class RecurrentGAN(BaseSequenceEstimator):
         return 2 if torch.device(device).type == "cpu" and available_cores() >= 2 else 1
 
     def _objective(self, network, conditions, executor):
-        settings = dict(
-            noise=self._noise, conditions=conditions, learning_rate=self.learning_rate,
-            max_grad_norm=self.max_grad_norm, ema_decay=self.ema_decay,
-            matching={"covariance_loss": self.covariance_weight,
-                      "distribution_loss": self.distribution_weight,
-                      "feature_distribution_loss": self.feature_distribution_weight})
+        matching = {f"{name}_loss": getattr(self, f"{name}_weight") for name in (
+            "covariance", "distribution", "feature_distribution")}
+        settings = dict(noise=self._noise, conditions=conditions, matching=matching,
+                        learning_rate=self.learning_rate, max_grad_norm=self.max_grad_norm,
+                        ema_decay=self.ema_decay)
         if self.architecture == "rcgan":
             return RCGANObjective(network, iterations=self.iterations, **settings)
         pre = self.iterations if self.pretrain_iterations is None else self.pretrain_iterations
@@ -289,12 +278,10 @@ class RecurrentGAN(BaseSequenceEstimator):
         self._validate_params()
         if self.architecture == "rcgan" and self.data_weight:
             raise ValueError(f"data_weight={self.data_weight!r} applies to architecture='timegan' "
-                             "only: rcgan's discriminator already reads the data. Leave "
-                             "data_weight=None (or 0).")
+                             "only: rcgan's discriminator reads the data. Leave it None (or 0).")
         seqs = self._validate_data(X, reset=True)
-        encoder = ConditionEncoder().fit(y, len(seqs))
-        self._set_conditions(encoder)
-        conditions = encoder.transform(y, len(seqs))
+        self._set_conditions(ConditionEncoder().fit(y, len(seqs)))
+        conditions = self.conditions_.transform(y, len(seqs))
         scaled = self._fit_scaler(seqs)
         self.lengths_ = seqs.lengths.copy()
         device = self._device()
@@ -322,14 +309,13 @@ class RecurrentGAN(BaseSequenceEstimator):
         return self
 
     def _set_history(self, history: list[dict]) -> None:
-        super()._set_history(history)
-        main = "adversarial" if self.architecture == "rcgan" else "joint"
-        done = max((r["iteration"] for r in history if r.get("phase") == main), default=0)
-        self.n_iter_ = -(-done // (1 if self.architecture == "rcgan" else self.generator_steps))
+        super()._set_history(history)  # n_iter_: adversarial iterations, not records
+        steps = [r["iteration"] for r in history if r.get("phase") in ("joint", "adversarial")]
+        self.n_iter_ = -(-max(steps, default=0) // (
+            1 if self.architecture == "rcgan" else self.generator_steps))
 
     def _diversity(self, scaled: Sequences, conditions, rng) -> float:
-        """:func:`ursa.metrics.diversity_ratio` of up to 256 samples against as many training
-        sequences, over their first min-length steps, in the scaled space."""
+        """:func:`ursa.metrics.diversity_ratio` of 256 samples against training sequences."""
         from ..metrics import diversity_ratio
 
         m = min(256, len(scaled))
@@ -348,7 +334,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         network = self.network_
         device = next(network.parameters()).device
 
-        def generate(rows):
+        def generate(rows):  # (batch, n_steps, C) for the rows' conditions
             z = self._noise(rows.stop - rows.start, n_steps, device, generator)
             c = None if conditions is None else torch.from_numpy(
                 np.ascontiguousarray(conditions[rows])).to(device)
@@ -363,7 +349,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         return out
 
     def sample(self, n_samples, n_timesteps=None, y=None, random_state=None):
-        """Draw synthetic sequences in the original scale.
+        """Draw ``n_samples`` synthetic sequences in the original scale.
 
         Parameters
         ----------
@@ -390,11 +376,8 @@ class RecurrentGAN(BaseSequenceEstimator):
             y = self.sample_labels_ = self.conditions_.draw_labels(n_samples, rng)
         conditions = self.conditions_.transform(y, n_samples)
         variable = n_timesteps is None and not np.all(self.lengths_ == self.lengths_[0])
-        if n_timesteps is None:
-            lengths = (rng.choice(self.lengths_, size=n_samples) if variable
-                       else np.full(n_samples, int(self.lengths_[0])))
-        else:
-            lengths = np.full(n_samples, int(n_timesteps))
+        lengths = (rng.choice(self.lengths_, size=n_samples) if variable else
+                   np.full(n_samples, int(self.lengths_[0] if n_timesteps is None else n_timesteps)))
         generator = torch.Generator().manual_seed(int(rng.integers(2**31 - 1)))
         values = self._generate(n_samples, int(lengths.max()), conditions, generator,
                                 original_scale=True)
@@ -432,10 +415,9 @@ class RecurrentGAN(BaseSequenceEstimator):
         """The discriminator's mean probability that each sequence is synthetic, shape
         (n_sequences,). Higher = less like the training data (PyOD's sign).
 
-        TimeGAN scores with its latent discriminator (on the embedded sequences), RCGAN with its
-        only discriminator. A GAN's discriminator is trained to separate the data from the
-        generator's current samples, not from anomalies: use SequenceAnomalyDetector to find
-        outliers."""
+        TimeGAN scores with its latent discriminator, RCGAN with its only one. A discriminator
+        separates the data from the generator's current samples, not from anomalies: use
+        SequenceAnomalyDetector to find outliers."""
         seqs = self._validate_data(X, reset=False)
         conditions = self.conditions_.transform(y, len(seqs))
 
