@@ -172,6 +172,24 @@ def test_save_with_clusterer_object(tmp_path):
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
 
 
+def test_save_sets_no_attribute(tmp_path):
+    """Saving reads the estimator: it never swaps a parameter out and back (another thread
+    reading ``clusterer`` meanwhile would see None)."""
+    writes = []
+
+    class Recording(ursa.RecurrentClusterer):
+        def __setattr__(self, name, value):
+            writes.append(name)
+            super().__setattr__(name, value)
+
+    X, _ = grouped_sines(n_per_group=6)
+    model = Recording(n_clusters=3, clusterer=KMeans(n_clusters=3, n_init=1),
+                      **{**FAST, "epochs": 1, "clustering_epochs": 1}).fit(X)
+    writes.clear()
+    model.save(tmp_path / "m.ursa")
+    assert writes == []
+
+
 def test_n_init_keeps_the_restart_with_the_best_latent_silhouette():
     X, _ = grouped_sines(n_per_group=8)
     params = {**FAST, "epochs": 4, "clustering_epochs": 2}

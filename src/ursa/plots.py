@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import io
 import os
-from numbers import Integral
 
 import numpy as np
+
+from ._params import check_count
 
 __all__ = [
     "anomaly_timeline",
@@ -84,12 +85,6 @@ def _padded(X, name: str) -> np.ndarray:
     from .data import as_sequences
 
     return as_sequences(X, name=name, allow_nan=True).to_padded().astype(np.float64)
-
-
-def _check_count(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
-    return int(value)
 
 
 def _project_2d(Z: np.ndarray, method: str, random_state, name: str = "Z") -> np.ndarray:
@@ -170,8 +165,8 @@ def reconstructions(X, X_hat, n: int = 4, path=None, max_features: int = 3):
     ``X`` and ``X_hat`` share a layout: (n, T, C) / (n, T) arrays, NaN-padded arrays or lists.
     At most ``max_features`` channels are drawn per panel.
     """
-    n = _check_count(n, "n")
-    max_features = _check_count(max_features, "max_features")
+    n = check_count(n, "n")
+    max_features = check_count(max_features, "max_features")
     A, B = _padded(X, "X"), _padded(X_hat, "X_hat")
     if A.shape != B.shape:
         raise ValueError(f"X_hat must have the shape of X: X is {A.shape}, X_hat is {B.shape}.")
@@ -225,7 +220,7 @@ def cluster_prototypes(X, labels, path=None, max_features: int = 3):
 
     Steps after a sequence's end do not count; panels share the y axis.
     """
-    max_features = _check_count(max_features, "max_features")
+    max_features = check_count(max_features, "max_features")
     A = _padded(X, "X")
     labels = np.asarray(labels)
     if labels.shape != (len(A),):
@@ -280,7 +275,7 @@ def real_vs_synthetic(real, synthetic, method: str = "pca", path=None, n_traces:
                       random_state=0):
     """Left: real and synthetic sequences overlaid in 2-D (PCA or t-SNE). Right: a few traces
     of each (first channel), real solid, synthetic dashed."""
-    n_traces = _check_count(n_traces, "n_traces")
+    n_traces = check_count(n_traces, "n_traces")
     real_2d, synthetic_2d = _real_vs_synthetic_2d(real, synthetic, method, random_state)
     R, S = _padded(real, "real"), _padded(synthetic, "synthetic")
     fig, axes = _figure(1, 2, width=4.8, height=4.0)
@@ -330,7 +325,7 @@ def anomaly_timeline(series, scores, threshold=None, flags=None, channel_shares=
     labels : array of shape (T,) of 0/1, optional
         Known anomalies, drawn as a green bar under the score.
     """
-    max_features = _check_count(max_features, "max_features")
+    max_features = check_count(max_features, "max_features")
     values = np.asarray(series, dtype=np.float64)
     if values.ndim == 1:
         values = values[:, None]

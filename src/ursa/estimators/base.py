@@ -285,7 +285,10 @@ class BaseSequenceEstimator(BaseEstimator):
 
     # ----------------------------------------------------------------- persistence
     def save(self, path):
-        """Save the fitted estimator to ``path`` (one safetensors file; see :func:`ursa.load`)."""
+        """Save the fitted estimator to ``path`` (one safetensors file; see :func:`ursa.load`).
+
+        Parameters that are objects rather than settings (callbacks, a RandomState, a clusterer
+        instance) are saved as None; the fitted state they led to is saved."""
         self._check_is_fitted()
         document, arrays = self._get_state()
         params = {k: _jsonable_param(v) for k, v in self.get_params(deep=False).items()}
@@ -358,12 +361,14 @@ def _digest(weights: dict) -> str:
 
 
 def _jsonable_param(value):
-    if isinstance(value, np.random.RandomState):
-        return None  # a generator object is not a reproducible setting; the fit itself is saved
+    """A parameter as saved in a model file: settings as JSON values; objects (a RandomState,
+    callbacks, a clusterer instance) as None, since they are not part of the saved model (their
+    effect, the fitted state, is)."""
     if isinstance(value, (torch.device, os.PathLike)):
         return str(value)
-    if isinstance(value, (list, tuple)) and value and not all(
-        isinstance(v, (int, float, str, bool)) for v in value
-    ):
-        return None  # callbacks and other objects are not part of the saved model
-    return value
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (int, float, str, bool))
+                                                for v in value):
+        return value
+    return None

@@ -499,18 +499,6 @@ class RecurrentClusterer(BaseSequenceEstimator):
         return float(np.log(self.predict_proba(X).max(1)).mean())
 
     # ----------------------------------------------------------------- persistence
-    def save(self, path):
-        """Save the fitted clusterer (one safetensors file; see :func:`ursa.load`).
-
-        The ``clusterer`` used for initialisation is not saved (the centres it led to are).
-        """
-        clusterer = self.clusterer
-        self.clusterer = None
-        try:
-            return super().save(path)
-        finally:
-            self.clusterer = clusterer
-
     def _get_state(self) -> tuple[dict, dict]:
         document, arrays = super()._get_state()
         document["pool_size"] = int(self.pool_size_)
