@@ -164,3 +164,66 @@ def test_save_is_atomic_and_leaves_no_temporary(saved, tmp_path):
     est.save(path)
     est.save(path)  # overwrite in place
     assert [p.name for p in tmp_path.iterdir()] == ["m.ursa"]
+
+
+# ------------------------------------------------------------------ the one estimator table
+
+
+def test_every_estimator_of_the_table_is_public_registered_and_found_by_each_key():
+    from ursa.estimators import ESTIMATORS, entry_for, estimator_class, task_names
+
+    assert task_names() == ["autoencoder", "cluster", "gan", "detect"]
+    for entry in ESTIMATORS:
+        cls = estimator_class(entry.task)
+        assert cls is estimator_class(entry.class_name) is getattr(ursa, entry.class_name)
+        assert cls.__module__ == entry.module and entry.class_name in ursa.__all__
+        assert entry_for(cls) is entry_for(cls()) is entry_for(entry.class_name) is entry
+
+
+def test_the_table_refuses_unknown_names_and_classes():
+    from ursa.estimators import entry_for
+    from ursa.persistence import register
+
+    with pytest.raises(ValueError, match="'forest' is not an ursa estimator; known: "
+                                         "SequenceAutoencoder"):
+        entry_for("forest")
+    with pytest.raises(TypeError, match="'object' is not an ursa estimator"):
+        entry_for(object())
+
+    class Impostor:
+        pass
+
+    with pytest.raises(TypeError, match="not in ursa's estimator table"):
+        register(Impostor)
+
+
+def test_load_imports_the_module_the_table_names_and_import_ursa_stays_light(tmp_path):
+    """`import ursa` imports neither matplotlib nor the lazily imported estimators; loading a
+    model of one imports its module from the table, and nothing else."""
+    import subprocess
+    import sys
+
+    from ursa import RecurrentClusterer
+
+    path = tmp_path / "cl.ursa"
+    RecurrentClusterer(n_clusters=2, hidden_size=4, latent_dim=2, epochs=1, clustering_epochs=1,
+                       random_state=0, device=DEVICE).fit(X).save(path)
+    code = ("import sys, ursa\n"
+            "lazy = ('matplotlib', 'ursa.estimators.gan', 'ursa.estimators.clusterer', "
+            "'ursa.estimators.anomaly', 'ursa.report')\n"
+            "assert not [m for m in lazy if m in sys.modules], sys.modules.keys()\n"
+            f"model = ursa.load({str(path)!r})\n"
+            "assert type(model).__name__ == 'RecurrentClusterer'\n"
+            "assert 'ursa.estimators.clusterer' in sys.modules\n"
+            "assert 'ursa.estimators.gan' not in sys.modules and 'matplotlib' not in sys.modules\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_describe_model_reads_the_header(saved):
+    est, path = saved
+    summary = ursa.persistence.describe_model(path)
+    assert summary["class"] == "SequenceAutoencoder" and summary["kind"] == "autoencoder"
+    assert summary["format_version"] == ursa.persistence.FORMAT_VERSION
+    assert summary["n_features_in"] == 2 and summary["epochs_trained"] == len(est.history_)
+    assert summary["params"]["latent_dim"] == 3 and summary["n_weights"] > 0

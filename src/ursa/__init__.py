@@ -3,18 +3,17 @@
 import importlib
 
 from . import data, datasets, networks, training
+from ._registry import ESTIMATORS
 from .estimators import SequenceAutoencoder
 from .persistence import ModelFileError, load
 from .training import TrainingDiverged
 
 __version__ = "0.1.0"
 
-# Imported on first use: keeps `import ursa` fast and keeps matplotlib out of processes that
-# never plot.
+# Imported on first use: keeps `import ursa` fast and keeps matplotlib (plots) and the estimator
+# modules a process never uses out of it. The estimator classes come from the one estimator table.
 _LAZY = {
-    "RecurrentClusterer": "ursa.estimators.clusterer",
-    "RecurrentGAN": "ursa.estimators.gan",
-    "SequenceAnomalyDetector": "ursa.estimators.anomaly",
+    **{entry.class_name: entry.module for entry in ESTIMATORS},
     "metrics": "ursa.metrics",
     "plots": "ursa.plots",
 }
@@ -29,7 +28,7 @@ __all__ = [
     "networks",
     "training",
     "__version__",
-    *_LAZY,
+    *(name for name in _LAZY if name not in globals()),  # SequenceAutoencoder is imported above
 ]
 
 

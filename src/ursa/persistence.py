@@ -16,28 +16,17 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "ModelFileError", "register", "save_model", "load"]
+from ._registry import ESTIMATORS, entry_for, register, registered_class
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "ModelFileError", "describe_model", "load", "read_model",
+           "register", "save_model"]
 
 FORMAT = "ursa-model"
 FORMAT_VERSION = 1
-_REGISTRY: dict[str, type] = {}
-# Estimator classes whose modules are imported on first use (see ursa/__init__.py): load imports the
-# module named here, never a module named by the file.
-_MODULES = {
-    "RecurrentClusterer": "ursa.estimators.clusterer",
-    "RecurrentGAN": "ursa.estimators.gan",
-    "SequenceAnomalyDetector": "ursa.estimators.anomaly",
-}
 
 
 class ModelFileError(ValueError):
     """A model file that cannot be loaded: truncated, tampered, wrong version or not an ursa model."""
-
-
-def register(cls):
-    """Class decorator: allow ``load`` to rebuild instances of ``cls``."""
-    _REGISTRY[cls.__name__] = cls
-    return cls
 
 
 def _checksum(document: str, arrays: dict[str, np.ndarray]) -> str:
@@ -50,7 +39,11 @@ def _checksum(document: str, arrays: dict[str, np.ndarray]) -> str:
 
 
 def save_model(path, class_name: str, document: dict, arrays: dict[str, np.ndarray]) -> Path:
-    """Write ``document`` (JSON-able) and ``arrays`` to ``path`` atomically."""
+    """Write ``document`` (JSON-able) and ``arrays`` to ``path`` atomically.
+
+    The file is written beside ``path`` and renamed over it once complete, so that an
+    interrupted save never leaves a half-written model. Returns ``path`` as a Path.
+    """
     from safetensors.numpy import save_file
 
     path = Path(path)
@@ -75,7 +68,28 @@ def save_model(path, class_name: str, document: dict, arrays: dict[str, np.ndarr
 
 
 def read_model(path) -> tuple[str, dict, dict[str, np.ndarray]]:
-    """Read and verify a model file; return ``(class_name, document, arrays)``."""
+    """Read and verify a model file without building the model.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    class_name : str
+        The estimator class the file was saved from.
+    document : dict
+        The JSON part: parameters and non-array fitted state.
+    arrays : dict of str to ndarray
+        The weights and the numeric fitted arrays.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ModelFileError
+        The file is truncated, tampered with, from another format version, or not an ursa model.
+    """
     from safetensors import safe_open
 
     path = Path(path)
@@ -111,6 +125,54 @@ def read_model(path) -> tuple[str, dict, dict[str, np.ndarray]]:
     return class_name, document, arrays
 
 
+def describe_model(path) -> dict:
+    """What a model file holds, read from its header without building the model.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file written by an estimator's ``save``.
+
+    Returns
+    -------
+    dict
+        ``file``, ``size_bytes``, ``format_version``, ``class``, ``kind`` (its task name, as in
+        ``ursa fit KIND``; None for a class ursa does not know), ``n_features_in``, ``n_weights``
+        (network weights), ``params``, ``epochs_trained``, ``training_seconds`` (summed over the
+        training history), ``last_epoch`` (the last history record, or None), then every other
+        number, string or flag of the saved state (e.g. ``n_iter``).
+
+    Raises
+    ------
+    FileNotFoundError, ModelFileError
+        As :func:`read_model`.
+    """
+    path = Path(path)
+    class_name, document, arrays = read_model(path)
+    history = document.get("history") or []
+    try:
+        kind = entry_for(class_name).task
+    except ValueError:
+        kind = None
+    summary = {
+        "file": str(path),
+        "size_bytes": path.stat().st_size,
+        "format_version": FORMAT_VERSION,
+        "class": class_name,
+        "kind": kind,
+        "n_features_in": document.get("n_features_in"),
+        "n_weights": sum(int(a.size) for k, a in arrays.items() if k.startswith("network.")),
+        "params": document.get("params", {}),
+        "epochs_trained": len(history),
+        "training_seconds": round(sum(float(r.get("seconds", 0)) for r in history), 3),
+        "last_epoch": history[-1] if history else None,
+    }
+    summary.update({k: v for k, v in document.items()
+                    if k not in ("params", "history", "scaler", "n_features_in")
+                    and isinstance(v, (int, float, str, bool))})
+    return summary
+
+
 def load(path, device=None):
     """Load any estimator saved with ``save``.
 
@@ -137,15 +199,12 @@ def load(path, device=None):
     if device is not None:
         check_device_here(device)
     class_name, document, arrays = read_model(path)
-    if class_name not in _REGISTRY and class_name in _MODULES:
-        import importlib
-
-        importlib.import_module(_MODULES[class_name])
-    cls = _REGISTRY.get(class_name)
+    # Only classes of the estimator table are rebuilt, from the module the table names.
+    cls = registered_class(class_name)
     if cls is None:
         raise ModelFileError(
             f"model file {str(path)!r} holds an unknown estimator class {class_name!r}; "
-            f"known: {sorted(_REGISTRY)}."
+            f"known: {sorted(entry.class_name for entry in ESTIMATORS)}."
         )
     try:
         return cls._from_saved(document, arrays, device=device)
