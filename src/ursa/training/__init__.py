@@ -4,7 +4,6 @@ step threads)."""
 from .averaging import WeightAverage
 from .callbacks import Callback, Checkpoint, CheckpointError, ProgressBar
 from .loop import LossStep, Phase, TrainingDiverged, TrainingInterrupted, run, train
-from .threads import available_cores, step_executor
 from .state import (
     BatchStream,
     Counters,
@@ -15,6 +14,7 @@ from .state import (
     copy_weights,
     iter_batches,
 )
+from .threads import available_cores, step_executor
 
 __all__ = [
     "BatchStream",

@@ -206,7 +206,8 @@ def run(
     ``optimizer`` is every optimiser the steps use (an :class:`OptimizerSet` or one optimiser)
     and ``stateful`` whatever they keep between calls (name -> object with ``state_dict`` /
     ``load_state_dict``); both go into checkpoints. ``validation_fraction`` holds out that share of
-    ``seqs`` (drawn from ``rng``) for the epoch phases' ``evaluate``.
+    ``seqs`` (drawn from ``rng``) for the epoch phases' ``evaluate``. ``config`` is what callbacks
+    see as ``state.config`` (its ``epochs`` set to the number of records the run writes).
 
     Records: an epoch phase writes ``{"epoch": k, "train_loss": ..., ["val_loss": ...,]
     "seconds": ...}`` per pass, the losses averaged over sequences; an iteration phase writes
