@@ -430,22 +430,38 @@ def test_fit_resume_needs_a_checkpoint_dir(work, tmp_path):
 def test_fit_interrupted_says_how_to_resume(work, tmp_path, monkeypatch):
     """Ctrl-C during `ursa fit` (raised from inside the training loop) ends with exit code 130
     and a message naming the checkpoint and --resume, not typer's bare 'Aborted!'."""
-    from ursa.training import loop
+    import torch
 
     root, _, _ = work
-    real = loop.iter_batches
+    real = torch.optim.Adam.step
     calls = []
 
-    def interrupt_in_epoch_two(*args, **kwargs):
+    def interrupt_in_epoch_two(self, *args, **kwargs):
         calls.append(1)
-        if len(calls) == 2:
+        if len(calls) == 3:  # 24 sequences in batches of 16: the first step of epoch two
             raise KeyboardInterrupt
-        return real(*args, **kwargs)
+        return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(loop, "iter_batches", interrupt_in_epoch_two)
+    monkeypatch.setattr(torch.optim.Adam, "step", interrupt_in_epoch_two)
     result = invoke("-q", "fit", "autoencoder", root / "data.csv", "--out", tmp_path / "m.ursa",
                     *TINY, "--set", "validation_fraction=0", "--set",
                     f"checkpoint_dir={tmp_path / 'ckpt'}")
     assert result.exit_code == 130
     assert "checkpoint.safetensors" in result.stderr and "--resume" in result.stderr
     assert not (tmp_path / "m.ursa").exists()
+
+
+def test_validate_params_is_the_check_fit_runs_first():
+    from ursa.estimators import validate_params
+
+    validate_params(ursa.SequenceAutoencoder())
+    with pytest.raises(ValueError, match="cell"):
+        validate_params(ursa.SequenceAutoencoder(cell="tree"))
+
+
+def test_set_values_are_toml_else_strings():
+    from ursa._cli_support import parse_value
+
+    assert parse_value("3") == 3 and parse_value("0.5") == 0.5 and parse_value("true") is True
+    assert parse_value("[1, 2]") == [1, 2] and parse_value('"gru"') == "gru"
+    assert parse_value("gru") == "gru" and parse_value("None") is None

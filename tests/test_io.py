@@ -1,4 +1,4 @@
-"""Tests for the readers and writers in ursa.data._io."""
+"""Tests for the readers and writers of ursa.data."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ursa.data._io import (
+from ursa.data import (
     read_csv,
     read_numpy,
     read_parquet,
     read_sequences,
     read_ts,
+    to_frame,
     write_csv,
     write_numpy,
     write_parquet,
@@ -541,3 +542,125 @@ def test_read_sequences_errors(tmp_path):
         read_sequences(missing)
     with pytest.raises(TypeError, match="path"):
         read_sequences(42)
+
+
+# ==========================================================================================
+# the entry points the command line uses: format_of, read_dataset, read_labels, to_frame,
+# write_table, write_sequences, table_columns
+
+
+def test_format_of():
+    from ursa.data import format_of
+
+    cases = {"a.ts": "ts", "a.CSV": "csv", "a.csv.gz": "csv", "a.pq": "parquet",
+             "a.parquet": "parquet", "a.npy": "npy", "a.npz": "npz", "a.txt": None, "a": None,
+             "a.tar.gz": None}
+    for name, expected in cases.items():
+        assert format_of(name) == expected, name
+        assert format_of(Path(name)) == expected, name
+
+
+def test_read_dataset_finds_id_and_time_columns_and_returns_labels(tmp_path):
+    from ursa.data import read_dataset
+
+    X = _random_list(lengths=(3, 5), C=2)
+    frame = to_frame(X)
+    frame.insert(2, "kind", np.where(frame["id"] == 0, "up", "down"))
+    frame.sample(frac=1, random_state=0).to_csv(tmp_path / "shuffled.csv", index=False)
+    got, y = read_dataset(tmp_path / "shuffled.csv", label_column="kind")
+    assert sorted(len(s) for s in got) == [3, 5]  # grouped by id, sorted by time
+    for seq, label in zip(got, y):
+        expected = X[0] if label == "up" else X[1]
+        np.testing.assert_allclose(seq, expected, rtol=1e-6)
+    # No id column: the whole file is one sequence, in row order; no labels: y is None.
+    pd.DataFrame({"value": [1.0, 2.0, 3.0]}).to_csv(tmp_path / "series.csv", index=False)
+    series, none = read_dataset(tmp_path / "series.csv")
+    assert series.shape == (1, 3, 1) and none is None
+    # --format overrides the extension; a .ts file carries its own labels.
+    (tmp_path / "series.txt").write_bytes((tmp_path / "series.csv").read_bytes())
+    np.testing.assert_array_equal(read_dataset(tmp_path / "series.txt", "CSV")[0], series)
+
+
+def test_read_labels(tmp_path):
+    from ursa.data import read_labels
+
+    np.save(tmp_path / "y.npy", np.array([0, 1, 1]))
+    pd.DataFrame({"other": [5, 6], "label": ["a", "b"]}).to_csv(tmp_path / "y.csv", index=False)
+    pd.DataFrame({"first": [1, 2]}).to_parquet(tmp_path / "y.parquet")
+    np.testing.assert_array_equal(read_labels(tmp_path / "y.npy"), [0, 1, 1])
+    np.testing.assert_array_equal(read_labels(tmp_path / "y.csv"), ["a", "b"])
+    np.testing.assert_array_equal(read_labels(tmp_path / "y.parquet"), [1, 2])
+    with pytest.raises(FileNotFoundError, match="No labels file"):
+        read_labels(tmp_path / "none.npy")
+    (tmp_path / "y.txt").write_text("a\nb\n")
+    with pytest.raises(ValueError, match="use .npy, .csv or .parquet"):
+        read_labels(tmp_path / "y.txt")
+    pd.DataFrame({"label": []}).to_csv(tmp_path / "empty.csv", index=False)
+    with pytest.raises(ValueError, match="holds no labels"):
+        read_labels(tmp_path / "empty.csv")
+
+
+def test_to_frame_is_what_the_table_writers_write(tmp_path):
+    X = _random_list(lengths=(2, 4), C=2)
+    frame = to_frame(X, feature_names=["a", "b"])
+    assert list(frame.columns) == ["id", "time", "a", "b"] and len(frame) == 6
+    write_csv(tmp_path / "x.csv", X, feature_names=["a", "b"])
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "x.csv"), frame, check_dtype=False)
+    wide = to_frame(_random_list(lengths=(2, 3), C=1), layout="wide")
+    assert list(wide.columns) == ["id", "0", "1", "2"] and np.isnan(wide.iloc[0, 3])
+
+
+def test_write_table_by_extension_and_to_a_stream(tmp_path):
+    import io
+
+    from ursa.data import write_table
+
+    frame = pd.DataFrame({"id": [0, 1], "z0": np.array([0.1, 1 / 3], dtype=np.float32)})
+    write_table(tmp_path / "t.csv", frame)
+    write_table(tmp_path / "t.parquet", frame)
+    write_table(tmp_path / "t.npy", frame)
+    write_table(tmp_path / "v.npy", frame, frame[["z0"]].to_numpy())
+    stream = io.StringIO()
+    write_table(stream, frame)
+    assert stream.getvalue() == (tmp_path / "t.csv").read_text()
+    read = pd.read_csv(tmp_path / "t.csv")
+    assert read["z0"].astype(np.float32).tolist() == frame["z0"].tolist()  # 9 digits: exact
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "t.parquet"), frame)
+    np.testing.assert_array_equal(np.load(tmp_path / "t.npy"), frame.to_numpy(np.float64))
+    assert np.load(tmp_path / "v.npy").dtype == np.float32
+    with pytest.raises(ValueError, match="cannot tell the output format"):
+        write_table(tmp_path / "t.txt", frame)
+
+
+def test_write_sequences_by_extension_with_labels(tmp_path):
+    import io
+
+    from ursa.data import write_sequences
+
+    X = _random_list(lengths=(2, 3), C=2)
+    write_sequences(tmp_path / "s.npy", X, labels=["a", "b"])
+    padded = np.load(tmp_path / "s.npy")
+    assert padded.shape == (2, 3, 2) and np.isnan(padded[0, 2]).all()
+    write_sequences(tmp_path / "s.parquet", X, labels=["a", "b"])
+    frame = pd.read_parquet(tmp_path / "s.parquet")
+    assert list(frame.columns) == ["id", "time", "label", "f0", "f1"]
+    assert frame["label"].tolist() == ["a", "a", "b", "b", "b"]
+    stream = io.StringIO()
+    write_sequences(stream, X)
+    assert stream.getvalue().splitlines()[0] == "id,time,f0,f1"
+
+
+def test_table_columns(tmp_path):
+    from ursa.data import table_columns
+
+    X = _random_equal(n=2, T=3, C=2)
+    write_csv(tmp_path / "a.csv", X)
+    write_parquet(tmp_path / "a.parquet", X)
+    assert table_columns(tmp_path / "a.csv") == ["id", "time", "f0", "f1"]
+    assert table_columns(tmp_path / "a.parquet") == ["id", "time", "f0", "f1"]
+    write_numpy(tmp_path / "a.npy", X)
+    with pytest.raises(ValueError, match="only CSV and Parquet"):
+        table_columns(tmp_path / "a.npy")
+    (tmp_path / "bad.parquet").write_text("not parquet")
+    with pytest.raises(ValueError, match="cannot read the header"):
+        table_columns(tmp_path / "bad.parquet")

@@ -12,7 +12,7 @@ import pytest
 
 import ursa
 from ursa.datasets import load_ucr
-from ursa.report import TASKS, build_report, report_sections, task_of, without_figures, write_report
+from ursa.report import build_report, report_sections, without_figures, write_report
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -87,9 +87,14 @@ def test_report_escapes_text(fitted):
     assert "<script>" not in text and "&lt;b&gt;x&lt;/b&gt;" in text
 
 
-def test_task_table_covers_the_four_jobs():
-    assert set(TASKS) == {"autoencoder", "cluster", "gan", "detect"}
-    assert task_of(ursa.SequenceAutoencoder()).name == "autoencoder"
+def test_the_report_metrics_are_those_of_metrics_evaluate(fitted):
+    model, X, y = fitted
+    with without_figures():
+        sections = report_sections(model, X, y)
+    shown = {name: value for s in sections[2:] for name, value, _ in s.metrics}
+    rows = ursa.metrics.metric_table(model, X, y)
+    assert shown == {row.name: row.text for row in rows}
+    assert shown["relative reconstruction error"] == f"{rows[0].value:.4g}"
 
 
 def _chromium():
@@ -126,3 +131,86 @@ def test_every_image_renders_in_headless_chromium(report_file, tmp_path):
 
     assert rendered(probed) == (expected, expected)
     assert rendered(broken) == (expected, expected + 1)
+
+
+# ---------------------------------------------------------------------- ursa.metrics.evaluate
+
+
+def test_evaluate_an_autoencoder_with_and_without_labels(fitted):
+    model, X, y = fitted
+    plain = ursa.metrics.evaluate(model, X)
+    assert list(plain) == ["relative reconstruction error", "per-sequence error (scaled), median"]
+    assert all(isinstance(v, float) for v in plain.values())
+    assert plain["per-sequence error (scaled), median"] == float(
+        np.median(model.decision_function(X)))
+    labelled = ursa.metrics.evaluate(model, X, y)
+    assert 0 <= labelled["k-means NMI on embeddings (k=2)"] <= 1
+    assert labelled == ursa.metrics.evaluate(model, X, y)  # deterministic
+
+
+def test_evaluate_a_clusterer_against_labels():
+    X, y = load_ucr("UnitTest")
+    model = ursa.RecurrentClusterer(n_clusters=2, hidden_size=4, latent_dim=2, epochs=2,
+                                    clustering_epochs=1, n_threads=1, random_state=0).fit(X)
+    metrics = ursa.metrics.evaluate(model, X, y)
+    labels = model.predict(X)
+    assert metrics["NMI vs labels"] == ursa.metrics.normalized_mutual_info_score(y, labels)
+    assert metrics["cluster accuracy vs labels"] == ursa.metrics.cluster_accuracy(y, labels)
+    assert 0.5 <= metrics["mean assignment confidence"] <= 1
+    assert "NMI vs labels" not in ursa.metrics.evaluate(model, X)
+
+
+def test_evaluate_a_detector_per_series():
+    rng = np.random.default_rng(0)
+    series = np.sin(np.arange(300) * 0.3)[:, None] + 0.05 * rng.normal(size=(300, 1))
+    series[200:205] += 3
+    truth = np.zeros(300, dtype=int)
+    truth[200:205] = 1
+    model = ursa.SequenceAnomalyDetector(window=16, hidden_size=4, epochs=1, n_threads=1,
+                                         random_state=0).fit(series)
+    one = ursa.metrics.evaluate(model, series, truth)
+    scores = model.decision_function(series)
+    assert one["AUC-ROC"] == ursa.metrics.auc_roc(truth, scores)
+    assert one["flagged steps"] == int(model.predict(series).sum())
+    assert one["threshold"] == float(model.threshold_)
+    two = ursa.metrics.evaluate(model, [series, series[:150]], [truth, truth[:150]])
+    assert two["series 0: AUC-ROC"] == one["AUC-ROC"]
+    assert "series 1: AUC-ROC" not in two  # no anomaly in the second series' labels
+    assert two["series 1: flagged steps"] == int(model.predict(series[:150]).sum())
+
+
+def test_evaluate_a_gan_without_the_post_hoc_scores():
+    from ursa.datasets import make_sines
+
+    X = make_sines(16, 8, 2, random_state=0)
+    model = ursa.RecurrentGAN(hidden_size=4, latent_dim=2, num_layers=1, iterations=2,
+                              pretrain_iterations=2, batch_size=8, n_threads=1,
+                              random_state=0).fit(X)
+    metrics = ursa.metrics.evaluate(model, X, random_state=3, generation_scores=False)
+    synthetic = model.sample(16, n_timesteps=8, random_state=3)
+    assert list(metrics) == ["mean, real / synthetic", "std, real / synthetic"]
+    assert metrics["mean, real / synthetic"] == (float(np.mean(X)), float(np.mean(synthetic)))
+
+
+def test_evaluate_refuses_unknown_and_unfitted_estimators(fitted):
+    from sklearn.exceptions import NotFittedError
+
+    _, X, _ = fitted
+    with pytest.raises(TypeError, match="not an ursa estimator"):
+        ursa.metrics.evaluate(object(), X)
+    with pytest.raises(NotFittedError):
+        ursa.metrics.evaluate(ursa.SequenceAutoencoder(), X)
+
+
+def test_metric_text_is_what_the_report_shows():
+    Metric = ursa.metrics.Metric
+    assert Metric("a", 0.123456).text == "0.1235" and Metric("a", 12).text == "12"
+    assert Metric("a", (1.0, 0.5)).text == "1 / 0.5" and Metric("a", None).text == "-"
+
+
+def test_every_estimator_has_a_report_and_an_evaluation():
+    from ursa.estimators import task_names
+    from ursa.metrics._evaluate import _JOBS
+    from ursa.report import _SECTIONS
+
+    assert list(_SECTIONS) == list(_JOBS) == task_names()

@@ -1,11 +1,11 @@
 """One self-contained HTML report describing a fitted estimator on a data set.
 
 The report holds a data summary, the model's parameters, its training curves, and the figures and
-metrics of its task; every image is a PNG embedded as base64, so the file opens anywhere, offline.
+metrics of its job; every image is a PNG embedded as base64, so the file opens anywhere, offline.
 
-The estimators plug in through :data:`TASKS`: one :class:`Task` per job, naming the estimator class
-(imported on first use, so a job whose module is absent is simply unavailable) and a function that
-returns the task's report sections. The command line (``ursa fit KIND``) uses the same table.
+Which estimators exist, and the job of each, comes from ursa's one estimator table (the same one
+that ``ursa.load``, ``ursa demo`` and the command line read); the metrics are those of
+:func:`ursa.metrics.evaluate`, computed on the same model outputs the figures show.
 """
 
 from __future__ import annotations
@@ -15,17 +15,16 @@ import contextlib
 import contextvars
 import datetime as _dt
 import html
-import importlib
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-__all__ = ["Section", "Task", "TASKS", "available_tasks", "build_report", "estimator_class",
-           "render", "report_sections", "task_of", "without_figures", "without_generation_scores",
-           "write_report"]
+from ._registry import EstimatorEntry, entry_for
+
+__all__ = ["Section", "build_report", "render", "report_sections", "without_figures",
+           "without_generation_scores", "write_report"]
 
 
 @dataclass
@@ -38,48 +37,34 @@ class Section:
     metrics: list = field(default_factory=list)   # (name, value, note)
 
 
-@dataclass(frozen=True)
-class Task:
-    """One job of the library: how the command line names it and how the report shows it."""
-
-    name: str            # as typed after `ursa fit`
-    class_name: str      # public class in the `ursa` namespace
-    module: str          # where the class lives (imported on first use)
-    job: str             # one-line description
-    sections: Callable   # (estimator, X, y, random_state) -> list[Section]
-    series_input: bool = False   # fit/score take long series (T, C), not a set of sequences
-
-
 # ------------------------------------------------------------------------------------------
-# small helpers
+# switches
 
-# False inside without_figures(): the metrics alone (ursa evaluate), no matplotlib.
+# False inside without_figures(): the metrics alone, no matplotlib.
 _FIGURES = contextvars.ContextVar("ursa_report_figures", default=True)
-
-
-@contextlib.contextmanager
-def without_figures():
-    """Compute report sections without drawing their figures."""
-    token = _FIGURES.set(False)
-    try:
-        yield
-    finally:
-        _FIGURES.reset(token)
-
-
 # False inside without_generation_scores(): the GAN section skips the discriminative and
 # predictive scores (each trains a post-hoc GRU; the demo computes them itself).
 _GENERATION_SCORES = contextvars.ContextVar("ursa_report_generation_scores", default=True)
 
 
 @contextlib.contextmanager
-def without_generation_scores():
-    """Build GAN sections without the (costly) TimeGAN discriminative / predictive scores."""
-    token = _GENERATION_SCORES.set(False)
+def _switched_off(switch: contextvars.ContextVar):
+    token = switch.set(False)
     try:
         yield
     finally:
-        _GENERATION_SCORES.reset(token)
+        switch.reset(token)
+
+
+def without_figures():
+    """Context manager: compute report sections without drawing their figures."""
+    return _switched_off(_FIGURES)
+
+
+def without_generation_scores():
+    """Context manager: build GAN sections without the (costly) TimeGAN discriminative and
+    predictive scores."""
+    return _switched_off(_GENERATION_SCORES)
 
 
 def _figs(caption: str, draw: Callable) -> list:
@@ -87,62 +72,20 @@ def _figs(caption: str, draw: Callable) -> list:
     return [(caption, draw())] if _FIGURES.get() else []
 
 
-def _fmt(value) -> str:
-    if isinstance(value, (float, np.floating)):
-        return f"{float(value):.4g}"
-    return str(value)
-
-
-def _nmi(labels, predicted) -> float:
-    from sklearn.metrics import normalized_mutual_info_score
-
-    return float(normalized_mutual_info_score(labels, predicted))
-
-
-def _metric(name: str):
-    """A function of ``ursa.metrics`` when its helper has written it, else None."""
-    from . import metrics
-
-    return getattr(metrics, name, None)
-
-
-def _lengths(X) -> np.ndarray:
-    from .data import as_sequences
-
-    return as_sequences(X, name="X", allow_nan=True).lengths
-
-
-def _series_list(X) -> list[np.ndarray]:
-    """A detector's input as a list of (T, C) float arrays."""
-    if isinstance(X, (list, tuple)):
-        items = list(X)
-    else:
-        array = np.asarray(X)
-        items = list(array) if array.ndim == 3 else [array]
-    out = []
-    for item in items:
-        a = np.asarray(item, dtype=np.float64)
-        out.append(a[:, None] if a.ndim == 1 else a)
-    return out
+def _rows(metrics) -> list:
+    """:class:`ursa.metrics.Metric` rows as the report's (name, value text, note) rows."""
+    return [(m.name, m.text, m.note) for m in metrics]
 
 
 # ------------------------------------------------------------------------------------------
-# task sections
+# job sections
 
 
 def _autoencoder_sections(model, X, y, random_state):
     from . import plots
-    from .data import as_sequences
+    from .metrics._evaluate import embedding_metrics, reconstruction_metrics
 
-    seqs = as_sequences(X, name="X")
     reconstruction = model.reconstruct(X)
-    values = seqs.to_padded()
-    rebuilt = as_sequences(reconstruction, name="reconstruction").to_padded()
-    mask = seqs.mask()
-    total = values[mask]
-    # Relative error: 1.0 is what predicting each feature's mean would score.
-    relative = float(np.mean((rebuilt[mask] - total) ** 2) / max(np.var(total, axis=0).mean(), 1e-12))
-    errors = model.decision_function(X)
     recon = Section(
         "Reconstruction",
         "Original sequences beside the autoencoder's reconstruction; the error is the mean "
@@ -150,11 +93,7 @@ def _autoencoder_sections(model, X, y, random_state):
         "each feature's mean).",
         figures=_figs("original vs reconstruction",
                       lambda: plots.reconstructions(X, reconstruction, n=4)),
-        metrics=[
-            ("relative reconstruction error", _fmt(relative), "1.0 = per-feature mean"),
-            ("per-sequence error (scaled), median", _fmt(np.median(errors)),
-             f"max {_fmt(np.max(errors))} (sequence {int(np.argmax(errors))})"),
-        ],
+        metrics=_rows(reconstruction_metrics(X, reconstruction, model.decision_function(X))),
     )
     codes = model.transform(X)
     embed = Section(
@@ -162,20 +101,14 @@ def _autoencoder_sections(model, X, y, random_state):
         f"{codes.shape[1]}-dimensional embeddings, projected to 2-D by PCA"
         + (", coloured by the given labels." if y is not None else "."),
         figures=_figs("embedding map", lambda: plots.embedding_map(codes, labels=y)),
+        metrics=_rows(embedding_metrics(codes, y)),
     )
-    if y is not None:
-        from sklearn.cluster import KMeans
-
-        k = len(np.unique(y))
-        if 1 < k < len(codes):
-            predicted = KMeans(k, n_init=10, random_state=0).fit_predict(codes)
-            embed.metrics.append((f"k-means NMI on embeddings (k={k})", _fmt(_nmi(y, predicted)),
-                                  "1.0 = labels recovered"))
     return [recon, embed]
 
 
 def _clusterer_sections(model, X, y, random_state):
     from . import plots
+    from .metrics._evaluate import cluster_metrics
 
     labels = np.asarray(model.predict(X))
     proba = np.asarray(model.predict_proba(X))
@@ -190,23 +123,8 @@ def _clusterer_sections(model, X, y, random_state):
                       lambda: plots.embedding_map(codes, labels=labels,
                                                   title="latent space by cluster"))
         + _figs("cluster prototypes", lambda: plots.cluster_prototypes(X, labels)),
-        metrics=[("mean assignment confidence", _fmt(proba.max(axis=1).mean()),
-                  "mean of the largest predict_proba per sequence")],
+        metrics=_rows(cluster_metrics(labels, proba, codes, y)),
     )
-    if len(np.unique(labels)) > 1:
-        from sklearn.metrics import silhouette_score
-
-        section.metrics.append(("silhouette (latent space)", _fmt(silhouette_score(codes, labels)),
-                                "-1 .. 1, higher = better separated"))
-    if y is not None:
-        from sklearn.metrics import adjusted_rand_score
-
-        section.metrics += [("NMI vs labels", _fmt(_nmi(y, labels)), ""),
-                            ("ARI vs labels", _fmt(adjusted_rand_score(y, labels)), "")]
-        accuracy = _metric("cluster_accuracy")
-        if accuracy is not None:
-            section.metrics.append(("cluster accuracy vs labels", _fmt(accuracy(y, labels)),
-                                    "Hungarian matching"))
     if y is not None:
         section.figures += _figs("latent space by label", lambda: plots.embedding_map(
             codes, labels=y, title="latent space by label"))
@@ -215,54 +133,31 @@ def _clusterer_sections(model, X, y, random_state):
 
 def _gan_sections(model, X, y, random_state):
     from . import plots
-    from .data import as_sequences
+    from .metrics._evaluate import generation_metrics, generation_samples
 
-    seqs = as_sequences(X, name="X")
-    n = int(min(len(seqs), 500))
-    equal = bool(np.all(seqs.lengths == seqs.lengths[0]))
-    synthetic = model.sample(n, n_timesteps=int(seqs.lengths[0]) if equal else None,
-                             random_state=random_state)
-    real = X[:n] if not isinstance(X, (list, tuple)) else list(X)[:n]
-    section = Section(
+    real, synthetic, equal = generation_samples(model, X, random_state)
+    n = len(synthetic)
+    return [Section(
         "Real vs synthetic",
         f"{n} synthetic sequences sampled from the model beside {n} real ones: a 2-D projection "
         "(PCA) of both, and a few traces of each.",
         figures=_figs("real vs synthetic", lambda: plots.real_vs_synthetic(
             real, synthetic, random_state=random_state or 0)),
-    )
-    R = as_sequences(real, name="real").to_padded()
-    S = as_sequences(synthetic, name="synthetic").to_padded()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        section.metrics += [
-            ("mean, real / synthetic", f"{_fmt(np.nanmean(R))} / {_fmt(np.nanmean(S))}", ""),
-            ("std, real / synthetic", f"{_fmt(np.nanstd(R))} / {_fmt(np.nanstd(S))}", ""),
-        ]
-    if equal and _GENERATION_SCORES.get():
-        for name, note in (("discriminative_score", "|accuracy - 0.5| of a post-hoc GRU "
-                            "classifier; 0 = indistinguishable"),
-                           ("predictive_score", "MAE of a GRU trained on synthetic, tested on "
-                            "real (one step ahead)")):
-            score = _metric(name)
-            if score is None:
-                continue
-            # The post-hoc network trains where the model's networks are.
-            value = score(R, S, n_repeats=1, random_state=random_state or 0,
-                          device=next(model.network_.parameters()).device)
-            mean = value[0] if isinstance(value, tuple) else value
-            section.metrics.append((name.replace("_", " ") + " (1 repeat)", _fmt(mean), note))
-    return [section]
+        metrics=_rows(generation_metrics(model, real, synthetic, equal=equal,
+                                         random_state=random_state,
+                                         scores=_GENERATION_SCORES.get())),
+    )]
 
 
 def _detector_sections(model, X, y, random_state):
     from . import plots
+    from .data import as_series
+    from .metrics._evaluate import detection_metrics, detector_outputs
 
-    series = _series_list(X)
-    labels = None if y is None else _series_list(y)
+    several = len(as_series(X)[0]) > 1
+    threshold = getattr(model, "threshold_", None)
     sections = []
-    for i, values in enumerate(series[:3]):
-        scores = np.asarray(model.decision_function(values), dtype=np.float64).reshape(-1)
-        flags = np.asarray(model.predict(values)).reshape(-1)
+    for i, (values, scores, flags, truth) in enumerate(detector_outputs(model, X, y, limit=3)):
         shares = None
         explain = getattr(model, "explain", None)
         if explain is not None and len(values) <= 200_000:  # explain holds window x step shares
@@ -271,105 +166,55 @@ def _detector_sections(model, X, y, random_state):
                        else getattr(explained, "channel_shares", None))
             if channel is not None and np.shape(channel) == values.shape:
                 shares = np.asarray(channel)
-        threshold = getattr(model, "threshold_", None)
-        truth = None
-        if labels is not None and i < len(labels) and labels[i].size == len(scores):
-            truth = labels[i].reshape(-1).astype(int)
-        section = Section(
-            f"Series {i}" if len(series) > 1 else "Anomaly timeline",
+        sections.append(Section(
+            f"Series {i}" if several else "Anomaly timeline",
             f"{len(values)} steps x {values.shape[1]} channel(s). Top: the series, flagged regions "
             "shaded (the channel that drove each is written above it); bottom: the per-step score "
             "and the threshold.",
             figures=_figs("anomaly timeline", lambda: plots.anomaly_timeline(
                 values, scores, threshold=threshold, flags=flags, channel_shares=shares,
                 labels=truth)),
-            metrics=[("flagged steps", f"{int(flags.sum())} of {len(flags)}",
-                      f"{flags.mean():.2%}"),
-                     ("threshold", _fmt(threshold) if threshold is not None else "-", "")],
-        )
-        if truth is not None:
-            if 0 < truth.sum() < len(truth):
-                from sklearn.metrics import average_precision_score, roc_auc_score
-
-                finite = np.isfinite(scores)
-                section.metrics += [
-                    ("AUC-ROC", _fmt(roc_auc_score(truth[finite], scores[finite])), ""),
-                    ("AUC-PR", _fmt(average_precision_score(truth[finite], scores[finite])),
-                     f"random = {truth.mean():.3f}"),
-                ]
-                vus_pr = _metric("vus_pr")
-                if vus_pr is not None and finite.all():
-                    section.metrics.append(("VUS-PR", _fmt(vus_pr(truth, scores)),
-                                            "Paparrizos et al. 2022"))
-        sections.append(section)
+            metrics=_rows(detection_metrics(scores, flags, threshold, truth)),
+        ))
     return sections
 
 
-TASKS: dict[str, Task] = {
-    "autoencoder": Task("autoencoder", "SequenceAutoencoder", "ursa.estimators.autoencoder",
-                        "represent / compress: embeddings and reconstructions",
-                        _autoencoder_sections),
-    "cluster": Task("cluster", "RecurrentClusterer", "ursa.estimators.clusterer",
-                    "cluster sequences (deep temporal clustering)", _clusterer_sections),
-    "gan": Task("gan", "RecurrentGAN", "ursa.estimators.gan",
-                "generate synthetic sequences (TimeGAN)", _gan_sections),
-    "detect": Task("detect", "SequenceAnomalyDetector", "ursa.estimators.anomaly",
-                   "detect anomalies in long series", _detector_sections, series_input=True),
-}
+_SECTIONS = {"autoencoder": _autoencoder_sections, "cluster": _clusterer_sections,
+             "gan": _gan_sections, "detect": _detector_sections}
 
 
-def estimator_class(task: str | Task):
-    """The estimator class of ``task``; ``ImportError`` naming the job when it is not available."""
-    task = TASKS[task] if isinstance(task, str) else task
+def _entry(estimator) -> EstimatorEntry:
     try:
-        module = importlib.import_module(task.module)
-    except ModuleNotFoundError as exc:
-        if exc.name != task.module:
-            raise
-        raise ImportError(f"'{task.name}' ({task.class_name}) is not available in this version "
-                          "of ursa.") from None
-    return getattr(module, task.class_name)
-
-
-def available_tasks() -> list[str]:
-    """Names of the tasks whose estimator can be imported here."""
-    names = []
-    for name in TASKS:
-        try:
-            estimator_class(name)
-        except ImportError:
-            continue
-        names.append(name)
-    return names
-
-
-def task_of(estimator) -> Task:
-    """The task of a fitted estimator (by class name)."""
-    for task in TASKS.values():
-        if type(estimator).__name__ == task.class_name:
-            return task
-    raise TypeError(f"ursa has no report for {type(estimator).__name__}; expected one of "
-                    f"{', '.join(t.class_name for t in TASKS.values())}.")
+        return entry_for(estimator)
+    except TypeError as exc:
+        raise TypeError(f"ursa has no report for {type(estimator).__name__}: {exc}") from None
 
 
 # ------------------------------------------------------------------------------------------
 # the document
 
 
-def _data_summary(model, X, y, task: Task) -> Section:
+def _fmt(value) -> str:
+    from .metrics._evaluate import format_value
+
+    return format_value(value)
+
+
+def _data_summary(model, X, y, entry: EstimatorEntry) -> Section:
+    from .data import as_sequences
+
     rows = []
-    if task.series_input:
-        series = _series_list(X)
-        sizes = [len(s) for s in series]
+    if entry.series_input:
+        from .data import as_series
+
+        series, _, sizes = as_series(X)
         rows += [("series", str(len(series)), ""),
                  ("steps per series", f"{min(sizes)} .. {max(sizes)}", f"{sum(sizes)} in all"),
                  ("channels", str(series[0].shape[1]), "")]
-        flat = np.concatenate([s.reshape(-1) for s in series])
+        flat = np.concatenate([s.reshape(-1) for s in series]).astype(np.float64)
     else:
-        lengths = _lengths(X)
-        from .data import as_sequences
-
         seqs = as_sequences(X, name="X", allow_nan=True)
+        lengths = seqs.lengths
         rows += [("sequences", str(len(lengths)), ""),
                  ("length", f"{lengths.min()} .. {lengths.max()}",
                   "equal length" if lengths.min() == lengths.max() else
@@ -380,14 +225,14 @@ def _data_summary(model, X, y, task: Task) -> Section:
     if len(finite):
         rows.append(("value range", f"{_fmt(finite.min())} .. {_fmt(finite.max())}",
                      f"mean {_fmt(finite.mean())}, std {_fmt(finite.std())}"))
-    if y is not None and not task.series_input:
+    if y is not None and not entry.series_input:
         values, counts = np.unique(np.asarray(y), return_counts=True)
         shown = ", ".join(f"{v}: {c}" for v, c in list(zip(values, counts))[:12])
         rows.append(("labels", f"{len(values)} classes", shown))
     return Section("Data", "The data the report was computed on.", metrics=rows)
 
 
-def _model_section(model, task: Task) -> Section:
+def _model_section(model, entry: EstimatorEntry) -> Section:
     params = model.get_params(deep=False)
     rows = [(k, repr(v), "") for k, v in sorted(params.items())
             if k not in ("callbacks",)]
@@ -402,7 +247,7 @@ def _model_section(model, task: Task) -> Section:
             pass
         seconds = sum(float(r.get("seconds", 0.0)) for r in history)
         rows.insert(0, ("training", f"{len(history)} epochs", f"{seconds:.1f} s"))
-    rows.insert(0, ("estimator", f"ursa.{task.class_name}", task.job))
+    rows.insert(0, ("estimator", f"ursa.{entry.class_name}", entry.description))
     return Section("Model and training", "", figures=figures, metrics=rows)
 
 
@@ -412,22 +257,44 @@ def build_report(model, X, y=None, *, title: str | None = None, random_state=0) 
     Parameters
     ----------
     model : fitted ursa estimator
-    X : the data to describe it on (sequences, or long series for an anomaly detector)
-    y : labels, optional: one per sequence (classes), or per-step 0/1 anomaly labels for a
-        detector (an array per series)
+        Any estimator of ursa's estimator table.
+    X : array-like or list of array-like
+        The data to describe it on: sequences, or long series for an anomaly detector.
+    y : array-like, optional
+        One label per sequence (classes), or per-step 0/1 anomaly labels for a detector (an
+        array per series).
+    title : str, optional
+        The page title; default ``"ursa report: <class name>"``.
+    random_state : int, default=0
+        Seed of a GAN's samples and of the post-hoc networks of its scores.
+
+    Returns
+    -------
+    str
+        The HTML page.
+
+    Raises
+    ------
+    TypeError
+        ``model`` is not an ursa estimator.
+    sklearn.exceptions.NotFittedError
+        ``model`` is not fitted.
     """
-    task = task_of(model)
+    entry = _entry(model)
     return render(report_sections(model, X, y, random_state=random_state),
-                  title or f"ursa report: {task.class_name}")
+                  title or f"ursa report: {entry.class_name}")
 
 
 def report_sections(model, X, y=None, *, random_state=0, prefix: str = "") -> list[Section]:
-    """The sections :func:`build_report` renders (data, model and training, the task's own);
-    ``prefix`` is put before each title, to combine several models in one page."""
-    task = task_of(model)
+    """The sections :func:`build_report` renders: data, model and training, then the job's own.
+
+    Parameters are those of :func:`build_report`; ``prefix`` is put before each title, to
+    combine several models in one page.
+    """
+    entry = _entry(model)
     model._check_is_fitted()
-    sections = [_data_summary(model, X, y, task), _model_section(model, task)]
-    sections += task.sections(model, X, y, random_state)
+    sections = [_data_summary(model, X, y, entry), _model_section(model, entry)]
+    sections += _SECTIONS[entry.task](model, X, y, random_state)
     if prefix:
         for section in sections:
             section.title = f"{prefix}: {section.title}"
@@ -435,7 +302,7 @@ def report_sections(model, X, y=None, *, random_state=0, prefix: str = "") -> li
 
 
 def render(sections: list[Section], title: str) -> str:
-    """HTML page from sections; figures are rendered to PNG and embedded."""
+    """The HTML page of ``sections`` under ``title``; figures are rendered to PNG and embedded."""
     from . import __version__
 
     return _render(sections, title, __version__)

@@ -1,32 +1,40 @@
 """Data layer: one internal form (padded float32 values + lengths), validation, scaling, windows, I/O."""
 
 from ._batching import batch_rows, map_rows
+from ._files import FORMATS, format_of
 from ._io import (
-    read_csv,
+    TABLE_EXTENSIONS,
+    read_dataset,
+    read_labels,
     read_numpy,
-    read_parquet,
     read_sequences,
-    read_ts,
-    write_csv,
     write_numpy,
-    write_parquet,
+    write_sequences,
+    write_table,
 )
 from ._scaling import SCALINGS, SequenceScaler
 from ._sequences import Sequences, as_sequences, input_kind, restore_layout
 from ._series import as_points, as_series, restore_series_layout
+from ._tables import read_csv, read_parquet, table_columns, to_frame, write_csv, write_parquet
+from ._ts import read_ts
 from ._windows import sliding_windows, window_starts, windows_to_steps
 
 __all__ = [
+    "FORMATS",
     "SCALINGS",
     "SequenceScaler",
     "Sequences",
+    "TABLE_EXTENSIONS",
     "as_points",
     "as_sequences",
     "as_series",
     "batch_rows",
+    "format_of",
     "input_kind",
     "map_rows",
     "read_csv",
+    "read_dataset",
+    "read_labels",
     "read_numpy",
     "read_parquet",
     "read_sequences",
@@ -34,9 +42,13 @@ __all__ = [
     "restore_layout",
     "restore_series_layout",
     "sliding_windows",
+    "table_columns",
+    "to_frame",
     "window_starts",
     "windows_to_steps",
     "write_csv",
     "write_numpy",
     "write_parquet",
+    "write_sequences",
+    "write_table",
 ]
