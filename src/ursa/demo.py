@@ -45,7 +45,22 @@ def _relative_error(X: np.ndarray, reconstruction: np.ndarray) -> float:
 
 
 def run(epochs: int = 60, out=sys.stdout, seed: int = 0) -> list[tuple[str, str, str]]:
-    """The autoencoder part alone (``python -m ursa.demo --autoencoder-only``); prints its table."""
+    """The autoencoder part alone (``python -m ursa.demo --epochs N``): fit, score, print its table.
+
+    Parameters
+    ----------
+    epochs : int, default=60
+        Training epochs of the BasicMotions autoencoder (the sines one trains a third of them).
+    out : text stream, default=sys.stdout
+        Where the table goes.
+    seed : int, default=0
+        ``random_state`` of the fits.
+
+    Returns
+    -------
+    list of (str, str, str)
+        The table rows ``(figure, ursa, reference)``.
+    """
     rows, _ = _autoencoder_part(epochs, out, seed)
     _print_table(rows, out)
     return rows
@@ -323,6 +338,8 @@ def _print_table(rows, out) -> None:
 
 
 def main(argv=None) -> int:
+    """``python -m ursa.demo``: the whole demo, or the autoencoder part alone with ``--epochs``;
+    returns the exit code."""
     parser = argparse.ArgumentParser(prog="python -m ursa.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=None,
                         help="autoencoder epochs; runs the autoencoder part alone (default: all)")

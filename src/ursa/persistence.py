@@ -176,9 +176,13 @@ def describe_model(path) -> dict:
 def load(path, device=None):
     """Load any estimator saved with ``save``.
 
+    Only the classes of ursa's estimator table are rebuilt, from the modules the table names;
+    nothing in the file is ever unpickled or imported.
+
     Parameters
     ----------
     path : str or path-like
+        A file written by an estimator's ``save``.
     device : {None, "auto", "cpu", "cuda", "cuda:N"} or torch.device, default=None
         Where the model's tensors go, and so where it computes. ``None`` keeps the saved
         ``device`` parameter and places the model there when this machine has that device, else
@@ -218,8 +222,23 @@ def load(path, device=None):
 
 def check_device_here(device, where: str = "load"):
     """The torch.device that ``device`` names ("auto": a GPU when there is one, else the CPU).
-    Raise ValueError unless it is "auto", or a CPU or GPU this machine has; the message starts
-    ``{where}(device=...)``, naming the call that was given it."""
+
+    Parameters
+    ----------
+    device : str or torch.device
+        "auto", "cpu", "cuda", "cuda:N" or a torch.device.
+    where : str, default="load"
+        The call that was given ``device``, named at the start of an error message.
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    ValueError
+        ``device`` is none of the above, or names a GPU this machine does not have.
+    """
     import torch
 
     if isinstance(device, str) and device == "auto":
