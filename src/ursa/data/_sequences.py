@@ -8,7 +8,6 @@ plus the true ``lengths``. Everything below the public boundary trusts that form
 from __future__ import annotations
 
 from dataclasses import dataclass
-from numbers import Integral
 
 import numpy as np
 import torch
@@ -209,15 +208,30 @@ def as_sequences(
     return seqs
 
 
-def _from_array(X, name: str, allow_nan: bool) -> Sequences:
+def as_steps(array: np.ndarray, name: str, shape: str, advice: str = "") -> np.ndarray:
+    """One sequence as (T, n_features): a 1-D array becomes one column; other than 1-D or 2-D
+    raises ValueError naming ``name``, the expected ``shape`` and ``advice``."""
+    if array.ndim == 1:
+        return array[:, None]
+    if array.ndim != 2:
+        raise ValueError(f"{name} must have shape {shape}, got {array.ndim} dimensions with "
+                         f"shape {array.shape}.{advice}")
+    return array
+
+
+def _as_array(X, name: str, expected: str) -> np.ndarray:
+    """``X`` as a numeric numpy array (a torch tensor is copied off its device); a string, None
+    or a scalar raises TypeError saying that ``name`` must be ``expected``."""
     if isinstance(X, torch.Tensor):
         X = X.detach().cpu().numpy()
     if isinstance(X, (str, bytes)) or X is None or np.isscalar(X):
-        raise TypeError(
-            f"{name} must be an array of shape (n_sequences, n_timesteps[, n_features]) or a list "
-            f"of arrays, got {type(X).__name__}."
-        )
-    array = _check_numeric(np.asarray(X), name)
+        raise TypeError(f"{name} must be {expected}, got {type(X).__name__}.")
+    return _check_numeric(np.asarray(X), name)
+
+
+def _from_array(X, name: str, allow_nan: bool) -> Sequences:
+    array = _as_array(X, name, "an array of shape (n_sequences, n_timesteps[, n_features]) or "
+                      "a list of arrays")
     if array.ndim == 2:
         array = array[:, :, None]
     elif array.ndim != 3:
@@ -270,14 +284,8 @@ def _from_list(X, name: str, allow_nan: bool) -> Sequences:
             raise ValueError(
                 f"{name}[{i}] is ragged: its time steps have different numbers of values ({exc})."
             ) from None
-        seq = _check_numeric(seq, f"{name}[{i}]")
-        if seq.ndim == 1:
-            seq = seq[:, None]
-        elif seq.ndim != 2:
-            raise ValueError(
-                f"{name}[{i}] must have shape (T_i,) or (T_i, n_features), got {seq.ndim} "
-                f"dimensions with shape {seq.shape}."
-            )
+        seq = as_steps(_check_numeric(seq, f"{name}[{i}]"), f"{name}[{i}]",
+                       "(T_i,) or (T_i, n_features)")
         seq = _to_float32(seq, f"{name}[{i}]")
         if n_features is None:
             n_features = seq.shape[1]
@@ -299,13 +307,6 @@ def _from_list(X, name: str, allow_nan: bool) -> Sequences:
     for i, seq in enumerate(arrays):
         values[i, : len(seq)] = seq
     return Sequences(values, lengths)
-
-
-def check_int(value, name: str, minimum: int = 1) -> int:
-    """Validate an integer argument."""
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
 
 
 def restore_layout(X, values: np.ndarray, lengths: np.ndarray):

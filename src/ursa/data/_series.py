@@ -9,9 +9,15 @@ univariate sequences. Several series are sequences, validated by :func:`as_seque
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from ._sequences import Sequences, _all_finite, _check_numeric, _to_float32, as_sequences
+from ._sequences import (
+    Sequences,
+    _all_finite,
+    _as_array,
+    _check_numeric,
+    _to_float32,
+    as_sequences,
+)
 
 __all__ = ["as_points", "as_series", "restore_series_layout"]
 
@@ -41,18 +47,12 @@ def as_series(X, *, name: str = "X", n_features: int | None = None, min_length: 
     lengths : ndarray of shape (n_series,)
         The length of each series.
     """
-    if isinstance(X, torch.Tensor):
-        X = X.detach().cpu().numpy()
-    if isinstance(X, (str, bytes)) or X is None or np.isscalar(X):
-        raise TypeError(
-            f"{name} must be one series, an array of shape (T,) or (T, n_features), a list of "
-            f"such arrays, or an array of shape (n_series, T, n_features); got {type(X).__name__}."
-        )
     if isinstance(X, (list, tuple, Sequences)):
         seqs = as_sequences(X, name=name, n_features=n_features)
         layout = "list"
     else:
-        array = _check_numeric(np.asarray(X), name)
+        array = _as_array(X, name, "one series, an array of shape (T,) or (T, n_features), a "
+                          "list of such arrays, or an array of shape (n_series, T, n_features)")
         if array.ndim == 3:
             seqs = as_sequences(array, name=name, n_features=n_features)
             layout = "3d"

@@ -13,7 +13,7 @@ from numbers import Integral
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ._sequences import _check_numeric
+from ._sequences import _check_numeric, as_steps
 
 __all__ = ["sliding_windows", "window_starts", "windows_to_steps"]
 
@@ -86,14 +86,8 @@ def sliding_windows(series, window, stride=1) -> np.ndarray:
         windows share memory; call ``np.array(result)`` (or ``.copy()``) before writing to it.
         The last ``(T - window) % stride`` steps are in no window.
     """
-    array = _check_numeric(np.asarray(series), "series")
-    if array.ndim == 1:
-        array = array[:, None]
-    elif array.ndim != 2:
-        raise ValueError(
-            f"series must be one series of shape (T,) or (T, C), got {array.ndim} dimensions with "
-            f"shape {array.shape}. For several sequences, call sliding_windows on each."
-        )
+    array = as_steps(_check_numeric(np.asarray(series), "series"), "series", "(T,) or (T, C)",
+                     " For several sequences, call sliding_windows on each.")
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise ValueError(f"series has shape {array.shape}: it needs at least one step and feature.")
     if np.issubdtype(array.dtype, np.floating):

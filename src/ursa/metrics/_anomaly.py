@@ -16,9 +16,9 @@ abnormal), both of shape (n_timesteps,), and is threshold-free except where name
 
 from __future__ import annotations
 
-from numbers import Integral
-
 import numpy as np
+
+from .._params import check_count
 
 __all__ = [
     "auc_roc",
@@ -146,12 +146,6 @@ def point_adjusted_f1_inflated(labels, scores) -> tuple[float, float]:
     return _best_f1(y, adjusted)
 
 
-def _int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
-
-
 def _extended_labels(y: np.ndarray, ranges: np.ndarray, buffer: int) -> np.ndarray:
     """Paparrizos et al.'s continuous labels: 1 inside each range and, on ``buffer // 2`` steps
     on each side, sqrt(1 - d / buffer) at distance d from the range, capped at 1 where buffers
@@ -237,9 +231,9 @@ def range_auc_pr(labels, scores, buffer=None, n_thresholds=250) -> float:
     if buffer is None:
         ranges = anomaly_ranges(y)
         buffer = int(np.median(ranges[:, 1] - ranges[:, 0] + 1))
-    buffer = _int(buffer, "buffer", 0)
+    buffer = check_count(buffer, "buffer", minimum=0)
     if n_thresholds is not None:
-        n_thresholds = _int(n_thresholds, "n_thresholds", 2)
+        n_thresholds = check_count(n_thresholds, "n_thresholds", minimum=2)
     return _RangeCurves(y, s, n_thresholds).auc_pr(buffer)
 
 
@@ -260,8 +254,8 @@ def vus_pr(labels, scores, max_buffer=128, n_thresholds=250) -> float:
         As in :func:`range_auc_pr`.
     """
     y, s = _check(labels, scores)
-    max_buffer = _int(max_buffer, "max_buffer", 0)
+    max_buffer = check_count(max_buffer, "max_buffer", minimum=0)
     if n_thresholds is not None:
-        n_thresholds = _int(n_thresholds, "n_thresholds", 2)
+        n_thresholds = check_count(n_thresholds, "n_thresholds", minimum=2)
     curves = _RangeCurves(y, s, n_thresholds)
     return float(np.mean([curves.auc_pr(buffer) for buffer in range(max_buffer + 1)]))
