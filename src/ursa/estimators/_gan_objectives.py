@@ -69,7 +69,7 @@ class _Objective:
         self.matching = {name: float(w) for name, w in matching.items() if w}
         self.optimizers: list[torch.optim.Optimizer] = []
         self.stateful: dict = {}
-        self.sampling = sampling
+        self.sampling = torch.nn.ModuleList(sampling)
         self.average = WeightAverage(sampling, ema_decay) if ema_decay else None
         if self.average is not None:
             self.stateful["average"] = self.average
@@ -101,7 +101,7 @@ class _Objective:
 
     def average_step(self) -> None:
         if self.average is not None:
-            self.average.update_parameters(torch.nn.ModuleList(self.sampling))
+            self.average.update_parameters(self.sampling)
 
     def finish(self) -> None:
         """Leave the networks sampling with the averaged generator weights."""
