@@ -1,4 +1,8 @@
-"""Anomaly metrics: known values, the paper's definitions, and input checks."""
+"""Anomaly metrics: known values, the paper's definitions, the reference code's values, and input
+checks."""
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,8 +85,9 @@ def test_range_auc_pr_existence_reward():
     s = np.zeros(len(y))
     s[50:60] = 1.0
     r = range_auc_pr(y, s, buffer=0, n_thresholds=None)
-    # flagged set {50..59}: TP 10 of 20, existence 1/2 -> recall .25 at precision 1; then all.
-    assert r == pytest.approx(0.25 * 1.0 + 0.75 * (1.0 + 20 / 300) / 2)
+    # flagged set {50..59}: TP 10 of 20, existence 1/2 -> recall .25 at precision 1; then all
+    # (recall 1 at precision 20 / 300); each threshold's precision weighs the recall it adds.
+    assert r == pytest.approx(0.25 * 1.0 + 0.75 * 20 / 300)
 
 
 def test_vus_pr_is_mean_of_range_auc_pr():
@@ -136,10 +141,13 @@ def test_bad_buffer_arguments():
 
 
 def naive_range_auc_pr(y, s, buffer, n_thresholds):
-    """The paper's definition, one threshold at a time."""
+    """The definition with TSB-AD's rules, one threshold at a time: soft buffers; positives are
+    the labelled steps plus half the weights of the flagged buffer steps; existence over the
+    widened ranges, merged where they overlap; average precision over the thresholds."""
     n = len(y)
     label = y.astype(float)
     half = buffer // 2
+    merged = []
     for a, b in anomaly_ranges(y):
         for d in range(1, half + 1):
             w = np.sqrt(1 - d / buffer)
@@ -147,19 +155,22 @@ def naive_range_auc_pr(y, s, buffer, n_thresholds):
                 label[a - d] += w
             if b + d < n:
                 label[b + d] += w
+        if merged and merged[-1][1] >= a - half:  # the widened ranges overlap: one range
+            merged[-1][1] = min(b + half, n - 1)
+        else:
+            merged.append([max(a - half, 0), min(b + half, n - 1)])
     label = np.minimum(label, 1)
-    widened = anomaly_ranges((label > 0).astype(int))
-    positives = (y.sum() + label.sum()) / 2
     ordered = np.sort(s)[::-1]
-    recall, precision = [0.0], [1.0]
+    ap, previous = 0.0, 0.0
     for i in np.linspace(0, n - 1, n_thresholds).astype(int):
         pred = s >= ordered[i]
         tp = (label * pred).sum()
-        existence = np.mean([pred[a : b + 1].any() for a, b in widened])
-        recall.append(min(tp / positives, 1) * existence)
-        precision.append(tp / pred.sum())
-    recall, precision = np.array(recall), np.array(precision)
-    return np.sum(np.diff(recall) * (precision[1:] + precision[:-1]) / 2)
+        positives = (y.sum() + (y + (1 - y) * label * pred).sum()) / 2
+        existence = np.mean([pred[a : b + 1].any() for a, b in merged])
+        recall = min(tp / positives, 1) * existence
+        ap += (recall - previous) * tp / pred.sum()
+        previous = recall
+    return ap
 
 
 @pytest.mark.parametrize("buffer", [0, 1, 6, 15, 40])
@@ -170,3 +181,24 @@ def test_range_auc_pr_matches_a_direct_reading_of_the_definition(buffer):
     for n_thresholds in (250, 37):
         assert range_auc_pr(y, s, buffer=buffer, n_thresholds=n_thresholds) == pytest.approx(
             naive_range_auc_pr(y, s, buffer, n_thresholds), rel=1e-12)
+
+
+# ----------------------------------------------------------------- the field's VUS-PR
+TSB_AD_FIXTURES = Path(__file__).parent / "data" / "vus_pr_tsb_ad.json"
+
+
+def _tsb_ad_cases():
+    return json.loads(TSB_AD_FIXTURES.read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", _tsb_ad_cases(), ids=lambda case: case["name"])
+def test_vus_pr_equals_the_tsb_ad_reference(case):
+    """Values of the TSB-AD package (1.5: ``generate_curve(labels, scores, window,
+    version="opt", thre=250)``, run once to write the fixtures) on one long and several short
+    anomalies, wide buffers, flags just outside the ranges, buffers that merge or only touch,
+    anomalies at both ends, tied and constant scores: equal to float rounding, per buffer too."""
+    labels, scores = np.array(case["labels"]), np.array(case["scores"])
+    assert vus_pr(labels, scores, max_buffer=case["window"]) == pytest.approx(
+        case["vus_pr"], abs=1e-12)
+    per_buffer = [range_auc_pr(labels, scores, buffer=b) for b in range(case["window"] + 1)]
+    np.testing.assert_allclose(per_buffer, case["range_auc_pr"], rtol=0, atol=1e-12)

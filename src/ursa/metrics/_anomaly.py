@@ -6,7 +6,8 @@ abnormal), both of shape (n_timesteps,), and is threshold-free except where name
 * :func:`auc_roc` and :func:`auc_pr` (average precision) treat steps independently.
 * :func:`vus_pr` and :func:`range_auc_pr` are the range-aware measures of Paparrizos et al.,
   "Volume Under the Surface: a new accuracy evaluation measure for time-series anomaly detection",
-  PVLDB 15(11), 2022, written here from the paper's definitions.
+  PVLDB 15(11), 2022, with the rules of the TSB-AD benchmark's reference code (NeurIPS 2024),
+  written here and checked against that code's values.
 * :func:`best_f1` is the best F1 over all thresholds.
 * :func:`point_adjusted_f1_inflated` applies "point adjustment" (a whole labelled range counts as
   found when any of its steps is flagged). It is **inflated**: on the NAB series a random score
@@ -167,6 +168,17 @@ def _extended_labels(y: np.ndarray, ranges: np.ndarray, buffer: int) -> np.ndarr
     return np.minimum(label, 1.0)
 
 
+def _widened_ranges(ranges: np.ndarray, buffer: int, n: int) -> np.ndarray:
+    """The ranges widened by ``buffer // 2`` steps on each side (within the series), merged where
+    the widened ranges overlap; ranges whose widenings only touch stay apart (TSB-AD's rule)."""
+    half = buffer // 2
+    gaps = ranges[1:, 0] - ranges[:-1, 1]  # steps from each range's end to the next one's start
+    split = np.flatnonzero(gaps > 2 * half)  # separate when end + half < next start - half
+    firsts = ranges[np.r_[0, split + 1], 0] - half
+    lasts = ranges[np.r_[split, len(ranges) - 1], 1] + half
+    return np.stack([np.maximum(firsts, 0), np.minimum(lasts, n - 1)], axis=1)
+
+
 class _RangeCurves:
     """What every buffer length shares: the score order and the thresholds."""
 
@@ -177,7 +189,7 @@ class _RangeCurves:
         if n_thresholds is None:
             thresholds = np.unique(sorted_scores)[::-1]
         else:
-            # The paper's protocol: thresholds at evenly spaced ranks of the sorted scores.
+            # The protocol's thresholds: the scores at evenly spaced ranks of the sorted scores.
             picks = np.linspace(0, len(s) - 1, n_thresholds).astype(np.int64)
             thresholds = sorted_scores[picks]
         # Steps flagged at threshold t: every score >= t (ties flagged together).
@@ -187,35 +199,42 @@ class _RangeCurves:
         self.ranges = anomaly_ranges(y)
         self.n_positive = float(y.sum())
 
+    def _flagged_sum(self, values: np.ndarray) -> np.ndarray:
+        """Sum of ``values`` over the flagged steps, at every threshold."""
+        return np.concatenate([[0.0], np.cumsum(values[self.order])])[self.n_flagged]
+
     def auc_pr(self, buffer: int) -> float:
         label = _extended_labels(self.y, self.ranges, buffer)
-        tp_all = np.concatenate([[0.0], np.cumsum(label[self.order])])
-        tp = tp_all[self.n_flagged]
-        # Positives count half the hard labels and half the soft ones (the paper's P_l).
-        positives = (self.n_positive + label.sum()) / 2.0
-        # Existence reward over the widened ranges: a range counts once its highest-ranked step
-        # is flagged.
-        ranges = anomaly_ranges(label > 0)
-        bounds = np.stack([ranges[:, 0], ranges[:, 1] + 1], axis=1).ravel()
+        tp = self._flagged_sum(label)
+        # Positives: half the labelled steps plus half of (the labelled steps and the buffer
+        # weights of the flagged buffer steps): unflagged buffer steps are no positives to miss.
+        buffer_weights = np.where(self.y == 1, 0.0, label)
+        positives = self.n_positive + self._flagged_sum(buffer_weights) / 2.0
+        # Existence reward: the share of widened ranges with a flagged step; a range counts
+        # from the threshold that flags its highest-ranked step.
+        widened = _widened_ranges(self.ranges, buffer, len(self.y))
+        bounds = np.stack([widened[:, 0], widened[:, 1] + 1], axis=1).ravel()
         rank = np.r_[self.rank, 0]  # reduceat needs an index past the last range's end
         first_rank = np.sort(np.minimum.reduceat(rank, bounds)[::2])
-        existence = np.searchsorted(first_rank, self.n_flagged, side="left") / len(ranges)
+        existence = np.searchsorted(first_rank, self.n_flagged, side="left") / len(widened)
         recall = np.minimum(tp / positives, 1.0) * existence
-        precision = tp / np.maximum(self.n_flagged, 1)
-        recall = np.concatenate([[0.0], recall])
-        precision = np.concatenate([[1.0], precision])
-        return float(np.sum(np.diff(recall) * (precision[1:] + precision[:-1]) / 2.0))
+        precision = tp / self.n_flagged
+        # Average precision: each threshold's precision times the recall it adds.
+        return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
 def range_auc_pr(labels, scores, buffer=None, n_thresholds=250) -> float:
-    """Range-AUC-PR (Paparrizos et al., PVLDB 2022) for one buffer length.
+    """Range-AUC-PR (Paparrizos et al., PVLDB 2022) for one buffer length, by TSB-AD's rules.
 
     Labels are widened by ``buffer // 2`` steps on each side of every anomalous range, with
     weights sqrt(1 - d / buffer) that fall with the distance d from the range. At each threshold,
-    TP is the sum of those weights over flagged steps; recall is TP over P = (hard positives +
-    soft positives) / 2, capped at 1 and multiplied by the existence reward (the share of widened
-    ranges with at least one flagged step); precision is TP over the flagged steps. The curve
-    starts at (recall 0, precision 1) and is integrated with the trapezoid rule.
+    TP is the sum of those weights over the flagged steps; P is the labelled steps plus half the
+    weights of the *flagged* buffer steps; recall is TP / P, capped at 1 and multiplied by the
+    existence reward (the share of widened ranges, merged where they overlap, with a flagged
+    step); precision is TP over the flagged steps. The score is the average precision: the sum
+    over thresholds of the recall each one adds times its precision. This is the per-buffer term
+    of :func:`vus_pr`, the rules of the TSB-AD reference code (``generate_curve``,
+    ``version="opt"``), which the tests check against its values.
 
     Parameters
     ----------
@@ -238,11 +257,14 @@ def range_auc_pr(labels, scores, buffer=None, n_thresholds=250) -> float:
 
 
 def vus_pr(labels, scores, max_buffer=128, n_thresholds=250) -> float:
-    """Volume under the range-PR surface (VUS-PR; Paparrizos et al., PVLDB 2022).
+    """Volume under the range-PR surface (VUS-PR; Paparrizos et al., PVLDB 2022), as TSB-AD
+    computes it.
 
     The mean of :func:`range_auc_pr` over every buffer length ``l = 0, 1, ..., max_buffer``: a
     threshold-free score that forgives detections a little before or after a labelled range, less
-    the further away they are, without depending on one chosen buffer length.
+    the further away they are, without depending on one chosen buffer length. It equals the
+    TSB-AD benchmark's VUS-PR (NeurIPS 2024) for the same ``max_buffer`` (its ``slidingWindow``)
+    and 250 thresholds, so its figures can be set beside published ones.
 
     Parameters
     ----------
