@@ -294,3 +294,46 @@ def test_resume_from_checkpoint_continues_the_fit(tmp_path):
     straight = SequenceAnomalyDetector(**{**TINY, "epochs": 3}).fit(series)
     assert resumed.n_iter_ == 3
     np.testing.assert_array_equal(resumed.decision_scores_, straight.decision_scores_)
+
+
+# ----------------------------------------------------------------- window="auto"
+def test_dominant_period_finds_the_period_or_none():
+    from ursa.data import dominant_period
+
+    rng = np.random.default_rng(0)
+    t = np.arange(6000)
+    assert dominant_period(np.sin(2 * np.pi * t / 50) + 0.3 * rng.normal(size=6000)) == 50
+    both = np.c_[np.sin(2 * np.pi * t / 144), np.cos(2 * np.pi * t / 144)]  # two channels
+    assert dominant_period(both) == 144
+    assert dominant_period(rng.normal(size=6000)) is None  # white noise has no period
+    assert dominant_period(np.ones(500)) is None  # nor has a constant
+    assert dominant_period(np.sin(2 * np.pi * t[:90] / 50)) is None  # under three periods long
+
+
+def test_auto_window_is_the_period_and_is_kept(tmp_path):
+    t = np.arange(2400)
+    rng = np.random.default_rng(1)
+    series = np.sin(2 * np.pi * t / 40) + 0.1 * rng.normal(size=len(t))
+    det = SequenceAnomalyDetector(window="auto", hidden_size=8, latent_dim=4, epochs=1,
+                                  max_train_windows=200, random_state=0, device=DEVICE)
+    det.fit(series[:1600])
+    assert det.window == "auto" and det.window_ == 40
+    scores = det.decision_function(series)
+    starts, _ = det.window_scores(series)
+    assert scores.shape == series.shape and np.diff(starts[:-1]).max() == det.score_stride
+    scorer = det.stream()
+    streamed = np.concatenate([scorer.update(series[i : i + 333]) for i in range(0, len(t), 333)]
+                              + [scorer.flush()])
+    np.testing.assert_allclose(streamed, scores, rtol=1e-6)
+    loaded = ursa.load(det.save(tmp_path / "det.ursa"))
+    assert loaded.window_ == 40
+    np.testing.assert_array_equal(loaded.decision_function(series), scores)
+    noise = SequenceAnomalyDetector(window="auto", hidden_size=8, latent_dim=4, epochs=1,
+                                    max_train_windows=100, random_state=0, device=DEVICE)
+    assert noise.fit(rng.normal(size=1000)).window_ == 64  # no period: the fallback
+    short = SequenceAnomalyDetector(window="auto", hidden_size=8, latent_dim=4, epochs=1,
+                                    random_state=0, device=DEVICE)
+    assert short.fit(np.sin(2 * np.pi * t[:50] / 40)).window_ <= 50  # within the series
+    with pytest.raises(ValueError, match=r"score_stride must be an integer in \[1, window=16\]"):
+        SequenceAnomalyDetector(window="auto", score_stride=20, epochs=1, device=DEVICE).fit(
+            np.sin(2 * np.pi * t / 12))  # period 12 -> window 16 < score_stride

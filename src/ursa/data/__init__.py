@@ -17,7 +17,7 @@ from ._sequences import Sequences, as_sequences, input_kind, restore_layout
 from ._series import as_points, as_series, restore_series_layout
 from ._tables import read_csv, read_parquet, table_columns, to_frame, write_csv, write_parquet
 from ._ts import read_ts
-from ._windows import sliding_windows, window_starts, windows_to_steps
+from ._windows import dominant_period, sliding_windows, window_starts, windows_to_steps
 
 __all__ = [
     "FORMATS",
@@ -30,6 +30,7 @@ __all__ = [
     "as_series",
     "batch_rows",
     "format_of",
+    "dominant_period",
     "input_kind",
     "map_rows",
     "read_csv",

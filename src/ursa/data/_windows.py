@@ -178,3 +178,43 @@ def windows_to_steps(window_values, n_timesteps, window, stride=1, reduce="mean"
     np.maximum.at(out, index, values.ravel())
     out[~covered] = np.nan
     return out
+
+
+def dominant_period(series, min_period: int = 4, max_period: int = 512,
+                    min_correlation: float = 0.1) -> int | None:
+    """The dominant period of a series, from its autocorrelation; None when it has none.
+
+    Each channel is centred and its autocorrelation (by FFT) averaged over the non-constant
+    channels; the period is the lag, between ``min_period`` and ``max_period`` (and at most a
+    third of the series), of the highest local maximum of that autocorrelation. A series whose
+    highest such maximum is below ``min_correlation`` has no period worth the name (None).
+
+    Parameters
+    ----------
+    series : array of shape (T,) or (T, C)
+    min_period, max_period : int
+        Lags searched.
+    min_correlation : float, default=0.1
+        Autocorrelation the peak must reach.
+    """
+    array = as_steps(_check_numeric(np.asarray(series, dtype=np.float64), "series"), "series",
+                     "(T,) or (T, C)")
+    array = array[np.isfinite(array).all(axis=1)]
+    max_lag = min(int(max_period), len(array) // 3)
+    if max_lag <= min_period:
+        return None
+    centred = array - array.mean(axis=0)
+    power = (centred ** 2).sum(axis=0)
+    centred = centred[:, power > 0]
+    if centred.shape[1] == 0:
+        return None
+    size = 1 << int(np.ceil(np.log2(2 * len(centred))))
+    spectrum = np.fft.rfft(centred, n=size, axis=0)
+    acf = np.fft.irfft(spectrum * np.conj(spectrum), n=size, axis=0)[: max_lag + 2]
+    acf = (acf / acf[0]).mean(axis=1)  # (max_lag + 2,), 1 at lag 0
+    lags = np.arange(max(int(min_period), 1), max_lag + 1)
+    peaks = lags[(acf[lags] > acf[lags - 1]) & (acf[lags] >= acf[lags + 1])]
+    if len(peaks) == 0:
+        return None
+    best = peaks[np.argmax(acf[peaks])]
+    return int(best) if acf[best] >= min_correlation else None

@@ -101,7 +101,7 @@ class StreamingScorer:
 
     def __init__(self, detector: SequenceAnomalyDetector):
         self.detector = detector
-        self.window = detector.window
+        self.window = detector.window_
         self.stride = detector.score_stride
         self.n_features = detector.n_features_in_
         self._reset()

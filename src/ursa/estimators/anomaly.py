@@ -15,6 +15,7 @@ from ..data import (
     SequenceScaler,
     as_series,
     batch_rows,
+    dominant_period,
     restore_series_layout,
     sliding_windows,
     window_starts,
@@ -29,6 +30,10 @@ from .base import COMMON_CONSTRAINTS, BaseSequenceEstimator
 __all__ = ["SequenceAnomalyDetector", "StreamingScorer", "Explanation", "pot_threshold"]
 
 REDUCTIONS = ("step", "window")
+# window="auto": the training series' dominant period, within these bounds (a window must hold
+# enough steps to have a shape, and few enough to train and score fast); a series without a
+# period gets the fallback.
+AUTO_WINDOW_MIN, AUTO_WINDOW_MAX, AUTO_WINDOW_FALLBACK = 16, 256, 64
 
 
 def score_starts(n_timesteps: int, window: int, stride: int) -> tuple[np.ndarray, int | None]:
@@ -96,10 +101,11 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
 
     Parameters
     ----------
-    window : int, default=64
+    window : int or "auto", default=64
         Steps per window: the context the autoencoder rebuilds, and the shortest series
         accepted. It should span what makes a stretch normal (a period or more of a periodic
-        signal); 64 is the benchmark's setting.
+        signal). "auto" uses the training series' dominant period (autocorrelation) within
+        [16, 256], or 64 when it has none; the window used is ``window_``.
     stride : int, default=1
         Steps between training windows. 1 trains on every window the series hold
         (``max_train_windows`` bounds how many); a larger stride trains on fewer.
@@ -180,6 +186,8 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
 
     Attributes
     ----------
+    window_ : int
+        The window used: ``window``, or the period found with ``window="auto"``.
     n_features_in_ : int
         Features per time step seen at fit.
     scaler_ : ursa.data.SequenceScaler
@@ -214,7 +222,7 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
 
     _parameter_constraints = {
         **COMMON_CONSTRAINTS,
-        "window": [Interval(int, 2)],
+        "window": [Interval(int, 2), Options(("auto",))],
         "stride": [Interval(int, 1)],
         "score_stride": [Interval(int, 1)],
         "score_reduction": [Options(REDUCTIONS)],
@@ -234,27 +242,38 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         self._init_params(locals())
 
     # ------------------------------------------------------------------ fitting
-    def _check_score_stride(self) -> None:
+    def _check_score_stride(self, window: int) -> None:
         stride = self.score_stride
         if (isinstance(stride, bool) or not isinstance(stride, Integral)
-                or not 1 <= stride <= self.window):
+                or not 1 <= stride <= window):
             raise ValueError(
-                f"score_stride must be an integer in [1, window={self.window}], got {stride!r}: "
+                f"score_stride must be an integer in [1, window={window}], got {stride!r}: "
                 "a larger stride would leave steps that no window scores."
             )
 
+    def _resolve_window(self, series: list[np.ndarray]) -> int:
+        """``window``, or with "auto" the dominant period of the longest training series
+        (:func:`ursa.data.dominant_period`) within [AUTO_WINDOW_MIN, AUTO_WINDOW_MAX], or
+        AUTO_WINDOW_FALLBACK for a series without one; at most the shortest series' length."""
+        if self.window != "auto":
+            return int(self.window)
+        period = dominant_period(max(series, key=len), max_period=AUTO_WINDOW_MAX)
+        window = AUTO_WINDOW_FALLBACK if period is None else int(
+            np.clip(period, AUTO_WINDOW_MIN, AUTO_WINDOW_MAX))
+        return max(2, min(window, min(len(s) for s in series)))
+
     def _training_windows(self, series: list[np.ndarray]) -> np.ndarray:
         """Scaled training windows (n, window, C), at most ``max_train_windows``, evenly spaced."""
-        per_series = [window_starts(len(s), self.window, self.stride) for s in series]
+        per_series = [window_starts(len(s), self.window_, self.stride) for s in series]
         total = sum(len(p) for p in per_series)
         keep = np.arange(total)
         if total > self.max_train_windows:
             keep = np.unique(np.linspace(0, total - 1, self.max_train_windows).astype(np.int64))
-        out = np.empty((len(keep), self.window, self.n_features_in_), dtype=np.float32)
+        out = np.empty((len(keep), self.window_, self.n_features_in_), dtype=np.float32)
         offset, filled = 0, 0
         for s, starts in zip(series, per_series):
             mine = keep[(keep >= offset) & (keep < offset + len(starts))] - offset
-            view = sliding_windows(s, self.window, 1)  # (T - window + 1, window, C), a view
+            view = sliding_windows(s, self.window_, 1)  # (T - window + 1, window, C), a view
             out[filled : filled + len(mine)] = view[starts[mine]]
             filled += len(mine)
             offset += len(starts)
@@ -279,8 +298,11 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         self
         """
         self._validate_params()
-        self._check_score_stride()
-        series, _, _ = as_series(X, min_length=self.window)
+        if self.window != "auto":
+            self._check_score_stride(self.window)
+        series, _, _ = as_series(X, min_length=2 if self.window == "auto" else self.window)
+        self.window_ = self._resolve_window(series)
+        self._check_score_stride(self.window_)
         self.n_features_in_ = series[0].shape[1]
         lengths = np.array([len(s) for s in series])
         padded = np.zeros((len(series), int(lengths.max()), self.n_features_in_), dtype=np.float32)
@@ -292,7 +314,7 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         device = self._device()
         with self._fit_context() as rng:
             network = self._build_network()
-            seqs = Sequences(windows, np.full(len(windows), self.window, dtype=np.int64))
+            seqs = Sequences(windows, np.full(len(windows), self.window_, dtype=np.int64))
             callbacks = self._callbacks(seqs, resume=resume)
             history = train(network, self._loss, seqs, self._training_config(),
                             rng=rng, device=device, callbacks=callbacks)
@@ -324,7 +346,7 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
 
     def _errors_at(self, series: np.ndarray, starts: np.ndarray, name: str = "X"):
         """Yield (starts, errors (n, window, C)) batch by batch."""
-        view = sliding_windows(series, self.window, 1)  # a strided view: no copy
+        view = sliding_windows(series, self.window_, 1)  # a strided view: no copy
         with self._threads(), torch.inference_mode():
             self.network_.eval()
             for rows in batch_rows(len(starts), self.predict_batch_size):
@@ -347,7 +369,7 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         """Scores of one validated series: (step scores, channel parts or None, window scores or
         None, step errors per window or None)."""
         n = len(series)
-        starts, tail = score_starts(n, self.window, self.score_stride)
+        starts, tail = score_starts(n, self.window_, self.score_stride)
         acc = _Accumulator(0, series.shape[1] if per_channel else None, size=n)
         window_scores, window_steps = [], []
         all_starts = starts if tail is None else np.r_[starts, tail]
@@ -360,7 +382,7 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
             if tail is not None and batch[-1] == tail:
                 if len(batch) > 1:
                     acc.add(batch[:-1], reduced[:-1])
-                acc.add(batch[-1:], reduced[-1:], only_from=int(starts[-1]) + self.window)
+                acc.add(batch[-1:], reduced[-1:], only_from=int(starts[-1]) + self.window_)
             else:
                 acc.add(batch, reduced)
         sums, counts = acc.take(n)
@@ -375,8 +397,8 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
     # ------------------------------------------------------------------ public scoring
     def _validated(self, X):
         self._check_is_fitted()
-        self._check_score_stride()
-        return as_series(X, n_features=self.n_features_in_, min_length=self.window)
+        self._check_score_stride(self.window_)
+        return as_series(X, n_features=self.n_features_in_, min_length=self.window_)
 
     def decision_function(self, X):
         """Per-step anomaly scores; higher = more abnormal (PyOD).
@@ -407,7 +429,7 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         out = []
         for s in series:
             _, _, scores, _ = self._score_one(s, windows=True)
-            starts, tail = score_starts(len(s), self.window, self.score_stride)
+            starts, tail = score_starts(len(s), self.window_, self.score_stride)
             out.append((starts if tail is None else np.r_[starts, tail], scores))
         return out[0] if layout == "single" else out
 
@@ -435,7 +457,7 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         tiny = np.finfo(np.float64).tiny
         channel_shares = parts / np.maximum(scores, tiny)[:, None]
         step_shares = steps / np.maximum(steps.sum(axis=1, keepdims=True), tiny)
-        starts, tail = score_starts(len(s), self.window, self.score_stride)
+        starts, tail = score_starts(len(s), self.window_, self.score_stride)
         return Explanation(
             scores=scores,
             channel_shares=channel_shares,
@@ -444,8 +466,21 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
             step_shares=step_shares.astype(np.float64),
         )
 
+    def _get_state(self):
+        document, arrays = super()._get_state()
+        document["window"] = int(self.window_)
+        return document, arrays
+
+    def _set_state(self, document, arrays):
+        # Files written before window="auto" existed hold the parameter's own value.
+        window = document.get("window", self.window)
+        if isinstance(window, bool) or not isinstance(window, int) or window < 2:
+            raise ValueError(f"window must be an integer >= 2 in the file, got {window!r}")
+        self.window_ = window
+        super()._set_state(document, arrays)
+
     def stream(self) -> StreamingScorer:
         """A :class:`StreamingScorer` that scores points as they arrive, without refitting."""
         self._check_is_fitted()
-        self._check_score_stride()
+        self._check_score_stride(self.window_)
         return StreamingScorer(self)
