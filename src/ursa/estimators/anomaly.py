@@ -3,7 +3,7 @@ per-step and per-window scores, PyOD-style thresholds, explanations and a stream
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from numbers import Integral
 
 import numpy as np
@@ -134,6 +134,9 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
     epochs : int, default=20
         Maximum passes over the training windows (the benchmark's setting): overlapping
         windows show the normal pattern many times in each pass.
+    max_steps : int or None, default=None
+        Cap on optimiser steps, applied as whole epochs (ceil(max_steps / batches per epoch)),
+        so that long training series train for fewer epochs; None trains for ``epochs``.
     batch_size : int, default=64
         Windows per training step.
     learning_rate : float, default=5e-3
@@ -227,6 +230,7 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         "score_stride": [Interval(int, 1)],
         "score_reduction": [Options(REDUCTIONS)],
         "max_train_windows": [Interval(int, 1)],
+        "max_steps": [Interval(int, 1), None],
         **OUTLIER_CONSTRAINTS,
         "callbacks": [Instance((list, tuple)), None],
     }
@@ -234,8 +238,8 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
     def __init__(
         self, window=64, stride=1, score_stride=8, score_reduction="window", cell="gru",
         hidden_size=32, num_layers=1, bidirectional=False, dropout=0.0, latent_dim=16, epochs=20,
-        batch_size=64, learning_rate=5e-3, max_grad_norm=1.0, validation_fraction=0.1, patience=5,
-        max_train_windows=50000, scaling="standard", contamination=0.1, threshold="contamination",
+        max_steps=None, batch_size=64, learning_rate=5e-3, max_grad_norm=1.0,
+        validation_fraction=0.1, patience=5, max_train_windows=50000, scaling="standard", contamination=0.1, threshold="contamination",
         pot_level=0.98, pot_risk=1e-3, random_state=None, device="auto", verbose=False,
         n_threads=None, callbacks=None, checkpoint_dir=None, checkpoint_every=1,
     ):
@@ -316,7 +320,8 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
             network = self._build_network()
             seqs = Sequences(windows, np.full(len(windows), self.window_, dtype=np.int64))
             callbacks = self._callbacks(seqs, resume=resume)
-            history = train(network, self._loss, seqs, self._training_config(),
+            config = replace(self._training_config(), max_steps=self.max_steps)
+            history = train(network, self._loss, seqs, config,
                             rng=rng, device=device, callbacks=callbacks)
         self.network_ = network
         self._set_history(history)
