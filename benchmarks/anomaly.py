@@ -84,8 +84,8 @@ DETECTOR_PARAMS: dict = {}
 
 
 def score_ursa(values, train, quick):
-    params = dict(window=DETECTOR_WINDOW, random_state=0, device="cpu",
-                  score_reduction=SCORE_REDUCTION, **DETECTOR_PARAMS)
+    params = {**dict(window=DETECTOR_WINDOW, random_state=0, device="cpu",
+                     score_reduction=SCORE_REDUCTION), **DETECTOR_PARAMS}
     if quick:
         params["epochs"] = 2
     det = ursa.SequenceAnomalyDetector(**params).fit(values[:train])
