@@ -337,3 +337,37 @@ def test_auto_window_is_the_period_and_is_kept(tmp_path):
     with pytest.raises(ValueError, match=r"score_stride must be an integer in \[1, window=16\]"):
         SequenceAnomalyDetector(window="auto", score_stride=20, epochs=1, device=DEVICE).fit(
             np.sin(2 * np.pi * t / 12))  # period 12 -> window 16 < score_stride
+
+
+def test_continuous_channels_leave_binary_flags_out(tmp_path):
+    """One telemetry value and two one-hot command flags: with channels="continuous" the
+    autoencoder models the value only, the flags' switches raise no score, and explain gives the
+    flags no share."""
+    rng = np.random.default_rng(0)
+    n = 1200
+    value = sine(n, 30, seed=3)
+    flags = np.zeros((n, 2), dtype=np.float32)
+    flags[rng.integers(0, n, 40), 0] = 1.0  # rare switches, in training and test alike
+    flags[:, 1] = 1.0 - flags[:, 0]
+    X = np.c_[value, flags].astype(np.float32)
+    test = X.copy()
+    test[900:910, 0] += 2.0  # an anomaly in the value
+    params = dict(TINY, epochs=3)
+    det = SequenceAnomalyDetector(channels="continuous", **params).fit(X[:800])
+    assert det.channels_.tolist() == [0] and det.network_.encoder.stack.rnn.input_size == 1
+    scores = det.decision_function(test)
+    assert 880 <= int(np.argmax(scores)) <= 930
+    shares = det.explain(test).channel_shares
+    assert shares.shape == (n, 3) and np.all(shares[:, 1:] == 0)
+    np.testing.assert_allclose(shares[:, 0], 1.0)
+    loaded = ursa.load(det.save(tmp_path / "det.ursa"))
+    assert loaded.channels_.tolist() == [0]
+    np.testing.assert_array_equal(loaded.decision_function(test), scores)
+    scorer = det.stream()
+    streamed = np.concatenate([scorer.update(test[:600]), scorer.update(test[600:]),
+                               scorer.flush()])
+    np.testing.assert_allclose(streamed, scores, rtol=1e-6)
+    every = SequenceAnomalyDetector(**params).fit(X[:800])
+    assert every.channels_.tolist() == [0, 1, 2]
+    assert SequenceAnomalyDetector(channels="continuous", **params).fit(
+        flags[:800]).channels_.tolist() == [0, 1]  # all binary: all modelled

@@ -20,6 +20,7 @@ from ..data import (
     sliding_windows,
     window_starts,
 )
+from ..networks import SequenceAutoencoderNet
 from ..persistence import register
 from ..training import train
 from ._outlier import OUTLIER_CONSTRAINTS, OutlierDetectorMixin, pot_threshold
@@ -30,6 +31,8 @@ from .base import COMMON_CONSTRAINTS, BaseSequenceEstimator
 __all__ = ["SequenceAnomalyDetector", "StreamingScorer", "Explanation", "pot_threshold"]
 
 REDUCTIONS = ("step", "window")
+# channels="continuous" leaves out binary channels (such as one-hot command flags).
+CHANNEL_CHOICES = ("all", "continuous")
 # window="auto": the training series' dominant period, within these bounds (a window must hold
 # enough steps to have a shape, and few enough to train and score fast); a series without a
 # period gets the fallback.
@@ -117,6 +120,11 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         Window-to-step reduction (see above). "window" ranked the labelled anomalies of the
         benchmark higher: their labelled ranges are wide, and a window's mean error is steadier
         than one step's error.
+    channels : {"all", "continuous"}, default="all"
+        Which channels the autoencoder models and scores: every one, or only those that are not
+        binary in the training series (every value 0 or 1, such as one-hot command flags), whose
+        rare switches would otherwise dominate the reconstruction error. ``channels_`` holds the
+        indices used.
     cell : {"rnn", "gru", "lstm"}, default="gru"
         Recurrent cell of encoder and decoder, as in :class:`ursa.SequenceAutoencoder`.
     hidden_size : int, default=32
@@ -191,6 +199,8 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
     ----------
     window_ : int
         The window used: ``window``, or the period found with ``window="auto"``.
+    channels_ : ndarray of int
+        The channels modelled and scored (see ``channels``).
     n_features_in_ : int
         Features per time step seen at fit.
     scaler_ : ursa.data.SequenceScaler
@@ -226,6 +236,7 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
     _parameter_constraints = {
         **COMMON_CONSTRAINTS,
         "window": [Interval(int, 2), Options(("auto",))],
+        "channels": [Options(CHANNEL_CHOICES)],
         "stride": [Interval(int, 1)],
         "score_stride": [Interval(int, 1)],
         "score_reduction": [Options(REDUCTIONS)],
@@ -236,7 +247,8 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
     }
 
     def __init__(
-        self, window=64, stride=1, score_stride=8, score_reduction="window", cell="gru",
+        self, window=64, stride=1, score_stride=8, score_reduction="window", channels="all",
+        cell="gru",
         hidden_size=32, num_layers=1, bidirectional=False, dropout=0.0, latent_dim=16, epochs=20,
         max_steps=None, batch_size=64, learning_rate=5e-3, max_grad_norm=1.0,
         validation_fraction=0.1, patience=5, max_train_windows=50000, scaling="standard", contamination=0.1, threshold="contamination",
@@ -283,7 +295,7 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
             offset += len(starts)
         out -= self.scaler_.offset_
         out /= self.scaler_.scale_
-        return out
+        return out if self._subset is None else np.ascontiguousarray(out[..., self._subset])
 
     def fit(self, X, y=None, *, resume=False):
         """Fit on one or several long series.
@@ -308,6 +320,7 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         self.window_ = self._resolve_window(series)
         self._check_score_stride(self.window_)
         self.n_features_in_ = series[0].shape[1]
+        self.channels_ = self._select_channels(series)
         lengths = np.array([len(s) for s in series])
         padded = np.zeros((len(series), int(lengths.max()), self.n_features_in_), dtype=np.float32)
         for i, s in enumerate(series):
@@ -333,9 +346,12 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         """Squared reconstruction errors (n, window, C) of raw windows (n, window, C), in float64:
         a value far outside the training range (1e20 after scaling, say) has a squared error
         beyond float32's range but a finite score."""
+        offset, scale = self.scaler_.offset_, self.scaler_.scale_
+        if self._subset is not None:  # windows of the modelled channels only
+            offset, scale = offset[self._subset], scale[self._subset]
         with np.errstate(over="ignore"):  # an overflow is reported below, with its cause
-            scaled = np.subtract(windows, self.scaler_.offset_, dtype=np.float32)
-            scaled /= self.scaler_.scale_
+            scaled = np.subtract(windows, offset, dtype=np.float32)
+            scaled /= scale
         device = next(self.network_.parameters()).device
         values = torch.from_numpy(scaled).to(device)
         lengths = torch.full((len(scaled),), scaled.shape[1], dtype=torch.int64, device=device)
@@ -356,7 +372,8 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
             self.network_.eval()
             for rows in batch_rows(len(starts), self.predict_batch_size):
                 batch = starts[rows]
-                yield batch, self._window_errors(np.ascontiguousarray(view[batch]), name)
+                windows = view[batch] if self._subset is None else view[batch][..., self._subset]
+                yield batch, self._window_errors(np.ascontiguousarray(windows), name)
 
     def _reduce(self, errors: np.ndarray, per_channel: bool) -> np.ndarray:
         """Window errors (n, window, C) -> what the accumulator sums per step."""
@@ -375,7 +392,7 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         None, step errors per window or None)."""
         n = len(series)
         starts, tail = score_starts(n, self.window_, self.score_stride)
-        acc = _Accumulator(0, series.shape[1] if per_channel else None, size=n)
+        acc = _Accumulator(0, len(self.channels_) if per_channel else None, size=n)
         window_scores, window_steps = [], []
         all_starts = starts if tail is None else np.r_[starts, tail]
         for batch, errors in self._errors_at(series, all_starts):
@@ -460,7 +477,8 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         s = series[0]
         scores, parts, wscores, steps = self._score_one(s, per_channel=True, windows=True)
         tiny = np.finfo(np.float64).tiny
-        channel_shares = parts / np.maximum(scores, tiny)[:, None]
+        channel_shares = np.zeros((len(s), self.n_features_in_))  # unmodelled channels: 0
+        channel_shares[:, self.channels_] = parts / np.maximum(scores, tiny)[:, None]
         step_shares = steps / np.maximum(steps.sum(axis=1, keepdims=True), tiny)
         starts, tail = score_starts(len(s), self.window_, self.score_stride)
         return Explanation(
@@ -471,9 +489,28 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
             step_shares=step_shares.astype(np.float64),
         )
 
+    def _select_channels(self, series: list[np.ndarray]) -> np.ndarray:
+        """Indices of the channels the autoencoder models: all, or with "continuous" those
+        whose training values are not all 0 or 1 (all of them if every channel is binary)."""
+        every = np.arange(self.n_features_in_)
+        if self.channels == "all":
+            return every
+        binary = np.logical_and.reduce([((s == 0) | (s == 1)).all(axis=0) for s in series])
+        return every[~binary] if (~binary).any() else every
+
+    @property
+    def _subset(self) -> np.ndarray | None:
+        """``channels_`` when it leaves channels out, else None (no selection needed)."""
+        return None if len(self.channels_) == self.n_features_in_ else self.channels_
+
+    def _build_network(self):
+        return SequenceAutoencoderNet(self._recurrent_config(len(self.channels_)),
+                                      self.latent_dim)
+
     def _get_state(self):
         document, arrays = super()._get_state()
         document["window"] = int(self.window_)
+        document["channels"] = [int(c) for c in self.channels_]
         return document, arrays
 
     def _set_state(self, document, arrays):
@@ -482,6 +519,14 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         if isinstance(window, bool) or not isinstance(window, int) or window < 2:
             raise ValueError(f"window must be an integer >= 2 in the file, got {window!r}")
         self.window_ = window
+        # Files written before ``channels`` existed modelled every channel.
+        channels = document.get("channels", list(range(int(document["n_features_in"]))))
+        if not isinstance(channels, list) or not channels or not all(
+                isinstance(c, int) and not isinstance(c, bool)
+                and 0 <= c < int(document["n_features_in"]) for c in channels):
+            raise ValueError(f"channels must be a list of channel indices in the file, got "
+                             f"{channels!r}")
+        self.channels_ = np.asarray(channels, dtype=np.int64)
         super()._set_state(document, arrays)
 
     def stream(self) -> StreamingScorer:
