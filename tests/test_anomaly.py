@@ -367,7 +367,8 @@ def test_continuous_channels_leave_binary_flags_out(tmp_path):
     streamed = np.concatenate([scorer.update(test[:600]), scorer.update(test[600:]),
                                scorer.flush()])
     np.testing.assert_allclose(streamed, scores, rtol=1e-6)
-    every = SequenceAnomalyDetector(**params).fit(X[:800])
+    every = SequenceAnomalyDetector(channels="all", **params).fit(X[:800])
     assert every.channels_.tolist() == [0, 1, 2]
+    assert SequenceAnomalyDetector(**params).fit(X[:800]).channels_.tolist() == [0]  # default
     assert SequenceAnomalyDetector(channels="continuous", **params).fit(
         flags[:800]).channels_.tolist() == [0, 1]  # all binary: all modelled

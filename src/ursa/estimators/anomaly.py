@@ -120,11 +120,12 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         Window-to-step reduction (see above). "window" ranked the labelled anomalies of the
         benchmark higher: their labelled ranges are wide, and a window's mean error is steadier
         than one step's error.
-    channels : {"all", "continuous"}, default="all"
-        Which channels the autoencoder models and scores: every one, or only those that are not
-        binary in the training series (every value 0 or 1, such as one-hot command flags), whose
-        rare switches would otherwise dominate the reconstruction error. ``channels_`` holds the
-        indices used.
+    channels : {"continuous", "all"}, default="continuous"
+        Which channels the autoencoder models and scores: only those that are not binary in the
+        training series (every value 0 or 1, such as one-hot command flags; all of them when
+        every channel is binary), or every one. Rare switches of a flag dominate the
+        reconstruction error: on the SMAP/MSL telemetry "all" scored near random.
+        ``channels_`` holds the indices used.
     cell : {"rnn", "gru", "lstm"}, default="gru"
         Recurrent cell of encoder and decoder, as in :class:`ursa.SequenceAutoencoder`.
     hidden_size : int, default=32
@@ -233,6 +234,9 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
     True
     """
 
+    # Files written before ``channels`` existed modelled every channel.
+    _OLDER_FILES_PARAMS = {"channels": "all"}
+
     _parameter_constraints = {
         **COMMON_CONSTRAINTS,
         "window": [Interval(int, 2), Options(("auto",))],
@@ -247,13 +251,13 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
     }
 
     def __init__(
-        self, window=64, stride=1, score_stride=8, score_reduction="window", channels="all",
-        cell="gru",
-        hidden_size=32, num_layers=1, bidirectional=False, dropout=0.0, latent_dim=16, epochs=20,
-        max_steps=None, batch_size=64, learning_rate=5e-3, max_grad_norm=1.0,
-        validation_fraction=0.1, patience=5, max_train_windows=50000, scaling="standard", contamination=0.1, threshold="contamination",
-        pot_level=0.98, pot_risk=1e-3, random_state=None, device="auto", verbose=False,
-        n_threads=None, callbacks=None, checkpoint_dir=None, checkpoint_every=1,
+        self, window=64, stride=1, score_stride=8, score_reduction="window", channels="continuous",
+        cell="gru", hidden_size=32, num_layers=1, bidirectional=False, dropout=0.0, latent_dim=16,
+        epochs=20, max_steps=None, batch_size=64, learning_rate=5e-3, max_grad_norm=1.0,
+        validation_fraction=0.1, patience=5, max_train_windows=50000, scaling="standard",
+        contamination=0.1, threshold="contamination", pot_level=0.98, pot_risk=1e-3,
+        random_state=None, device="auto", verbose=False, n_threads=None, callbacks=None,
+        checkpoint_dir=None, checkpoint_every=1,
     ):
         self._init_params(locals())
 
