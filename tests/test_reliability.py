@@ -118,15 +118,15 @@ def test_sigkill_mid_fit_then_resume_gives_the_uninterrupted_weights(tmp_path, u
 # then sleeps at the next record (before its checkpoint) until the signal arrives.
 KILLED = {
     "RecurrentGAN": dict(
-        # records: 1 embedding, 1 supervised, 2 joint; 100 steps are not whole passes over the
-        # 32 sequences in batches of 6, so the strike falls mid-pass too
-        params=dict(hidden_size=8, latent_dim=4, num_layers=1, iterations=200,
+        # records: 1 embedding, 1 supervised, 2 joint (100, 150); 100 steps are not whole passes
+        # over the 32 sequences in batches of 6, so the strike falls mid-pass too
+        params=dict(hidden_size=8, latent_dim=4, num_layers=1, iterations=150,
                     pretrain_iterations=100, batch_size=6, random_state=3, device=DEVICE,
                     n_threads=1),
         stage="", strike_at=3),
     "RecurrentClusterer": dict(
         params=dict(n_clusters=2, hidden_size=8, latent_dim=3, num_layers=2,
-                    dropout=0.2 if DEVICE == "cpu" else 0.0, epochs=3, clustering_epochs=8,
+                    dropout=0.2 if DEVICE == "cpu" else 0.0, epochs=2, clustering_epochs=6,
                     tol=0.0, batch_size=8, random_state=3, device=DEVICE, n_threads=1),
         stage="cluster", strike_at=3),
 }
