@@ -56,7 +56,8 @@ class Explanation:
     scores : ndarray of shape (T,)
         Per-step scores (``decision_function``).
     channel_shares : ndarray of shape (T, n_features)
-        Each channel's share of each step's score; rows sum to 1.
+        Each channel's share of each step's score; rows sum to 1. Channels the detector does not
+        model (see ``channels``) have share 0.
     window_starts : ndarray of shape (n_windows,)
         First step of each scored window.
     window_scores : ndarray of shape (n_windows,)
