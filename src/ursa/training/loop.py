@@ -30,7 +30,6 @@ from torch import nn
 from ..data import Sequences
 from .state import (
     BatchStream,
-    OptimizerSet,
     TrainingConfig,
     TrainingState,
     apply_update,
