@@ -74,11 +74,11 @@ class _Objective:
         if self.average is not None:
             self.stateful["average"] = self.average
 
-    def optimizer(self, *modules, register: bool = True):
+    def optimizer(self, *modules):
+        """A new Adam over ``modules``' parameters, joined to ``optimizers`` (checkpointed)."""
         params = [p for m in modules for p in m.parameters()]
         optimizer = torch.optim.Adam(params, lr=self.learning_rate)
-        if register:
-            self.optimizers.append(optimizer)
+        self.optimizers.append(optimizer)
         return optimizer, params
 
     def update(self, optimizer, params, loss) -> None:
