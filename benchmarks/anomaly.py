@@ -266,8 +266,10 @@ def render(rows, speed, n_points, memory, memory_points, runtime) -> str:
             f"{m} {v:.1f} s" for m, v in medians.items()) + f" (target for ursa: under "
             f"{MEDIAN_NAB_SECONDS_TARGET:.0f} s).")
     lines.append("")
+    stride = ursa.SequenceAnomalyDetector().score_stride
     lines.append(f"Scoring throughput (`decision_function`, univariate, window {WINDOW}, "
-                 f"default score_stride 8, 1 torch thread, best of 3 on {n_points:,} points): "
+                 f"default score_stride {stride}, 1 torch thread, best of 3 on {n_points:,} "
+                 "points): "
                  f"**{speed[1]:,.0f} points per CPU second** (one core's throughput; target "
                  f">= 50,000), {speed[0]:,.0f} points/s by wall clock.")
     if memory:
