@@ -86,7 +86,7 @@ class Checkpoint(Callback):
 
     FILENAME = "checkpoint.safetensors"
     FORMAT = "ursa-checkpoint"
-    FORMAT_VERSION = 1
+    FORMAT_VERSION = 2  # 2: every run saves its batch stream; the GAN average is AveragedModel state
 
     def __init__(self, directory, every: int = 1, resume: bool = False,
                  fingerprint: str | None = None, start: str | None = None):
