@@ -25,37 +25,30 @@ def map_rows(
     order: np.ndarray | None = None,
     time_axis: Sequence[bool] | None = None,
     n_timesteps: int | None = None,
-    dtypes: Sequence | None = None,
-    on_batch: Callable[[int], None] | None = None,
 ) -> list[np.ndarray]:
     """Apply ``fn(rows) -> tuple of arrays`` batch by batch and gather the outputs by row.
 
-    Each output is preallocated from the first batch's pieces (``n`` rows) and every batch is
-    written straight into it, so memory beyond the results stays one batch. Outputs flagged in
-    ``time_axis`` have a time axis (axis 1) that is ``n_timesteps`` long in the result and may be
-    shorter per batch (zero after each batch's longest sequence). ``dtypes`` overrides the
-    result dtypes; ``on_batch(rows_done)`` is called after each batch (progress bars).
+    Each output is preallocated from the first batch's pieces (``n`` rows, their dtype) and every
+    batch is written straight into it, so memory beyond the results stays one batch. Outputs
+    flagged in ``time_axis`` have a time axis (axis 1) that is ``n_timesteps`` long in the result
+    and may be shorter per batch (zero after each batch's longest sequence).
     """
     results: list[np.ndarray] | None = None
-    done = 0
+    flags: Sequence[bool] = ()
     for rows in batch_rows(n, batch_size, order):
         pieces = [np.asarray(p) for p in fn(rows)]
         if results is None:
             flags = time_axis or [False] * len(pieces)
-            kinds = dtypes or [p.dtype for p in pieces]
             results = [
                 np.zeros((n, n_timesteps, *p.shape[2:]) if has_time else (n, *p.shape[1:]),
-                         dtype=dtype)
-                for p, has_time, dtype in zip(pieces, flags, kinds)
+                         dtype=p.dtype)
+                for p, has_time in zip(pieces, flags)
             ]
-        for out, piece, has_time in zip(results, pieces, time_axis or [False] * len(pieces)):
+        for out, piece, has_time in zip(results, pieces, flags):
             if has_time:
                 out[rows, : piece.shape[1]] = piece
             else:
                 out[rows] = piece
-        done += len(range(n)[rows]) if isinstance(rows, slice) else len(rows)
-        if on_batch is not None:
-            on_batch(done)
     if results is None:
         raise ValueError("nothing to evaluate: the input holds no sequences.")
     return results

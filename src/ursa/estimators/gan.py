@@ -345,7 +345,7 @@ class RecurrentGAN(BaseSequenceEstimator):
 
         with self._threads(), torch.inference_mode():
             network.eval()
-            (out,) = map_rows(n, self.predict_batch_size, generate, dtypes=[np.float32])
+            (out,) = map_rows(n, self.predict_batch_size, generate)
         return out
 
     def sample(self, n_samples, n_timesteps=None, y=None, random_state=None):
