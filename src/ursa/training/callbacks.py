@@ -104,8 +104,7 @@ class Checkpoint(Callback):
 
     # ------------------------------------------------------------------ hooks
     def on_train_begin(self, state) -> None:
-        if self.resume and self.path.exists() and not self._stale():
-            self._restore(state)
+        if self.resume and self.path.exists() and self._restore(state):
             self.resumed_from = self.last_epoch = state.epoch
 
     def on_epoch_end(self, state, record: dict) -> None:
@@ -171,25 +170,17 @@ class Checkpoint(Callback):
         self.last_epoch = state.epoch
 
     # ------------------------------------------------------------------ reading
-    def _stale(self) -> bool:
-        """The saved run started from another point than this one (see ``start``)."""
-        if self.start is None:
-            return False
-        from safetensors import SafetensorError, safe_open
-
-        try:
-            with safe_open(str(self.path), framework="pt") as fh:
-                return (fh.metadata() or {}).get("start") != self.start
-        except (SafetensorError, OSError, ValueError):
-            return False  # unreadable: _restore says so
-
-    def _restore(self, state) -> None:
+    def _restore(self, state) -> bool:
+        """Restore the saved run into ``state``; False (nothing restored) when the saved run is
+        stale, having started from another point than this one (see ``start``)."""
         from safetensors import SafetensorError, safe_open
 
         where = f"checkpoint {str(self.path)!r}"
         try:
             with safe_open(str(self.path), framework="pt") as fh:
                 metadata = fh.metadata() or {}
+                if self.start is not None and metadata.get("start") != self.start:
+                    return False  # the run starts afresh and overwrites the file
                 tensors = {k: fh.get_tensor(k) for k in fh.keys()}
         except (SafetensorError, OSError, ValueError) as exc:
             raise CheckpointError(
@@ -238,6 +229,7 @@ class Checkpoint(Callback):
             obj.load_state_dict({**saved_extra[name],
                                  **{k[len(prefix):]: v for k, v in tensors.items()
                                     if k.startswith(prefix)}})
+        return True
 
 
 def _fsync_directory(directory: Path) -> None:

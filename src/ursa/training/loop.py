@@ -123,7 +123,6 @@ class LossStep:
         return self.loss_fn(self.module, values, lengths)
 
     def step(self, values, lengths, index) -> dict:
-        self.optimizer.zero_grad(set_to_none=True)
         loss = self.loss(values, lengths, index)
         value = float(loss.detach())
         if math.isfinite(value):  # otherwise the loop restores the last good weights and raises
