@@ -284,23 +284,25 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         return max(2, min(window, min(len(s) for s in series)))
 
     def _training_windows(self, series: list[np.ndarray]) -> np.ndarray:
-        """Scaled training windows (n, window, C), at most ``max_train_windows``, evenly spaced."""
+        """Scaled training windows (n, window, modelled channels), at most ``max_train_windows``,
+        evenly spaced."""
         per_series = [window_starts(len(s), self.window_, self.stride) for s in series]
         total = sum(len(p) for p in per_series)
         keep = np.arange(total)
         if total > self.max_train_windows:
             keep = np.unique(np.linspace(0, total - 1, self.max_train_windows).astype(np.int64))
-        out = np.empty((len(keep), self.window_, self.n_features_in_), dtype=np.float32)
+        out = np.empty((len(keep), self.window_, len(self.channels_)), dtype=np.float32)
         offset, filled = 0, 0
         for s, starts in zip(series, per_series):
             mine = keep[(keep >= offset) & (keep < offset + len(starts))] - offset
-            view = sliding_windows(s, self.window_, 1)  # (T - window + 1, window, C), a view
-            out[filled : filled + len(mine)] = view[starts[mine]]
+            view = sliding_windows(s, self.window_, 1)
+            out[filled : filled + len(mine)] = self._windows_at(view, starts[mine])
             filled += len(mine)
             offset += len(starts)
-        out -= self.scaler_.offset_
-        out /= self.scaler_.scale_
-        return out if self._subset is None else np.ascontiguousarray(out[..., self._subset])
+        scale_offset, scale = self._scaling()
+        out -= scale_offset
+        out /= scale
+        return out
 
     def fit(self, X, y=None, *, resume=False):
         """Fit on one or several long series.
@@ -351,9 +353,7 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         """Squared reconstruction errors (n, window, C) of raw windows (n, window, C), in float64:
         a value far outside the training range (1e20 after scaling, say) has a squared error
         beyond float32's range but a finite score."""
-        offset, scale = self.scaler_.offset_, self.scaler_.scale_
-        if self._subset is not None:  # windows of the modelled channels only
-            offset, scale = offset[self._subset], scale[self._subset]
+        offset, scale = self._scaling()
         with np.errstate(over="ignore"):  # an overflow is reported below, with its cause
             scaled = np.subtract(windows, offset, dtype=np.float32)
             scaled /= scale
@@ -372,13 +372,12 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
 
     def _errors_at(self, series: np.ndarray, starts: np.ndarray, name: str = "X"):
         """Yield (starts, errors (n, window, C)) batch by batch."""
-        view = sliding_windows(series, self.window_, 1)  # a strided view: no copy
+        view = sliding_windows(series, self.window_, 1)
         with self._threads(), torch.inference_mode():
             self.network_.eval()
             for rows in batch_rows(len(starts), self.predict_batch_size):
                 batch = starts[rows]
-                windows = view[batch] if self._subset is None else view[batch][..., self._subset]
-                yield batch, self._window_errors(np.ascontiguousarray(windows), name)
+                yield batch, self._window_errors(self._windows_at(view, batch), name)
 
     def _reduce(self, errors: np.ndarray, per_channel: bool) -> np.ndarray:
         """Window errors (n, window, C) -> what the accumulator sums per step."""
@@ -503,10 +502,19 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         binary = np.logical_and.reduce([((s == 0) | (s == 1)).all(axis=0) for s in series])
         return every[~binary] if (~binary).any() else every
 
-    @property
-    def _subset(self) -> np.ndarray | None:
-        """``channels_`` when it leaves channels out, else None (no selection needed)."""
-        return None if len(self.channels_) == self.n_features_in_ else self.channels_
+    def _windows_at(self, view: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """The raw windows (n, window, modelled channels) at ``starts`` of ``view``, a series'
+        ``sliding_windows(series, window_, 1)`` (a strided view: no copy of the series)."""
+        windows = view[starts]  # (n, window, C)
+        if len(self.channels_) < self.n_features_in_:
+            windows = windows[..., self.channels_]
+        return np.ascontiguousarray(windows)
+
+    def _scaling(self) -> tuple[np.ndarray, np.ndarray]:
+        """The scaler's (offset, scale) of the modelled channels."""
+        if len(self.channels_) < self.n_features_in_:
+            return self.scaler_.offset_[self.channels_], self.scaler_.scale_[self.channels_]
+        return self.scaler_.offset_, self.scaler_.scale_
 
     def _build_network(self):
         return SequenceAutoencoderNet(self._recurrent_config(len(self.channels_)),
