@@ -120,7 +120,7 @@ def fit(
     if resume and not params.get("checkpoint_dir"):
         raise UsageError("--resume needs the folder the interrupted fit wrote its checkpoints to: "
                          "--set checkpoint_dir=DIR.", param_hint="'--resume'")
-    saved_verbose = params.get("verbose", False)
+    saved_verbose = params.get("verbose", True)
     params.setdefault("verbose", not STATE["quiet"])  # progress bar while fitting
     estimator = cls(**params)
     try:
@@ -304,7 +304,8 @@ def evaluate(
 
     estimator = load_model(model)
     X, y = read_input(data, fmt, layout, id_column, time_column, label_column, labels)
-    rows = metric_table(estimator, X, y, random_state=STATE["seed"] or 0)
+    rows = metric_table(estimator, X, y, random_state=STATE["seed"] or 0,
+                        verbose=not STATE["quiet"])
     if as_json:
         typer.echo(json.dumps({row.name: row.text for row in rows}, indent=2))
         return

@@ -183,8 +183,9 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         Seed; the same seed, data and machine give bit-identical fits on CPU.
     device : {"auto", "cpu", "cuda"}, default="auto"
         "auto" uses CUDA when present.
-    verbose : bool, default=False
-        Show a progress bar.
+    verbose : bool, default=True
+        Show a progress bar (losses and time left) on standard error once the fit has run
+        two seconds; quick fits stay silent. ``False`` for none.
     n_threads : int or None, default=None
         torch intra-op threads during fit and scoring; None keeps torch's setting, as in
         :class:`ursa.SequenceAutoencoder`.
@@ -205,6 +206,9 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         The channels modelled and scored (see ``channels``).
     n_features_in_ : int
         Features per time step seen at fit.
+    feature_names_in_ : ndarray of str
+        The features' names, when known: ``ursa fit`` sets it from the data's columns, and
+        you may set it; saved with the model. Absent otherwise.
     scaler_ : ursa.data.SequenceScaler
         Per-channel scaling fitted on the training series.
     network_ : ursa.networks.SequenceAutoencoderNet
@@ -257,7 +261,7 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         epochs=20, max_steps=None, batch_size=64, learning_rate=5e-3, max_grad_norm=1.0,
         validation_fraction=0.1, patience=5, max_train_windows=50000, scaling="standard",
         contamination=0.1, threshold="contamination", pot_level=0.98, pot_risk=1e-3,
-        random_state=None, device="auto", verbose=False, n_threads=None, callbacks=None,
+        random_state=None, device="auto", verbose=True, n_threads=None, callbacks=None,
         checkpoint_dir=None, checkpoint_every=1,
     ):
         self._init_params(locals())

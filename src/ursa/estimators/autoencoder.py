@@ -80,8 +80,9 @@ class SequenceAutoencoder(ReconstructionNetwork, BaseSequenceEstimator):
         Seed; the same seed, data and machine give bit-identical fits on CPU.
     device : {"auto", "cpu", "cuda"}, default="auto"
         "auto" uses CUDA when present.
-    verbose : bool, default=False
-        Show a progress bar.
+    verbose : bool, default=True
+        Show a progress bar (losses and time left) on standard error once the fit has run
+        two seconds; quick fits stay silent. ``False`` for none.
     n_threads : int or None, default=None
         torch intra-op threads during fit and inference; None keeps torch's setting (one per
         physical core): faster than a single thread for LSTMs and wide inputs, within a few per
@@ -101,6 +102,9 @@ class SequenceAutoencoder(ReconstructionNetwork, BaseSequenceEstimator):
     Attributes
     ----------
     n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        The features' names, when known: ``ursa fit`` sets it from the data's columns, and
+        you may set it; saved with the model. Absent otherwise.
     scaler_ : ursa.data.SequenceScaler
     network_ : ursa.networks.SequenceAutoencoderNet
     history_ : list of dict
@@ -127,7 +131,7 @@ class SequenceAutoencoder(ReconstructionNetwork, BaseSequenceEstimator):
         self, cell="gru", hidden_size=64, num_layers=1, bidirectional=False, dropout=0.0,
         latent_dim=16, epochs=100, batch_size=32, learning_rate=5e-3, max_grad_norm=1.0,
         validation_fraction=0.1, patience=10, scaling="standard", random_state=None,
-        device="auto", verbose=False, n_threads=None, callbacks=None, checkpoint_dir=None,
+        device="auto", verbose=True, n_threads=None, callbacks=None, checkpoint_dir=None,
         checkpoint_every=1,
     ):
         self._init_params(locals())

@@ -307,6 +307,9 @@ class BaseSequenceEstimator(BaseEstimator):
             "scaler": scaler_config,
             "history": self.history_,
         }
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None:
+            document["feature_names_in"] = _feature_names(names, self.n_features_in_)
         return document, arrays
 
     @classmethod
@@ -334,6 +337,9 @@ class BaseSequenceEstimator(BaseEstimator):
             {k[len("scaler."):]: v for k, v in arrays.items() if k.startswith("scaler.")},
         )
         self._set_history(list(document["history"]))
+        if document.get("feature_names_in") is not None:
+            self.feature_names_in_ = np.asarray(
+                _feature_names(document["feature_names_in"], self.n_features_in_), dtype=object)
         weights = {k[len("network."):]: v for k, v in arrays.items() if k.startswith("network.")}
         # Check the saved weights against the saved parameters on the "meta" device first (no
         # memory is allocated there), so that a hostile file cannot make us build a huge network.
@@ -358,6 +364,16 @@ def _digest(weights: dict) -> str:
         digest.update(name.encode())
         digest.update(value.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
+
+
+def _feature_names(names, n_features: int) -> list[str]:
+    """``feature_names_in_`` as a list of ``n_features`` distinct strings, or a ValueError."""
+    names = [str(n) if isinstance(n, np.str_) else n for n in list(names)]
+    if len(names) != n_features or not all(isinstance(n, str) for n in names) \
+            or len(set(names)) != len(names):
+        raise ValueError(f"feature_names_in_ must be {n_features} distinct strings (one per "
+                         f"feature), got {names[:5]!r}")
+    return names
 
 
 def _jsonable_param(value):

@@ -161,8 +161,9 @@ class RecurrentClusterer(BaseSequenceEstimator):
         Seed; the same seed, data and machine give bit-identical fits on CPU.
     device : {"auto", "cpu", "cuda"}, default="auto"
         "auto" uses CUDA when present.
-    verbose : bool, default=False
-        Show a progress bar.
+    verbose : bool, default=True
+        Show a progress bar (losses and time left) on standard error once the fit has run
+        two seconds; quick fits stay silent. ``False`` for none.
     n_threads : int or None, default=None
         torch intra-op threads during fit and inference; None keeps torch's setting (one per
         physical core), the fastest for most shapes.
@@ -180,6 +181,10 @@ class RecurrentClusterer(BaseSequenceEstimator):
 
     Attributes
     ----------
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        The features' names, when known: ``ursa fit`` sets it from the data's columns, and
+        you may set it; saved with the model. Absent otherwise.
     labels_ : ndarray of shape (n_sequences,)
         Cluster of each training sequence (``predict`` on the training data).
     cluster_centers_ : ndarray of shape (n_clusters, latent_dim)
@@ -243,7 +248,7 @@ class RecurrentClusterer(BaseSequenceEstimator):
         summary="mean", epochs=100, max_steps=300, clustering_epochs=20, n_init=1, batch_size=128,
         learning_rate=5e-3, max_grad_norm=1.0, validation_fraction=0.0, patience=None,
         contrastive=0.3, gamma=1.0, alpha=1.0, update_interval=1, tol=1e-3, clusterer=None,
-        scaling="standard", random_state=None, device="auto", verbose=False, n_threads=None,
+        scaling="standard", random_state=None, device="auto", verbose=True, n_threads=None,
         callbacks=None, checkpoint_dir=None, checkpoint_every=1,
     ):
         self._init_params(locals())

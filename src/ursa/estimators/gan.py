@@ -115,7 +115,9 @@ class RecurrentGAN(BaseSequenceEstimator):
     random_state : int, RandomState or None, default=None
         Seed; the same seed, data and machine give bit-identical fits on CPU.
     device : {"auto", "cpu", "cuda"}, default="auto"
-    verbose : bool, default=False
+    verbose : bool, default=True
+        Show a progress bar (losses and time left) on standard error once the fit has run
+        two seconds; quick fits stay silent. ``False`` for none.
     n_threads : int or None, default=None
         torch intra-op threads during fit and sampling; None keeps torch's setting (halved
         between the two step threads).
@@ -137,6 +139,9 @@ class RecurrentGAN(BaseSequenceEstimator):
     Attributes
     ----------
     n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        The features' names, when known: ``ursa fit`` sets it from the data's columns, and
+        you may set it; saved with the model. Absent otherwise.
     scaler_ : ursa.data.SequenceScaler
     network_ : ursa.networks.gan.TimeGANNet or RCGANNet
         All networks in one module.
@@ -190,7 +195,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         learning_rate=1e-3, max_grad_norm=None, gamma=1.0, supervised_weight=100.0,
         moment_weight=100.0, covariance_weight=0.0, distribution_weight=0.0,
         feature_distribution_weight=0.0, data_weight=None, ema_decay=0.999, scaling="minmax",
-        output_margin=0.0, random_state=None, device="auto", verbose=False, n_threads=None,
+        output_margin=0.0, random_state=None, device="auto", verbose=True, n_threads=None,
         step_threads="auto", callbacks=None, checkpoint_dir=None, checkpoint_every=1,
     ):
         self._init_params(locals())

@@ -63,7 +63,8 @@ def format_value(value) -> str:
     return str(value)
 
 
-def evaluate(estimator, X, y=None, *, random_state=0, generation_scores=True) -> dict:
+def evaluate(estimator, X, y=None, *, random_state=0, generation_scores=True,
+             verbose=True) -> dict:
     """The headline metrics of a fitted estimator's job on ``X``.
 
     Parameters
@@ -82,6 +83,8 @@ def evaluate(estimator, X, y=None, *, random_state=0, generation_scores=True) ->
         For a GAN fitted on equal-length data: also compute TimeGAN's discriminative and
         predictive scores (one repeat each). Each trains a post-hoc recurrent network for
         thousands of steps; False skips them.
+    verbose : bool, default=True
+        Progress bars (with the time left) for the GAN's post-hoc scores, which take minutes.
 
     Returns
     -------
@@ -98,18 +101,19 @@ def evaluate(estimator, X, y=None, *, random_state=0, generation_scores=True) ->
         ``estimator`` is not fitted.
     """
     rows = metric_table(estimator, X, y, random_state=random_state,
-                        generation_scores=generation_scores)
+                        generation_scores=generation_scores, verbose=verbose)
     return {row.name: row.value for row in rows}
 
 
-def metric_table(estimator, X, y=None, *, random_state=0, generation_scores=True) -> list[Metric]:
+def metric_table(estimator, X, y=None, *, random_state=0, generation_scores=True,
+                 verbose=True) -> list[Metric]:
     """:func:`evaluate`'s metrics as :class:`Metric` rows, each with a note on how to read it.
 
     Parameters and errors are those of :func:`evaluate`.
     """
     task = entry_for(estimator).task
     estimator._check_is_fitted()
-    return _JOBS[task](estimator, X, y, random_state, generation_scores)
+    return _JOBS[task](estimator, X, y, random_state, generation_scores, verbose)
 
 
 # ------------------------------------------------------------------------------------------
@@ -147,7 +151,7 @@ def embedding_metrics(codes, y) -> list[Metric]:
                    normalized_mutual_info_score(y, predicted), "1.0 = labels recovered")]
 
 
-def _autoencoder(model, X, y, random_state, generation_scores):
+def _autoencoder(model, X, y, random_state, generation_scores, verbose):
     rows = reconstruction_metrics(X, model.reconstruct(X), model.decision_function(X))
     return rows + embedding_metrics(model.transform(X), y)
 
@@ -171,7 +175,7 @@ def cluster_metrics(labels, proba, codes, y) -> list[Metric]:
     return rows
 
 
-def _clusterer(model, X, y, random_state, generation_scores):
+def _clusterer(model, X, y, random_state, generation_scores, verbose):
     labels = np.asarray(model.predict(X))
     proba = np.asarray(model.predict_proba(X))
     return cluster_metrics(labels, proba, model.transform(X), y)
@@ -194,7 +198,7 @@ def generation_samples(model, X, random_state):
 
 
 def generation_metrics(model, real, synthetic, *, equal, random_state,
-                       scores=True) -> list[Metric]:
+                       scores=True, verbose=True) -> list[Metric]:
     """Mean and standard deviation of real and synthetic values; with ``scores`` and equal
     lengths, TimeGAN's discriminative and predictive scores (one repeat each)."""
     R = as_sequences(real, name="real").to_padded()
@@ -212,16 +216,17 @@ def generation_metrics(model, real, synthetic, *, equal, random_state,
              "|accuracy - 0.5| of a post-hoc GRU classifier; 0 = indistinguishable"),
             (predictive_score,
              "MAE of a GRU trained on synthetic, tested on real (one step ahead)")):
-        value = score(R, S, n_repeats=1, random_state=random_state or 0, device=device)
+        value = score(R, S, n_repeats=1, random_state=random_state or 0, device=device,
+                      verbose=verbose)
         name = score.__name__.replace("_", " ") + " (1 repeat)"
         rows.append(Metric(name, value.mean, note))
     return rows
 
 
-def _gan(model, X, y, random_state, generation_scores):
+def _gan(model, X, y, random_state, generation_scores, verbose):
     real, synthetic, equal = generation_samples(model, X, random_state)
     return generation_metrics(model, real, synthetic, equal=equal, random_state=random_state,
-                              scores=generation_scores)
+                              scores=generation_scores, verbose=verbose)
 
 
 # ------------------------------------------------------------------------------------------
@@ -269,7 +274,7 @@ def detection_metrics(scores, flags, threshold, truth) -> list[Metric]:
     return rows
 
 
-def _detector(model, X, y, random_state, generation_scores):
+def _detector(model, X, y, random_state, generation_scores, verbose):
     threshold = getattr(model, "threshold_", None)
     per_series = [detection_metrics(scores, flags, threshold, truth)
                   for _, scores, flags, truth in detector_outputs(model, X, y)]

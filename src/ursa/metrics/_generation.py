@@ -20,6 +20,7 @@ floats round differently, so its score is not the CPU's to the last digit.
 
 from __future__ import annotations
 
+import sys
 from collections import namedtuple
 
 import numpy as np
@@ -60,13 +61,20 @@ def _device(device, where: str) -> torch.device:
     return torch.device("cpu") if device is None else check_device_here(device, where)
 
 
-def _repeat(fn, seeds):
+def _repeat(fn, seeds, steps: int, verbose, description: str):
+    """``fn(rng, tick)`` once per seed, each from its own seed; ``tick()`` after each of its
+    ``steps`` training steps advances a progress bar (shown when ``verbose`` and the score has
+    run two seconds)."""
+    from tqdm.auto import tqdm
+
     scores = []
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-    for seed in seeds:
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            scores.append(float(fn(np.random.default_rng(seed))))
+    with tqdm(total=len(seeds) * steps, desc=description, unit="step", leave=False, delay=2.0,
+              disable=not verbose, file=sys.stderr, miniters=50) as bar:
+        for seed in seeds:
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(seed)
+                scores.append(float(fn(np.random.default_rng(seed), bar.update)))
     scores = np.asarray(scores)
     return GenerationScore(float(scores.mean()), float(scores.std()), scores)
 
@@ -91,7 +99,7 @@ def diversity_ratio(real, synthetic) -> float:
 
 def discriminative_score(real, synthetic, n_repeats: int = 10, iterations: int = 2000,
                          batch_size: int = 128, random_state=None,
-                         device=None, hidden_size=None) -> GenerationScore:
+                         device=None, hidden_size=None, verbose=True) -> GenerationScore:
     """TimeGAN's discriminative score: ``|accuracy - 0.5|`` of a post-hoc GRU classifier.
 
     Parameters
@@ -112,6 +120,9 @@ def discriminative_score(real, synthetic, n_repeats: int = 10, iterations: int =
         can miss differences that a 32-unit one finds easily (docs/generation.md). A wider
         classifier is a stricter test, and a steadier one between repeats; its scores are not
         comparable with published ones.
+    verbose : bool, default=True
+        Show a progress bar with the time left on standard error once scoring has run two
+        seconds (the protocol's sizes take minutes on a CPU).
 
     Returns
     -------
@@ -144,7 +155,7 @@ def discriminative_score(real, synthetic, n_repeats: int = 10, iterations: int =
         cut = int(n * 0.8)
         return order[:cut], order[cut:]
 
-    def once(rng):
+    def once(rng, tick):
         model = RecurrentBlock(n_features, 1, width, 1, "gru", sigmoid=False).to(device)
         optimizer = torch.optim.Adam(model.parameters())
         real_train, real_test = split(len(real_x), rng)
@@ -161,6 +172,7 @@ def discriminative_score(real, synthetic, n_repeats: int = 10, iterations: int =
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            tick()
         with torch.no_grad():
             x = torch.cat([real_x[real_test], fake_x[fake_test]])
             n = torch.cat([real_n[real_test], fake_n[fake_test]])
@@ -170,11 +182,13 @@ def discriminative_score(real, synthetic, n_repeats: int = 10, iterations: int =
             accuracy = (predicted == target).float().mean().item()
         return abs(accuracy - 0.5)
 
-    return _repeat(once, seeds(random_state, n_repeats))
+    return _repeat(once, seeds(random_state, n_repeats), iterations, verbose,
+                   "discriminative score")
 
 
 def predictive_score(real, synthetic, n_repeats: int = 10, iterations: int = 5000,
-                     batch_size: int = 128, random_state=None, device=None) -> GenerationScore:
+                     batch_size: int = 128, random_state=None, device=None,
+                     verbose=True) -> GenerationScore:
     """TimeGAN's predictive score (train on synthetic, test on real): one-step-ahead MAE.
 
     Parameters
@@ -189,6 +203,9 @@ def predictive_score(real, synthetic, n_repeats: int = 10, iterations: int = 500
     random_state : int, RandomState or None
     device : None, "auto", "cpu", "cuda", "cuda:N" or torch.device, default=None
         Where the post-hoc network trains; None is the CPU, "auto" a GPU when there is one.
+    verbose : bool, default=True
+        Show a progress bar with the time left on standard error once scoring has run two
+        seconds (the protocol's sizes take minutes on a CPU).
 
     Returns
     -------
@@ -219,7 +236,7 @@ def predictive_score(real, synthetic, n_repeats: int = 10, iterations: int = 500
     real_x, real_y, real_mask = tensors(real_seqs)
     n_inputs = fake_x.size(2)
 
-    def once(rng):
+    def once(rng, tick):
         model = RecurrentBlock(n_inputs, 1, max(1, n_features // 2), 1, "gru", sigmoid=False).to(device)
         optimizer = torch.optim.Adam(model.parameters())
         for _ in range(iterations):
@@ -230,12 +247,14 @@ def predictive_score(real, synthetic, n_repeats: int = 10, iterations: int = 500
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            tick()
         with torch.no_grad():
             predicted = torch.sigmoid(model(real_x)).squeeze(-1)
             per_sequence = ((predicted - real_y).abs() * real_mask).sum(1) / real_mask.sum(1)
             return per_sequence.mean().item()
 
-    return _repeat(once, seeds(random_state, n_repeats))
+    return _repeat(once, seeds(random_state, n_repeats), iterations, verbose,
+                   "predictive score")
 
 
 def real_vs_synthetic_embedding(real, synthetic, method: str = "pca", random_state=None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from pathlib import Path
 
 import torch
@@ -30,20 +31,30 @@ class Callback:
 
 
 class ProgressBar(Callback):
-    """A tqdm bar over epochs showing the latest losses."""
+    """A tqdm bar on standard error over the run's records, with the latest losses and the time
+    left.
 
-    def __init__(self, description: str = "fit"):
+    The bar counts records: epochs of a pass-based phase, blocks of ``log_every`` iterations of an
+    iteration-based one (the record's phase and iteration are shown beside the losses). It
+    appears only once the run has taken ``delay`` seconds, so that quick fits stay silent.
+    """
+
+    def __init__(self, description: str = "fit", delay: float = 2.0):
         self.description = description
+        self.delay = delay
         self._bar = None
 
     def on_train_begin(self, state) -> None:
         from tqdm.auto import tqdm
 
-        self._bar = tqdm(total=state.config.epochs, desc=self.description, unit="epoch", leave=False)
+        self._bar = tqdm(total=state.config.epochs, initial=state.epoch, desc=self.description,
+                         unit="record", leave=False, delay=self.delay, file=sys.stderr)
 
     def on_epoch_end(self, state, record: dict) -> None:
         self._bar.update(1)
-        self._bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k.endswith("loss")})
+        shown = {k: record[k] for k in ("phase", "iteration") if k in record}
+        shown.update({k: f"{v:.4g}" for k, v in record.items() if k.endswith("loss")})
+        self._bar.set_postfix(shown, refresh=False)
 
     def on_train_end(self, state) -> None:
         if self._bar is not None:
