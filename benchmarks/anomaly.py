@@ -84,12 +84,77 @@ DETECTOR_PARAMS: dict = {}
 
 
 def score_ursa(values, train, quick):
-    params = {**dict(window=DETECTOR_WINDOW, random_state=0, device="cpu",
+    params = {**dict(window=DETECTOR_WINDOW, random_state=0, device="cpu", verbose=False,
                      score_reduction=SCORE_REDUCTION), **DETECTOR_PARAMS}
     if quick:
         params["epochs"] = 2
     det = ursa.SequenceAnomalyDetector(**params).fit(values[:train])
-    return det.decision_function(values)
+    scores = det.decision_function(values)
+    FITTED.append((det, scores))
+    return scores
+
+
+FITTED: list = []  # (detector, scores of the whole series) per series, for the threshold table
+
+# Threshold rules compared on each fitted detector: (label, detector parameters). The first is
+# the detector's default.
+THRESHOLD_RULES = (
+    ("pot (default)", dict(threshold="pot")),
+    ("pot, risk 1e-2", dict(threshold="pot", pot_risk=1e-2)),
+    ("contamination 0.1", dict(threshold="contamination", contamination=0.1)),
+    ("contamination 0.01", dict(threshold="contamination", contamination=0.01)),
+    ("contamination 0.001", dict(threshold="contamination", contamination=0.001)),
+)
+
+
+def _events(labels):
+    """(start, end) of each run of 1s, end exclusive."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], labels, [0]])))
+    return list(zip(edges[::2], edges[1::2]))
+
+
+def threshold_table(series_rows) -> list[dict]:
+    """Each threshold rule on each fitted detector: the share of steps flagged in the clean
+    training part and after it, the share of labelled events with a flagged step, point F1 after
+    the training part, and the number of flagged regions there."""
+    rows = []
+    for (name, train, labels), (det, scores) in zip(series_rows, FITTED):
+        for label, params in THRESHOLD_RULES:
+            judge = ursa.SequenceAnomalyDetector(**{**det.get_params(), **params})
+            level = judge._threshold_of(det.decision_scores_)
+            flags = (scores > level).astype(np.int8)
+            rest, truth = flags[train:], labels[train:]
+            events = _events(labels)
+            found = [flags[a:b].any() for a, b in events if b > train]
+            tp = int((rest & truth).sum())
+            precision = tp / max(1, rest.sum())
+            recall = tp / max(1, truth.sum())
+            rows.append(dict(series=name, rule=label,
+                             clean_flagged=float(flags[:train].mean()),
+                             flagged=float(rest.mean()),
+                             event_recall=float(np.mean(found)) if found else float("nan"),
+                             f1=2 * precision * recall / max(1e-12, precision + recall),
+                             regions=len(_events(rest))))
+    return rows
+
+
+def render_thresholds(rows) -> list[str]:
+    lines = ["Threshold rules on the same fitted detectors (`threshold_` set from the training "
+             "scores; after the training part unless said): mean over the series of the share of "
+             "the clean training part flagged, the share flagged after it, the share of labelled "
+             "events with a flagged step, point F1, and the median number of flagged regions.",
+             "",
+             "| rule | clean part flagged | flagged after | event recall | point F1 | regions |",
+             "|---|---|---|---|---|---|"]
+    for label, _ in THRESHOLD_RULES:
+        chosen = [r for r in rows if r["rule"] == label]
+        lines.append(
+            f"| {label} | {np.mean([r['clean_flagged'] for r in chosen]):.4f} | "
+            f"{np.mean([r['flagged'] for r in chosen]):.4f} | "
+            f"{np.nanmean([r['event_recall'] for r in chosen]):.2f} | "
+            f"{np.mean([r['f1'] for r in chosen]):.3f} | "
+            f"{np.median([r['regions'] for r in chosen]):.0f} |")
+    return lines
 
 
 def score_random(values, train, quick):
@@ -115,6 +180,7 @@ def _fitted_for_speed():
     t = np.arange(5000)
     series = (np.sin(2 * np.pi * t / 50) + 0.1 * rng.standard_normal(len(t))).astype(np.float32)
     return ursa.SequenceAnomalyDetector(window=WINDOW, epochs=1, random_state=0, device="cpu",
+                                        verbose=False,
                                         n_threads=1, max_train_windows=2000).fit(series)
 
 
@@ -188,12 +254,13 @@ def main() -> None:
     torch.set_num_threads(1)
     began = time.perf_counter()
 
-    rows = []
+    rows, series_rows = [], []
     for group, name, values, train, labels in load_series():
         if args.only and name not in args.only.split(","):
             continue
         if args.quick and len(rows) >= 2 * len(METHODS):
             break
+        series_rows.append((name, train, labels))
         for method, fn in METHODS.items():
             start = time.perf_counter()
             scores = fn(values, train, args.quick)
@@ -215,8 +282,10 @@ def main() -> None:
         print(f"{args.memory_points:,} points: input {memory[0]:.0f} MiB, peak RSS growth "
               f"{memory[1]:.0f} MiB, {memory[2]:.0f} s", flush=True)
 
+    thresholds = threshold_table(series_rows)
     report = render(rows, speed, n_points, memory, args.memory_points,
                     time.perf_counter() - began)
+    report += "\n" + "\n".join(render_thresholds(thresholds)) + "\n"
     print(report)
     if _results.should_write(args.write, trial):
         _results.write_section(

@@ -64,7 +64,7 @@ def load_channels():
 
 
 def score_ursa(train, test, quick, channels):
-    params = dict(random_state=0, device="cpu", channels=channels)
+    params = dict(random_state=0, device="cpu", channels=channels, verbose=False)
     if quick:
         params["epochs"] = 2
     det = ursa.SequenceAnomalyDetector(**params).fit(train)

@@ -118,7 +118,8 @@ def run_method(method: str, X, k: int, seed: int, ursa_params: dict):
     """Fit one method; return (labels, seconds of fit, including any input conversion)."""
     started = time.perf_counter()
     if method == "ursa":
-        model = ursa.RecurrentClusterer(n_clusters=k, random_state=seed, **ursa_params)
+        model = ursa.RecurrentClusterer(n_clusters=k, random_state=seed, verbose=False,
+                                        **ursa_params)
         labels = model.fit_predict(X)
     elif method == "kmeans":
         from sklearn.cluster import KMeans

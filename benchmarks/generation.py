@@ -162,14 +162,14 @@ class Snapshots(ursa.training.Callback):
 def disc_settings(args) -> dict:
     """The protocol's discriminative-score settings of this run (``--repeats`` repeats)."""
     return dict(n_repeats=args.repeats, iterations=args.disc_iterations, random_state=args.seed,
-                device=args.metrics_device)
+                device=args.metrics_device, verbose=False)
 
 
 def score_samples(name: str, X: np.ndarray, synthetic: np.ndarray, args) -> tuple:
     """(discriminative, predictive, sine shape error or None) of ``synthetic`` against ``X``."""
     disc = discriminative_score(X, synthetic, **disc_settings(args))
     pred = predictive_score(X, synthetic, n_repeats=args.repeats, iterations=args.pred_iterations,
-                            random_state=args.seed, device=args.metrics_device)
+                            random_state=args.seed, device=args.metrics_device, verbose=False)
     return disc, pred, sine_shape_error(synthetic) if name == "sines" else None
 
 
@@ -182,7 +182,7 @@ def run_dataset(name: str, X: np.ndarray, args, log) -> dict:
                   covariance_weight=args.covariance_weight,
                   bidirectional=args.bidirectional, batch_size=args.batch_size,
                   learning_rate=args.learning_rate, random_state=args.seed, device=args.device,
-                  n_threads=args.threads)
+                  n_threads=args.threads, verbose=False)
     # Options left unset keep the estimator's defaults (the settings under test).
     params = {k: v for k, v in params.items() if v is not None}
     params.update(args.ursa_params)
@@ -226,7 +226,7 @@ def run_dataset(name: str, X: np.ndarray, args, log) -> dict:
     noise_disc = discriminative_score(X, noise, **{**metric, "n_repeats": args.baseline_repeats})
     real_pred = predictive_score(X, X, n_repeats=args.baseline_repeats,
                                  iterations=args.pred_iterations, random_state=args.seed,
-                                 device=args.metrics_device)
+                                 device=args.metrics_device, verbose=False)
     log(f"[{name}] noise discriminative {noise_disc.mean:.4f}; train-on-real predictive "
         f"{real_pred.mean:.4f} ({time.perf_counter() - started:.0f} s of metrics)")
     strict = None

@@ -84,7 +84,7 @@ def fitted_models(tmp: Path) -> list[tuple[str, Path, str, list[str]]]:
     """(name, model path, input kind, methods) for every estimator that exists."""
     rng = np.random.default_rng(0)
     X = np.sin(0.3 * np.arange(T)[None, :, None] + rng.uniform(0, 6, (64, 1, C))).astype(np.float32)
-    small = dict(hidden_size=16, latent_dim=4, random_state=0, device="cpu")
+    small = dict(hidden_size=16, latent_dim=4, random_state=0, device="cpu", verbose=False)
     specs = [
         ("SequenceAutoencoder", lambda: ursa.SequenceAutoencoder(epochs=2, **small).fit(X),
          "sequences", ["transform", "reconstruct", "decision_function", "step_errors"]),

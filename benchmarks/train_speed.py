@@ -157,6 +157,7 @@ def ursa_estimator(cell: str, shape: Shape, epochs: int, threads: int,
         random_state=0,
         n_threads=threads,
         device=device,
+        verbose=False,
     )
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..data import read_ts
 
-__all__ = ["SHIPPED", "load_ucr", "load_ucr_anomaly", "make_sines"]
+__all__ = ["SHIPPED", "load_ucr", "load_ucr_anomaly", "make_sines", "write_examples"]
 
 SHIPPED = ("BasicMotions", "UnitTest")
 # UCR Anomaly Archive file names: NNN_UCR_Anomaly_NAME_TRAINEND_BEGIN_END (1-based, inclusive).
@@ -83,3 +83,57 @@ def make_sines(n_sequences: int = 1000, n_timesteps: int = 24, n_features: int =
     freq = rng.uniform(0, 0.1, size=(n_sequences, 1, n_features))
     phase = rng.uniform(0, 0.1, size=(n_sequences, 1, n_features))
     return ((np.sin(freq * t + phase) + 1) / 2).astype(np.float32)
+
+
+# BasicMotions' six channels (UEA: a smartwatch's accelerometer and gyroscope).
+_MOTION_CHANNELS = ("accel_x", "accel_y", "accel_z", "gyro_x", "gyro_y", "gyro_z")
+
+
+def write_examples(folder) -> dict[str, str]:
+    """Write the files the README's command-line examples read into ``folder`` (created if
+    needed) and return ``{file name: path}``.
+
+    * ``BasicMotions_TRAIN.ts``, ``BasicMotions_TEST.ts``: the shipped UEA set as it is;
+    * ``motions.csv``: the same 80 recordings in long form, one row per step: ``id``
+      (``walk_03``, ...), ``time``, the channels by name (``accel_x`` ... ``gyro_z``) and
+      ``activity``, the class;
+    * ``sines.npy``: 1000 sines of 24 steps x 5 features (TimeGAN's protocol, seed 0);
+    * ``bleeding_train.csv``: the clean training prefix of the shipped UCR anomaly series
+      (``time``, ``value``); ``bleeding.csv``: the whole series; ``bleeding_labels.csv``: its
+      0/1 anomaly label per step (column ``label``).
+    """
+    import pandas as pd
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {}
+    source = resources.files(__package__) / "data"
+    for part in ("TRAIN", "TEST"):
+        name = f"BasicMotions_{part}.ts"
+        (folder / name).write_bytes((source / name).read_bytes())
+        written[name] = str(folder / name)
+
+    X, y = load_ucr("BasicMotions")
+    counts: dict[str, int] = {}
+    frames = []
+    for values, label in zip(X, y):
+        counts[label] = counts.get(label, 0) + 1
+        frame = pd.DataFrame(values, columns=list(_MOTION_CHANNELS))
+        frame.insert(0, "time", np.arange(len(values)))
+        frame.insert(0, "id", f"{str(label).lower()}_{counts[label]:02d}")
+        frame["activity"] = label
+        frames.append(frame)
+    pd.concat(frames).to_csv(folder / "motions.csv", index=False)
+    written["motions.csv"] = str(folder / "motions.csv")
+
+    np.save(folder / "sines.npy", make_sines(1000, random_state=0))
+    written["sines.npy"] = str(folder / "sines.npy")
+
+    series, labels, train = load_ucr_anomaly()
+    whole = pd.DataFrame({"time": np.arange(len(series)), "value": series})
+    for name, frame in (("bleeding_train.csv", whole.iloc[:train]), ("bleeding.csv", whole),
+                        ("bleeding_labels.csv", pd.DataFrame({"label": labels}))):
+        frame.to_csv(folder / name, index=False)
+        written[name] = str(folder / name)
+    return written
