@@ -56,8 +56,9 @@ def test_fit_saves_a_model_that_matches_the_library(work):
     loaded = ursa.load(model)
     assert type(loaded).__name__ == "SequenceAutoencoder"
     params = loaded.get_params()
+    # --quiet silences this fit only: the saved model keeps the estimator's own verbose.
     assert (params["hidden_size"], params["latent_dim"], params["epochs"],
-            params["random_state"], params["verbose"]) == (4, 2, 2, 0, False)
+            params["random_state"], params["verbose"]) == (4, 2, 2, 0, True)
     # The same fit through the library gives the same weights (the CLI adds nothing).
     same = ursa.SequenceAutoencoder(hidden_size=4, latent_dim=2, epochs=2, batch_size=16,
                                     n_threads=1, random_state=0).fit(X)
@@ -131,8 +132,9 @@ def test_evaluate_prints_metrics_against_labels(work):
                     "--json")
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.stdout)
-    assert 0 <= float(metrics["relative reconstruction error"]) < 5
-    assert 0 <= float(metrics["k-means NMI on embeddings (k=2)"]) <= 1
+    assert isinstance(metrics["relative reconstruction error"], float)  # a number, not text
+    assert 0 <= metrics["relative reconstruction error"] < 5
+    assert 0 <= metrics["k-means NMI on embeddings (k=2)"] <= 1
     table = invoke("-q", "evaluate", model, root / "data.csv")
     assert table.exit_code == 0 and "relative reconstruction error" in table.stdout
     assert "NMI" not in table.stdout  # no labels, no NMI
@@ -304,6 +306,7 @@ def test_generate_command(work, tmp_path):
     model = tmp_path / "gan.ursa"
     result = invoke("-q", "--seed", "0", "fit", "gan", root / "data.csv", "--out", model,
                     "--set", "iterations=2", "--set", "hidden_size=4", "--set", "num_layers=1",
+                    "--set", "pretrain_iterations=20",
                     "--set", "batch_size=8", "--set", "n_threads=1")
     assert result.exit_code == 0, result.output
     out = tmp_path / "fake.npy"
@@ -327,7 +330,8 @@ def test_conditional_gan_from_a_label_column(work, tmp_path):
     model = tmp_path / "cgan.ursa"
     result = invoke("-q", "--seed", "0", "fit", "gan", tmp_path / "labelled.csv", "--out", model,
                     "--label-column", "kind", "--set", "iterations=2", "--set", "hidden_size=4",
-                    "--set", "num_layers=1", "--set", "batch_size=8", "--set", "n_threads=1")
+                    "--set", "num_layers=1", "--set", "batch_size=8", "--set", "n_threads=1",
+                    "--set", "pretrain_iterations=20")
     assert result.exit_code == 0, result.output
     gan = ursa.load(model)
     assert gan.condition_kind_ == "labels" and list(gan.classes_) == ["down", "up"]
@@ -362,7 +366,8 @@ def test_conditional_gan_from_a_label_column(work, tmp_path):
 def plain_gan(root, tmp_path):
     path = tmp_path / "gan.ursa"
     result = invoke("-q", "fit", "gan", root / "data.csv", "--out", path,
-                    "--set", "iterations=1", "--set", "hidden_size=4", "--set", "num_layers=1")
+                    "--set", "iterations=1", "--set", "hidden_size=4", "--set", "num_layers=1",
+                    "--set", "pretrain_iterations=2")
     assert result.exit_code == 0, result.output
     return path
 
@@ -394,7 +399,8 @@ def test_detect_command(tmp_path):
                        tmp_path / "truth.npy", "--json")
     assert evaluated.exit_code == 0, evaluated.output
     metrics = json.loads(evaluated.stdout)
-    assert 0.5 < float(metrics["AUC-ROC"]) <= 1  # the spike outscores the sine
+    assert 0.5 < metrics["AUC-ROC"] <= 1  # the spike outscores the sine
+    assert type(metrics["flagged steps"]) is int and isinstance(metrics["threshold"], float)
     report = invoke("-q", "report", model, tmp_path / "series.csv", "-o", tmp_path / "d.html",
                     "--labels", tmp_path / "truth.npy")
     assert report.exit_code == 0, report.output
@@ -465,3 +471,225 @@ def test_set_values_are_toml_else_strings():
     assert parse_value("3") == 3 and parse_value("0.5") == 0.5 and parse_value("true") is True
     assert parse_value("[1, 2]") == [1, 2] and parse_value('"gru"') == "gru"
     assert parse_value("gru") == "gru" and parse_value("None") is None
+
+
+# ------------------------------------------- names: DATA's ids and columns survive to the output
+
+TRIPS = ["trip_2", "trip_5", "trip_11", "trip_7"]  # the file's order, which is not sorted
+TRIP_OPTIONS = ["--id-column", "trip", "--time-column", "t"]
+
+
+@pytest.fixture(scope="module")
+def trips(tmp_path_factory):
+    """A long table with text ids, a time column in steps of 10, the features speed and
+    heading and a text column (driver), its rows shuffled; and one tiny model of each kind
+    fitted on it through `ursa fit`."""
+    root = tmp_path_factory.mktemp("names")
+    rng = np.random.default_rng(0)
+    rows = [{"trip": trip, "t": 10 * step, "speed": np.sin(0.5 * step + k) + 0.1 * rng.normal(),
+             "heading": np.cos(0.3 * step + k), "driver": f"d{k % 2}"}
+            for k, trip in enumerate(TRIPS) for step in range(10)]
+    frame = pd.DataFrame(rows)
+    order = np.concatenate([[0], 1 + rng.permutation(len(frame) - 1)])  # trip_2's row stays first
+    frame = frame.iloc[order]
+    first_seen = list(dict.fromkeys(frame["trip"]))
+    frame.to_csv(root / "trips.csv", index=False)
+    tiny = ["--set", "hidden_size=4", "--set", "n_threads=1"]
+    fits = {
+        "autoencoder": ["--set", "epochs=1", "--set", "latent_dim=2"],
+        "cluster": ["--set", "n_clusters=2", "--set", "epochs=1", "--set", "clustering_epochs=1"],
+        "detect": ["--set", "window=4", "--set", "epochs=1"],
+        "gan": ["--label-column", "driver", "--set", "iterations=2", "--set", "num_layers=1",
+                "--set", "pretrain_iterations=2", "--set", "latent_dim=2", "--set",
+                "batch_size=4"],
+    }
+    models = {}
+    for kind, settings in fits.items():
+        models[kind] = root / f"{kind}.ursa"
+        result = invoke("-q", "fit", kind, root / "trips.csv", "--out", models[kind],
+                        *TRIP_OPTIONS, "--feature-columns", "speed,heading", *tiny, *settings)
+        assert result.exit_code == 0, result.output
+    return root, frame, first_seen, models
+
+
+def test_fit_saves_the_feature_names(trips, work):
+    _, _, _, models = trips
+    for path in models.values():
+        assert list(ursa.load(path).feature_names_in_) == ["speed", "heading"]
+    _, _, model = work  # fitted on data.csv: long form, its features named f0, f1
+    assert list(ursa.load(model).feature_names_in_) == ["f0", "f1"]
+
+
+def test_a_model_from_unnamed_data_has_no_feature_names(work, tmp_path):
+    root, _, _ = work
+    result = invoke("-q", "fit", "autoencoder", root / "data.npy", "--out", tmp_path / "m.ursa",
+                    *TINY)
+    assert result.exit_code == 0, result.output
+    assert not hasattr(ursa.load(tmp_path / "m.ursa"), "feature_names_in_")
+
+
+def test_embed_and_cluster_write_the_input_sequence_ids(trips, tmp_path):
+    root, frame, first_seen, models = trips
+    assert first_seen != sorted(first_seen)  # ids come back in the file's order, as text
+    # The model reads its own columns (speed, heading), so the text column driver is no
+    # obstacle and needs no --feature-columns.
+    for command, model, columns in [("embed", models["autoencoder"], ["id", "z0", "z1"]),
+                                    ("cluster", models["cluster"], ["id", "label", "p0", "p1"])]:
+        out = tmp_path / f"{command}.parquet"
+        result = invoke("-q", command, model, root / "trips.csv", *TRIP_OPTIONS, "-o", out)
+        assert result.exit_code == 0, result.output
+        written = pd.read_parquet(out)
+        assert list(written.columns) == columns and written["id"].tolist() == first_seen
+    # CSV on standard output, and the ids join back to the input.
+    result = invoke("-q", "embed", models["autoencoder"], root / "trips.csv", *TRIP_OPTIONS)
+    codes = pd.read_csv(pd.io.common.StringIO(result.stdout))
+    joined = frame.merge(codes, left_on="trip", right_on="id")
+    assert len(joined) == len(frame) and codes["id"].tolist() == first_seen
+
+
+def test_detect_writes_the_input_ids_and_time_values(trips):
+    root, frame, first_seen, models = trips
+    result = invoke("-q", "detect", models["detect"], root / "trips.csv", *TRIP_OPTIONS)
+    assert result.exit_code == 0, result.output
+    scores = pd.read_csv(pd.io.common.StringIO(result.stdout))
+    assert list(scores.columns) == ["series", "time", "score", "flag"]
+    assert list(dict.fromkeys(scores["series"])) == first_seen
+    assert scores.loc[scores["series"] == "trip_5", "time"].tolist() == list(range(0, 100, 10))
+    joined = frame.merge(scores, left_on=["trip", "t"], right_on=["series", "time"])
+    assert len(joined) == len(frame)  # one score per row of the input
+
+
+def test_generate_names_the_features_as_the_training_data(trips, tmp_path):
+    _, _, _, models = trips
+    result = invoke("-q", "--seed", "1", "generate", models["gan"], "-n", "3",
+                    "-o", tmp_path / "fake.csv")
+    assert result.exit_code == 0, result.output
+    fake = pd.read_csv(tmp_path / "fake.csv")
+    assert list(fake.columns) == ["id", "time", "label", "speed", "heading"]
+    assert fake["id"].tolist() == list(np.repeat([0, 1, 2], 10))
+    assert set(fake["label"]) <= {"d0", "d1"}
+
+
+def test_ids_of_files_without_an_id_column(work, tmp_path):
+    """.npy files have no ids (0, 1, ...); a wide table's id column names its rows."""
+    root, X, model = work
+    result = invoke("-q", "embed", model, root / "data.npy")
+    assert pd.read_csv(pd.io.common.StringIO(result.stdout))["id"].tolist() == list(range(24))
+    wide = tmp_path / "wide.csv"
+    pd.DataFrame({"name": ["w9", "w3"], "0": [0.1, 0.5], "1": [0.2, 0.4], "2": [0.3, np.nan]}) \
+        .to_csv(wide, index=False)
+    one = tmp_path / "one.ursa"
+    assert invoke("-q", "fit", "autoencoder", wide, "--layout", "wide", "--id-column", "name",
+                  "--out", one, *TINY).exit_code == 0
+    assert not hasattr(ursa.load(one), "feature_names_in_")  # wide columns are time steps
+    result = invoke("-q", "embed", one, wide, "--layout", "wide", "--id-column", "name")
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(pd.io.common.StringIO(result.stdout))["id"].tolist() == ["w9", "w3"]
+
+
+def test_feature_names_that_differ_from_the_model_are_refused(trips, tmp_path):
+    root, frame, _, models = trips
+    renamed = tmp_path / "renamed.csv"
+    frame.rename(columns={"speed": "velocity"}).drop(columns="driver").to_csv(renamed,
+                                                                            index=False)
+    result = invoke("embed", models["autoencoder"], renamed, *TRIP_OPTIONS)
+    _one_line_error(result, "(velocity, heading)", "(speed, heading", "no column 'speed'",
+                    "--feature-columns")
+    # Chosen with --feature-columns, other names are used by position, with a warning.
+    with pytest.warns(UserWarning, match="velocity as speed"):
+        result = invoke("-q", "embed", models["autoencoder"], renamed, *TRIP_OPTIONS,
+                        "--feature-columns", "velocity", "--feature-columns", "heading")
+    assert result.exit_code == 0, result.output
+
+
+def test_a_text_column_error_names_it_and_the_options(trips):
+    root, _, _, _ = trips
+    result = invoke("fit", "autoencoder", root / "trips.csv", "--out", root / "x.ursa", *TINY)
+    _one_line_error(result, "column 'trip' is not numeric", "row 0", "'trip_2'",
+                    "--id-column trip", "--feature-columns t,speed,heading")
+    assert "feature_columns=" not in result.stderr and "id_column=" not in result.stderr
+    # With the id and time named, the next text column: its id needs no advice.
+    result = invoke("fit", "autoencoder", root / "trips.csv", "--out", root / "x.ursa",
+                    *TRIP_OPTIONS, *TINY)
+    _one_line_error(result, "column 'driver' is not numeric", "--feature-columns speed,heading")
+    assert "--id-column" not in result.stderr
+    assert not (root / "x.ursa").exists()
+
+
+@pytest.mark.parametrize("values, message", [(["speed,,heading"], "empty column name"),
+                                             (["speed", "speed"], "named twice")])
+def test_feature_columns_usage_errors(trips, values, message):
+    root, _, _, models = trips
+    options = [arg for value in values for arg in ("--feature-columns", value)]
+    result = invoke("embed", models["autoencoder"], root / "trips.csv", *TRIP_OPTIONS, *options)
+    assert result.exit_code == 2 and message in result.output
+
+
+# ------------------------------------------------------ global options after the subcommand
+
+
+def test_global_options_before_or_after_the_command(trips, tmp_path):
+    _, _, _, models = trips
+    before = invoke("--seed", "1", "-q", "generate", models["gan"], "-n", "3", "-o",
+                    tmp_path / "before.csv")
+    after = invoke("generate", models["gan"], "-n", "3", "-o", tmp_path / "after.csv",
+                   "--seed", "1", "--quiet")
+    assert before.exit_code == after.exit_code == 0, after.output
+    assert before.stderr == after.stderr == ""  # --quiet in either place
+    assert (tmp_path / "before.csv").read_bytes() == (tmp_path / "after.csv").read_bytes()
+    other = invoke("generate", models["gan"], "-n", "3", "-o", tmp_path / "other.csv", "--seed",
+                   "2")
+    assert (tmp_path / "other.csv").read_bytes() != (tmp_path / "after.csv").read_bytes()
+    # After the command, the value given there wins over the one before it.
+    both = invoke("-q", "--seed", "2", "generate", models["gan"], "-n", "3", "-o",
+                  tmp_path / "both.csv", "--seed", "1")
+    assert both.exit_code == 0
+    assert (tmp_path / "both.csv").read_bytes() == (tmp_path / "after.csv").read_bytes()
+
+
+def test_seed_debug_and_device_after_the_command(work, tmp_path):
+    root, _, _ = work
+    result = invoke("fit", "autoencoder", root / "data.npy", "--out", tmp_path / "m.ursa", *TINY,
+                    "--seed", "7", "-q")
+    assert result.exit_code == 0 and result.stderr == ""
+    assert ursa.load(tmp_path / "m.ursa").get_params()["random_state"] == 7
+    debug = invoke("embed", tmp_path / "m.ursa", tmp_path / "nope.csv", "--debug")
+    assert debug.exit_code == 1 and isinstance(debug.exception, FileNotFoundError)
+    device = invoke("info", tmp_path / "m.ursa", "--device", "tpu")
+    assert device.exit_code == 2 and "--device" in device.output
+
+
+@pytest.mark.parametrize("command", ["fit", "embed", "cluster", "detect", "generate", "evaluate",
+                                     "info", "report", "demo"])
+def test_every_command_documents_the_global_options(command):
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for option in ("--seed", "--quiet", "--device", "--debug"):
+        assert option in result.stdout
+    if command not in ("generate", "info", "demo"):
+        assert "--feature-columns" in result.stdout
+
+
+# ---------------------------------------------------------------- evaluate --json value types
+
+
+def test_evaluate_json_writes_numbers(work, monkeypatch):
+    """Floats and ints as JSON numbers, pairs as 2-element arrays, None and NaN as null."""
+    import ursa.metrics
+    from ursa.metrics import Metric
+
+    root, _, model = work
+    rows = [Metric("a float", np.float32(0.25)), Metric("an int", np.int64(12), shown="12 of 40"),
+            Metric("a pair", (0.5, np.float64(0.75))), Metric("none", None),
+            Metric("nan", float("nan")), Metric("inf pair", (np.inf, 1.0))]
+    monkeypatch.setattr(ursa.metrics, "metric_table", lambda *args, **kwargs: rows)
+    result = invoke("-q", "evaluate", model, root / "data.csv", "--json")
+    assert result.exit_code == 0, result.output
+    assert "NaN" not in result.stdout and "Infinity" not in result.stdout  # strict JSON
+    metrics = json.loads(result.stdout)
+    assert list(metrics) == ["a float", "an int", "a pair", "none", "nan", "inf pair"]
+    assert type(metrics["a float"]) is float and metrics["a float"] == 0.25
+    assert type(metrics["an int"]) is int and metrics["an int"] == 12
+    assert metrics["a pair"] == [0.5, 0.75] and all(type(v) is float for v in metrics["a pair"])
+    assert metrics["none"] is None and metrics["nan"] is None
+    assert metrics["inf pair"] == [None, 1.0]

@@ -664,3 +664,110 @@ def test_table_columns(tmp_path):
     (tmp_path / "bad.parquet").write_text("not parquet")
     with pytest.raises(ValueError, match="cannot read the header"):
         table_columns(tmp_path / "bad.parquet")
+
+
+# ==========================================================================================
+# read_dataset(return_names=True): what ties results back to the file
+
+
+@pytest.mark.parametrize("ext", [".csv", ".parquet"])
+def test_read_dataset_returns_ids_feature_names_and_times(tmp_path, ext):
+    from ursa.data import DataFile, read_dataset
+
+    frame = pd.DataFrame({
+        "trip": ["trip_5", "trip_2", "trip_5", "trip_2", "trip_5"],
+        "t": [20, 10, 0, 0, 10],
+        "heading": [2.0, 11.0, 0.0, 10.0, 1.0],
+        "speed": [-2.0, -11.0, -0.0, -10.0, -1.0],
+        "driver": ["a", "b", "a", "b", "a"],
+    })
+    path = tmp_path / f"trips{ext}"
+    _save(frame, path)
+    got = read_dataset(path, id_column="trip", time_column="t", label_column="driver",
+                       return_names=True)
+    assert isinstance(got, DataFile)
+    assert got.ids.tolist() == ["trip_5", "trip_2"]  # first-appearance order, as text
+    assert got.feature_names == ["heading", "speed"]
+    assert [t.tolist() for t in got.times] == [[0, 10, 20], [0, 10]]
+    assert got.y.tolist() == ["a", "b"]
+    np.testing.assert_array_equal(got.X[0][:, 0], [0.0, 1.0, 2.0])
+    # feature_columns chooses and orders the features; without return_names, (X, y) as before.
+    X, y = read_dataset(path, id_column="trip", time_column="t", feature_columns=["speed"])
+    assert y is None and [len(s) for s in X] == [3, 2]
+    np.testing.assert_array_equal(X[1][:, 0], [-10.0, -11.0])
+    named = read_dataset(path, id_column="trip", time_column="t",
+                         feature_columns=["speed", "heading"], return_names=True)
+    assert named.feature_names == ["speed", "heading"]
+    # Integer ids stay integers; no id column: no ids (results number the sequences).
+    numbered = frame.assign(trip=[7, 3, 7, 3, 7]).drop(columns="driver")
+    _save(numbered, path)
+    assert read_dataset(path, id_column="trip", return_names=True).ids.tolist() == [7, 3]
+    one = read_dataset(path, feature_columns=["speed"], return_names=True)
+    assert one.ids is None and one.times is None and one.X.shape == (1, 5, 1)
+    with pytest.raises(ValueError, match=r"duplicate rows for 't'=0 .*row 3.*id_column="):
+        read_dataset(path, time_column="t")  # one sequence (no id column) with repeated times
+
+
+def test_read_dataset_names_of_wide_and_numpy_files(tmp_path):
+    from ursa.data import read_dataset
+
+    path = tmp_path / "wide.csv"
+    path.write_text("name,0,1,2\nw9,1.0,2.0,3.0\nw3,4.0,,\n")
+    wide = read_dataset(path, layout="wide", id_column="name", return_names=True)
+    assert wide.ids.tolist() == ["w9", "w3"] and wide.feature_names is None and wide.times is None
+    assert _lengths(wide.X) == [3, 1]
+    path.write_text("name,0,1\nw9,1.0,2.0\nw9,4.0,5.0\n")
+    with pytest.raises(ValueError, match=r"id 'w9' appears twice in column 'name'.*row 1"):
+        read_dataset(path, layout="wide", id_column="name")
+    write_numpy(tmp_path / "x.npy", _random_equal(n=3, T=4, C=2))
+    stored = read_dataset(tmp_path / "x.npy", return_names=True)
+    assert stored.X.shape == (3, 4, 2)
+    assert (stored.y, stored.ids, stored.feature_names, stored.times) == (None,) * 4
+    with pytest.raises(ValueError, match=r"id_column=, feature_columns= only apply to CSV"):
+        read_dataset(tmp_path / "x.npy", id_column="id", feature_columns=["a"])
+
+
+def test_a_text_column_error_suggests_the_id_or_the_numeric_columns(tmp_path):
+    from ursa.data import read_dataset
+
+    path = tmp_path / "trips.csv"
+    pd.DataFrame({"trip": ["a", "a", "b"], "speed": [1.0, 2.0, 3.0], "n": [1, 2, 3]}) \
+        .to_csv(path, index=False)
+    with pytest.raises(ValueError) as info:
+        read_dataset(path)
+    message = str(info.value)
+    assert "feature column 'trip' is not numeric" in message and "row 0" in message
+    assert "id_column='trip'" in message and "feature_columns=['speed', 'n']" in message
+    assert [len(s) for s in read_dataset(path, id_column="trip")[0]] == [2, 1]
+    frame = pd.DataFrame({"id": [0, 0], "speed": [1.0, 2.0], "note": ["x", "y"]})
+    frame.to_csv(path, index=False)
+    with pytest.raises(ValueError, match=r"'note' is not numeric.*Choose the numeric feature "
+                                         r"columns with feature_columns=\['speed'\]") as info:
+        read_dataset(path)  # the id column is known: no id advice
+    assert "id_column=" not in str(info.value)
+
+
+def test_write_sequences_with_feature_names(tmp_path):
+    from ursa.data import write_sequences
+
+    X = _random_list(lengths=(2, 3), C=2)
+    write_sequences(tmp_path / "s.csv", X, labels=["a", "b"], feature_names=["speed", "heading"])
+    frame = pd.read_csv(tmp_path / "s.csv")
+    assert list(frame.columns) == ["id", "time", "label", "speed", "heading"]
+    with pytest.raises(ValueError, match=r"feature_names\[1\] is 'label'"):
+        write_sequences(tmp_path / "t.csv", X, labels=["a", "b"], feature_names=["x", "label"])
+    with pytest.raises(ValueError, match="one name per feature"):
+        write_sequences(tmp_path / "t.csv", X, feature_names=["x"])
+
+
+def test_wide_id_column(tmp_path):
+    """read_csv's default id column is optional in the wide layout; one that read_dataset is
+    told to use must exist."""
+    from ursa.data import read_dataset
+
+    path = tmp_path / "wide.csv"
+    path.write_text("0,1\n1.0,2.0\n3.0,4.0\n")
+    assert read_csv(path, layout="wide").shape == (2, 2, 1)
+    assert read_dataset(path, layout="wide", return_names=True).ids is None
+    with pytest.raises(ValueError, match=r"column 'name' \(id_column\) not found.*0, 1"):
+        read_dataset(path, layout="wide", id_column="name")

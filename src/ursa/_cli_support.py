@@ -7,8 +7,12 @@ Like the commands themselves, this uses only the public library: ``ursa.data`` r
 
 from __future__ import annotations
 
+import ast
 import functools
+import inspect
 import os
+import re
+import shlex
 import sys
 import tempfile
 import tomllib
@@ -26,6 +30,60 @@ CHUNK = 4096
 
 class UsageError(typer.BadParameter):
     """A mistake in the command line itself (exit code 2)."""
+
+
+# ------------------------------------------------------------------------------------------
+# global options: before the command (`ursa --seed 1 generate ...`) or after it
+# (`ursa generate ... --seed 1`)
+
+_GLOBAL = "Global options (before or after the command)"
+QuietOption = Annotated[bool, typer.Option(
+    "--quiet", "-q", help="No progress bars or messages.", rich_help_panel=_GLOBAL)]
+DebugOption = Annotated[bool, typer.Option(
+    "--debug", help="Show the traceback of an error.", rich_help_panel=_GLOBAL)]
+SeedOption = Annotated[Optional[int], typer.Option(
+    "--seed", min=0, help="Random seed (fits, sampling): same seed, same machine, same result.",
+    rich_help_panel=_GLOBAL)]
+DeviceOption = Annotated[Optional[str], typer.Option(
+    "--device", help="auto, cpu, cuda or cuda:N (default: the model's own setting).",
+    rich_help_panel=_GLOBAL)]
+
+
+def set_global_options(quiet=False, debug=False, seed=None, device=None) -> None:
+    """Record the global options in :data:`STATE`: flags that are set and values that are
+    given; a value given after the command overrides the one given before it."""
+    if device is not None and device not in ("auto", "cpu", "cuda") \
+            and not device.startswith("cuda:"):
+        raise UsageError(f"must be auto, cpu, cuda or cuda:N, got {device!r}.",
+                         param_hint="'--device'")
+    STATE["quiet"] = STATE["quiet"] or quiet
+    STATE["debug"] = STATE["debug"] or debug
+    if seed is not None:
+        STATE["seed"] = seed
+    if device is not None:
+        STATE["device"] = device
+
+
+def global_options(command):
+    """Give ``command`` the global options (``--quiet``, ``--debug``, ``--seed``,
+    ``--device``) as options of its own, recorded by :func:`set_global_options` before it
+    runs; its help lists them."""
+    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                               annotation=annotation)
+             for name, default, annotation in (("quiet", False, QuietOption),
+                                               ("debug", False, DebugOption),
+                                               ("seed", None, SeedOption),
+                                               ("device", None, DeviceOption))]
+    signature = inspect.signature(command, eval_str=True)
+
+    @functools.wraps(command)
+    def wrapper(*args, quiet=False, debug=False, seed=None, device=None, **kwargs):
+        set_global_options(quiet, debug, seed, device)
+        return command(*args, **kwargs)
+
+    wrapper.__signature__ = signature.replace(
+        parameters=[*signature.parameters.values(), *extra])
+    return wrapper
 
 
 # ------------------------------------------------------------------------------------------
@@ -98,6 +156,11 @@ IdOption = Annotated[Optional[str], typer.Option(
     "--id-column", help="Sequence id column (default: 'id' when present).")]
 TimeOption = Annotated[Optional[str], typer.Option(
     "--time-column", help="Time column (default: 'time' when present).")]
+FeatureColumnsOption = Annotated[Optional[list[str]], typer.Option(
+    "--feature-columns", help="Feature columns to read, in order: comma-separated "
+    "(speed,heading) and/or repeated (default: the model's feature columns when the file has "
+    "them, else every column but the id, time and label columns). Wide layout: the time-step "
+    "columns.")]
 LabelOption = Annotated[Optional[str], typer.Option(
     "--label-column", help="Column with one label per sequence (.ts files carry their own).")]
 OutputOption = Annotated[str, typer.Option(
@@ -122,25 +185,134 @@ def _stdin_copy(fmt: str | None) -> Path:
     return Path(handle.name)
 
 
-def read_input(path: str, fmt=None, layout="long", id_column=None, time_column=None,
-               label_column=None, labels: str | None = None):
-    """DATA (a file, or '-' for standard input) as ``(X, y)`` with :func:`ursa.data.read_dataset`;
-    ``labels``, a ``--labels`` file, replaces the file's own labels."""
-    from .data import read_dataset, read_labels
+def feature_list(values: list[str] | None) -> list[str] | None:
+    """The columns ``--feature-columns`` names: each value split at commas, in order."""
+    if not values:
+        return None
+    names = [name.strip() for value in values for name in value.split(",")]
+    if not all(names):
+        raise UsageError(f"an empty column name in {','.join(values)!r}; separate the names "
+                         "with single commas.", param_hint="'--feature-columns'")
+    if len(set(names)) != len(names):
+        twice = next(n for n in names if names.count(n) > 1)
+        raise UsageError(f"{twice!r} is named twice.", param_hint="'--feature-columns'")
+    return names
 
+
+# How the library's data readers name their arguments, and the options that set them here.
+_OPTIONS = {"id_column": "--id-column", "time_column": "--time-column",
+            "label_column": "--label-column", "feature_columns": "--feature-columns",
+            "format": "--format", "layout": "--layout"}
+_ARGUMENT = re.compile(r"(?<![\w'\"-])(" + "|".join(_OPTIONS) + r")"
+                       r"(?:=('[^']*'|\"[^\"]*\"|\[[^\]]*\])?|(?=\)))")
+
+
+def cli_spelling(message: str) -> str:
+    """A reader's message with its arguments (``feature_columns=['a', 'b']``,
+    ``(id_column)``) respelled as this command's options (``--feature-columns a,b``,
+    ``(--id-column)``)."""
+
+    def respell(match):
+        option, value = _OPTIONS[match.group(1)], match.group(2)
+        if value is None:
+            return option
+        value = ast.literal_eval(value)
+        return f"{option} {shlex.quote(','.join(value) if isinstance(value, list) else value)}"
+
+    return _ARGUMENT.sub(respell, message)
+
+
+def read_input(path: str, fmt=None, layout="long", id_column=None, time_column=None,
+               label_column=None, labels: str | None = None, feature_columns=None, model=None):
+    """DATA (a file, or '-' for standard input) read with :func:`ursa.data.read_dataset`.
+
+    Parameters
+    ----------
+    path, fmt, layout, id_column, time_column, label_column
+        DATA and the options that say how to read it.
+    labels : str, optional
+        A ``--labels`` file, which replaces the file's own labels.
+    feature_columns : list of str, optional
+        ``--feature-columns`` as given (see :func:`feature_list`).
+    model : fitted estimator, optional
+        The model DATA is for: a long table that has all of its ``feature_names_in_`` gives
+        those columns, in the model's order, unless ``--feature-columns`` says otherwise; other
+        feature names than the model's are refused (or, chosen with ``--feature-columns``,
+        used by position with a warning).
+
+    Returns
+    -------
+    ursa.data.DataFile
+        ``X``, ``y`` and the names that tie results back to DATA.
+    """
+    from .data import format_of, read_dataset, read_labels, table_columns
+
+    if layout not in ("long", "wide"):
+        raise UsageError(f"must be long or wide, got {layout!r}.", param_hint="'--layout'")
+    chosen = feature_list(feature_columns)
+    expected = getattr(model, "feature_names_in_", None)
+    expected = None if expected is None else [str(n) for n in expected]
     temporary = _stdin_copy(fmt) if path == "-" else None
+    source = temporary or Path(path)
     try:
-        X, y = read_dataset(temporary or Path(path), fmt, layout=layout, id_column=id_column,
-                            time_column=time_column, label_column=label_column)
+        kind = fmt.lower().lstrip(".") if fmt else format_of(source)
+        if chosen is None and expected is not None and layout == "long" \
+                and kind in ("csv", "parquet"):
+            try:
+                header = table_columns(source, kind)
+            except (OSError, ValueError):
+                header = []  # read_dataset says what is wrong with the file
+            if set(expected) <= set(header):
+                chosen = expected
+        data = read_dataset(source, fmt, layout=layout, id_column=id_column,
+                            time_column=time_column, label_column=label_column,
+                            feature_columns=chosen, return_names=True)
+    except ValueError as exc:
+        raise ValueError(cli_spelling(str(exc))) from None
     finally:
         if temporary is not None:
             temporary.unlink(missing_ok=True)
+    if expected is not None and data.feature_names is not None \
+            and data.feature_names != expected:
+        _different_names(data.feature_names, expected, given=feature_columns is not None)
     if labels is not None:
         try:
-            y = read_labels(labels)
+            data = data._replace(y=read_labels(labels))
         except ValueError as exc:
             raise ValueError(f"--labels: {exc}") from None
-    return X, y
+    return data
+
+
+def _different_names(found: list[str], expected: list[str], given: bool) -> None:
+    """DATA's feature columns are not the model's: a warning when ``--feature-columns`` chose
+    them (they are used by position), else an error naming both lists and the fix."""
+    import warnings
+
+    if given and len(found) == len(expected):
+        pairs = ", ".join(f"{f} as {e}" for f, e in zip(found, expected) if f != e)
+        warnings.warn(f"--feature-columns {','.join(found)} are not the model's feature "
+                      f"columns {','.join(expected)}; used by position: {pairs}.", stacklevel=2)
+        return
+    missing = [name for name in expected if name not in found]
+    raise ValueError(f"DATA's feature columns ({', '.join(found)}) are not the model's "
+                     f"({', '.join(expected)}, read by `ursa fit`)"
+                     + (f"; DATA has no column {', '.join(map(repr, missing))}" if missing
+                        else "")
+                     + ". Rename DATA's columns, or choose the columns for the model's features, "
+                     "in its order, with --feature-columns.")
+
+
+def row_ids(data, n: int):
+    """The ids of ``n`` results, one per sequence of ``data`` (a :class:`~ursa.data.DataFile`):
+    DATA's own ids, else 0, 1, ..."""
+    import numpy as np
+
+    if data.ids is None:
+        return np.arange(n)
+    if len(data.ids) != n:
+        raise ValueError(f"DATA names {len(data.ids)} sequences but the model returned {n} "
+                         "results; report this as a bug.")
+    return data.ids
 
 
 def check_output(path: str) -> None:

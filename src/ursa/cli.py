@@ -3,9 +3,14 @@
 Exit codes: 0 success, 2 usage error (bad option, unknown ``--set`` key, unsupported output
 extension), 1 data or model error, reported as one line on standard error (the traceback only with
 ``--debug``). Messages go to standard error, so that ``-o -`` output on standard output stays clean.
+
+Results keep DATA's names: per-sequence rows carry DATA's own sequence ids (its id column; 0, 1,
+... for files without one), and feature columns keep DATA's names, which ``ursa fit`` saves with
+the model (``feature_names_in_``) for the outputs that have no DATA (``ursa generate``).
 """
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -15,24 +20,32 @@ import typer
 
 from ._cli_support import (
     STATE,
+    DebugOption,
+    DeviceOption,
+    FeatureColumnsOption,
     FormatOption,
     IdOption,
     LabelOption,
     LabelsOption,
     LayoutOption,
     OutputOption,
+    QuietOption,
+    SeedOption,
     TimeOption,
     UsageError,
     apply_in_chunks,
     check_output,
     fit_params,
+    global_options,
     guarded,
     load_model,
     output_target,
     progress,
     read_input,
     require,
+    row_ids,
     say,
+    set_global_options,
 )
 from .estimators import estimator_class, task_names, validate_params
 
@@ -60,28 +73,25 @@ def _version(value: bool):
 
 @app.callback()
 def _options(
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or messages.")]
-    = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")]
-    = False,
-    seed: Annotated[Optional[int], typer.Option(
-        "--seed", min=0, help="Random seed (fits, sampling): same seed, same machine, same result.")]
-    = None,
-    device: Annotated[Optional[str], typer.Option(
-        "--device", help="auto, cpu or cuda (default: the model's own setting).")] = None,
+    quiet: QuietOption = False,
+    debug: DebugOption = False,
+    seed: SeedOption = None,
+    device: DeviceOption = None,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ):
-    """Unsupervised Recurrent Sequence Analysis."""
-    if device is not None and device not in ("auto", "cpu", "cuda") \
-            and not device.startswith("cuda:"):
-        raise UsageError(f"must be auto, cpu, cuda or cuda:N, got {device!r}.",
-                         param_hint="'--device'")
-    STATE.update(quiet=quiet, debug=debug, seed=seed, device=device)
+    """Unsupervised Recurrent Sequence Analysis.
+
+    The global options (--quiet, --debug, --seed, --device) go before the command or after it:
+    `ursa --seed 1 generate gan.ursa -n 10` is `ursa generate gan.ursa -n 10 --seed 1`.
+    """
+    STATE.update(quiet=False, debug=False, seed=None, device=None)  # one invocation's options
+    set_global_options(quiet, debug, seed, device)
 
 
 @app.command()
 @guarded
+@global_options
 def fit(
     kind: Annotated[str, typer.Argument(
         help=f"{', '.join(_TASKS[:-1])} or {_TASKS[-1]}.")],
@@ -96,6 +106,7 @@ def fit(
     id_column: IdOption = None,
     time_column: TimeOption = None,
     label_column: LabelOption = None,
+    feature_columns: FeatureColumnsOption = None,
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue an interrupted fit from the checkpoint in its checkpoint_dir "
         "(same data and parameters; --set checkpoint_dir=DIR).")] = False,
@@ -108,7 +119,8 @@ def fit(
 
     With --set checkpoint_dir=DIR the fit writes checkpoints; interrupted (Ctrl-C, or killed),
     the same command with --resume continues it. A GAN given labels (--label-column, or
-    --conditional) is a conditional GAN; the other estimators do not read labels.
+    --conditional) is a conditional GAN; the other estimators do not read labels. The model
+    keeps the names of DATA's feature columns (feature_names_in_) for the commands that use it.
     """
     if kind not in _TASKS:
         raise UsageError(f"must be one of {', '.join(_TASKS)}, got {kind!r}.", param_hint="'KIND'")
@@ -127,7 +139,9 @@ def fit(
         validate_params(estimator)
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc), param_hint="'--set' / '--config'") from None
-    X, y = read_input(data, fmt, layout, id_column, time_column, label_column)
+    data_file = read_input(data, fmt, layout, id_column, time_column, label_column,
+                           feature_columns=feature_columns)
+    X, y = data_file.X, data_file.y
     conditional = kind == "gan" and (conditional or label_column is not None)
     if conditional and y is None:
         raise UsageError(f"--conditional needs one label per sequence, and {data} has none: name "
@@ -144,6 +158,8 @@ def fit(
         raise typer.Exit(130) from None
     seconds = time.perf_counter() - started
     estimator.set_params(verbose=saved_verbose)
+    if data_file.feature_names is not None:
+        estimator.feature_names_in_ = np.asarray(data_file.feature_names, dtype=object)
     estimator.save(out)
     history = getattr(estimator, "history_", None) or []
     last = {k: v for k, v in (history[-1] if history else {}).items() if k.endswith("loss")}
@@ -158,8 +174,8 @@ def fit(
 
 def _table_command(name: str, tasks: tuple, model_help: str, data_help: str):
     """Register ``ursa NAME MODEL DATA [-o OUTPUT]`` for a model of one of ``tasks``; the
-    decorated ``run(estimator, X)`` returns ``(frame, npy_values or None, summary)``, and its
-    docstring is the command's help."""
+    decorated ``run(estimator, data)``, given DATA as a :class:`ursa.data.DataFile`, returns
+    ``(frame, npy_values or None, summary)``, and its docstring is the command's help."""
 
     def register(run):
         def command(
@@ -170,19 +186,21 @@ def _table_command(name: str, tasks: tuple, model_help: str, data_help: str):
             layout: LayoutOption = "long",
             id_column: IdOption = None,
             time_column: TimeOption = None,
+            feature_columns: FeatureColumnsOption = None,
         ):
             from .data import write_table
 
             check_output(output)
             estimator = load_model(model)
             require(estimator, model, name, tasks)
-            X, _ = read_input(data, fmt, layout, id_column, time_column)
-            frame, values, summary = run(estimator, X)
+            data_file = read_input(data, fmt, layout, id_column, time_column,
+                                   feature_columns=feature_columns, model=estimator)
+            frame, values, summary = run(estimator, data_file)
             write_table(output_target(output), frame, values)
             say(f"{summary} -> {output}")
 
         command.__name__, command.__doc__ = name, run.__doc__
-        app.command(name)(guarded(command))
+        app.command(name)(guarded(global_options(command)))
         return run
 
     return register
@@ -193,26 +211,32 @@ _DATA_HELP = "Data file ('-': standard input)."
 
 @_table_command("embed", ("autoencoder", "cluster"), "Saved model (autoencoder or cluster).",
                 _DATA_HELP)
-def _embed(estimator, X):
-    """Embeddings of each sequence: columns id, z0, z1, ..."""
+def _embed(estimator, data):
+    """Embeddings of each sequence: columns id, z0, z1, ...
+
+    id is DATA's own sequence id (0, 1, ... without an id column).
+    """
     import pandas as pd
 
-    codes = np.concatenate(apply_in_chunks(estimator.transform, X, "embed"))
+    codes = np.concatenate(apply_in_chunks(estimator.transform, data.X, "embed"))
     frame = pd.DataFrame(codes, columns=[f"z{i}" for i in range(codes.shape[1])])
-    frame.insert(0, "id", np.arange(len(codes)))
+    frame.insert(0, "id", row_ids(data, len(codes)))
     return frame, codes, f"{codes.shape[0]} embeddings of size {codes.shape[1]}"
 
 
 @_table_command("cluster", ("cluster",), "Saved clusterer (`ursa fit cluster`).", _DATA_HELP)
-def _cluster(estimator, X):
-    """Cluster of each sequence and the probability of every cluster: id, label, p0, p1, ..."""
+def _cluster(estimator, data):
+    """Cluster of each sequence and each cluster's probability: id, label, p0, p1, ...
+
+    id is DATA's own sequence id (0, 1, ... without an id column).
+    """
     import pandas as pd
 
-    proba = np.concatenate(apply_in_chunks(estimator.predict_proba, X, "cluster"))
+    proba = np.concatenate(apply_in_chunks(estimator.predict_proba, data.X, "cluster"))
     labels = proba.argmax(axis=1)  # RecurrentClusterer.predict is this argmax: no second pass
     frame = pd.DataFrame(proba, columns=[f"p{i}" for i in range(proba.shape[1])])
     frame.insert(0, "label", labels)
-    frame.insert(0, "id", np.arange(len(labels)))
+    frame.insert(0, "id", row_ids(data, len(labels)))
     counts = np.bincount(labels.astype(int), minlength=proba.shape[1])
     return frame, None, (f"{len(labels)} sequences in {proba.shape[1]} clusters (sizes "
                          f"{', '.join(map(str, counts))})")
@@ -220,6 +244,7 @@ def _cluster(estimator, X):
 
 @app.command()
 @guarded
+@global_options
 def generate(
     model: Annotated[Path, typer.Argument(help="Saved GAN (`ursa fit gan`).")],
     n: Annotated[int, typer.Option("-n", "--n-sequences", min=1, help="How many sequences.")],
@@ -230,8 +255,9 @@ def generate(
         "--label", help="Class to sample from a GAN fitted on labels (default: classes drawn "
                         "in their training proportions).")] = None,
 ):
-    """Sample synthetic sequences: long form (id, time, f0, f1, ...) or a NaN-padded .npy.
+    """Sample synthetic sequences: long form (id, time, features) or a NaN-padded .npy.
 
+    The feature columns have the names of the training data's (f0, f1, ... when it had none).
     From a GAN fitted on labels, CSV and Parquet output also has a ``label`` column.
     """
     from .data import write_sequences
@@ -252,26 +278,36 @@ def generate(
         y = np.full(n, matches[0], dtype=estimator.classes_.dtype)
     X = estimator.sample(n, n_timesteps=n_timesteps, y=y, random_state=STATE["seed"])
     labels = (estimator.sample_labels_ if y is None else y) if on_labels else None
-    write_sequences(output_target(output), X, labels)
+    names = getattr(estimator, "feature_names_in_", None)
+    write_sequences(output_target(output), X, labels,
+                    feature_names=None if names is None else [str(name) for name in names])
     say(f"{n} synthetic sequences -> {output}")
 
 
 @_table_command("detect", ("detect",), "Saved detector (`ursa fit detect`).",
                 "Series file ('-': standard input); several series by id column.")
-def _detect(estimator, X):
-    """Per-step anomaly score and 0/1 flag of each series: series, time, score, flag."""
+def _detect(estimator, data):
+    """Per-step anomaly score and 0/1 flag of each series: series, time, score, flag.
+
+    series is DATA's id of the series (0, 1, ... without an id column), time its time column's
+    value (the step 0, 1, ... without one), so that rows join back to DATA.
+    """
     import pandas as pd
 
     from .data import as_series
 
-    series, _, _ = as_series(X)
+    series, _, _ = as_series(data.X)
+    ids = row_ids(data, len(series))
     frames = []
     with progress(len(series), "detect") as bar:
         for i, values in enumerate(series):
             scores = np.asarray(estimator.decision_function(values), dtype=np.float64).reshape(-1)
             flags = np.asarray(estimator.predict(values)).reshape(-1).astype(np.int64)
-            frames.append(pd.DataFrame({"series": i, "time": np.arange(len(scores)),
-                                        "score": scores, "flag": flags}))
+            times = np.arange(len(scores))
+            if data.times is not None and len(data.times[i]) >= len(scores):
+                times = data.times[i][:len(scores)]  # trailing all-missing steps are dropped
+            frames.append(pd.DataFrame({"series": np.repeat(ids[i:i + 1], len(scores)),
+                                        "time": times, "score": scores, "flag": flags}))
             bar.update(1)
     frame = pd.concat(frames, ignore_index=True)
     return frame, None, (f"{len(series)} series, {len(frame)} steps, "
@@ -282,19 +318,38 @@ def _detect(estimator, X):
 # describing a model
 
 
+def _json_number(value):
+    """A metric's value for JSON: ints and floats as numbers, a pair as a 2-element list, None,
+    NaN and infinities as null."""
+    if value is None:
+        return None
+    if isinstance(value, (tuple, list)):
+        return [_json_number(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return str(value)
+
+
 @app.command()
 @guarded
+@global_options
 def evaluate(
     model: Annotated[Path, typer.Argument(help="Saved model.")],
     data: Annotated[str, typer.Argument(help="Data (real data for a GAN; series for a detector).")],
     labels: LabelsOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-    = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print JSON instead of a table: metric name to value, a number (a pair "
+        "of numbers as [real, synthetic]; null where there is none or it is NaN).")] = False,
     fmt: FormatOption = None,
     layout: LayoutOption = "long",
     id_column: IdOption = None,
     time_column: TimeOption = None,
     label_column: LabelOption = None,
+    feature_columns: FeatureColumnsOption = None,
 ):
     """The model's metrics on DATA (against labels when given).
 
@@ -303,11 +358,13 @@ def evaluate(
     from .metrics import metric_table
 
     estimator = load_model(model)
-    X, y = read_input(data, fmt, layout, id_column, time_column, label_column, labels)
-    rows = metric_table(estimator, X, y, random_state=STATE["seed"] or 0,
+    data_file = read_input(data, fmt, layout, id_column, time_column, label_column, labels,
+                           feature_columns, model=estimator)
+    rows = metric_table(estimator, data_file.X, data_file.y, random_state=STATE["seed"] or 0,
                         verbose=not STATE["quiet"])
     if as_json:
-        typer.echo(json.dumps({row.name: row.text for row in rows}, indent=2))
+        metrics = {row.name: _json_number(row.value) for row in rows}
+        typer.echo(json.dumps(metrics, indent=2, allow_nan=False))
         return
     width = max((len(row.name) for row in rows), default=0)
     for row in rows:
@@ -316,6 +373,7 @@ def evaluate(
 
 @app.command()
 @guarded
+@global_options
 def info(
     model: Annotated[Path, typer.Argument(help="Saved model file.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -344,6 +402,7 @@ def info(
 
 @app.command()
 @guarded
+@global_options
 def report(
     model: Annotated[Path, typer.Argument(help="Saved model.")],
     data: Annotated[str, typer.Argument(help="Data to describe the model on.")],
@@ -356,6 +415,7 @@ def report(
     id_column: IdOption = None,
     time_column: TimeOption = None,
     label_column: LabelOption = None,
+    feature_columns: FeatureColumnsOption = None,
 ):
     """One self-contained HTML report: data, training, the task's figures and metrics.
 
@@ -367,13 +427,16 @@ def report(
         raise UsageError(f"the report is HTML: name it *.html, got '{output}'.",
                          param_hint="'-o' / '--output'")
     estimator = load_model(model)
-    X, y = read_input(data, fmt, layout, id_column, time_column, label_column, labels)
-    write_report(output, estimator, X, y, title=title, random_state=STATE["seed"] or 0)
+    data_file = read_input(data, fmt, layout, id_column, time_column, label_column, labels,
+                           feature_columns, model=estimator)
+    write_report(output, estimator, data_file.X, data_file.y, title=title,
+                 random_state=STATE["seed"] or 0)
     say(f"report -> {output} ({output.stat().st_size / 1024:.0f} KiB)")
 
 
 @app.command()
 @guarded
+@global_options
 def demo(
     quick: Annotated[bool, typer.Option(
         "--quick", help="Tiny sizes: checks that everything runs; the figures mean "

@@ -4,6 +4,7 @@ from ._batching import batch_rows, map_rows
 from ._files import FORMATS, format_of
 from ._io import (
     TABLE_EXTENSIONS,
+    DataFile,
     read_dataset,
     read_labels,
     read_numpy,
@@ -20,6 +21,7 @@ from ._ts import read_ts
 from ._windows import dominant_period, sliding_windows, window_starts, windows_to_steps
 
 __all__ = [
+    "DataFile",
     "FORMATS",
     "SCALINGS",
     "SequenceScaler",

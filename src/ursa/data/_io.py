@@ -14,19 +14,24 @@ Formats
 Every reader returns sequences in the array layout of the rest of URSA: a float32 array of
 shape ``(n_sequences, n_timesteps, n_features)`` when all sequences have the same length, else a
 list of float32 ``(T_i, n_features)`` arrays. Every writer accepts any input form that
-:func:`ursa.data.as_sequences` accepts.
+:func:`ursa.data.as_sequences` accepts. :func:`read_dataset` with ``return_names=True`` also
+returns what ties results back to the file: sequence ids, feature names and time values.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
 from ._files import _EXTENSIONS, FORMATS, _as_path, _existing_file, format_of
 from ._sequences import as_sequences
+from ._tables import _read_file as _read_table_file
 from ._tables import read_csv, read_parquet, table_columns, to_frame
 from ._ts import read_ts
 
 __all__ = [
+    "DataFile",
     "TABLE_EXTENSIONS",
     "read_dataset",
     "read_labels",
@@ -165,8 +170,37 @@ def read_sequences(path, format=None, **kwargs):
     return read_numpy(p, **kwargs)
 
 
+class DataFile(NamedTuple):
+    """What a data file holds: the sequences, their labels, and the names that tie results
+    back to the file (:func:`read_dataset` with ``return_names=True``).
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_sequences, n_timesteps, n_features) or list of ndarray
+        The sequences, as :func:`read_sequences` returns them.
+    y : ndarray or None
+        One label per sequence, or None.
+    ids : ndarray of shape (n_sequences,) or None
+        Each sequence's id: the id column's values in the order of ``X`` (ints stay ints, text
+        is str). None when the file names no sequences (``.ts``, ``.npy``, a table without an
+        id column): results then number them 0, 1, ...
+    feature_names : list of str or None
+        The feature columns of a long table, in the order of ``X``'s last axis; None for a wide
+        table, ``.ts`` and NumPy files.
+    times : list of ndarray or None
+        Per sequence, the time column's values of its steps, in order; None without a time
+        column (steps are then 0, 1, ...).
+    """
+
+    X: object
+    y: np.ndarray | None
+    ids: np.ndarray | None
+    feature_names: list[str] | None
+    times: list[np.ndarray] | None
+
+
 def read_dataset(path, format=None, *, layout="long", id_column=None, time_column=None,
-                 label_column=None):
+                 label_column=None, feature_columns=None, return_names=False):
     """Read any supported file as ``(X, y)``, finding the id and time columns of a table.
 
     Parameters
@@ -183,6 +217,12 @@ def read_dataset(path, format=None, *, layout="long", id_column=None, time_colum
         A wide table has no time column.
     label_column : str, optional
         Column of a CSV or Parquet file holding one label per sequence.
+    feature_columns : str or list of str, optional
+        Columns of a CSV or Parquet file to read as features (long) or time steps (wide), in
+        this order; by default every column that is not the id, time or label column.
+    return_names : bool, default=False
+        Return a :class:`DataFile` that also holds the sequence ids, the feature names and the
+        time values, so that results can be joined back to the file.
 
     Returns
     -------
@@ -192,25 +232,49 @@ def read_dataset(path, format=None, *, layout="long", id_column=None, time_colum
         The labels: a ``.ts`` file's classes or targets, or ``label_column``'s values; None
         when the file has none.
 
+    With ``return_names=True``, one :class:`DataFile` ``(X, y, ids, feature_names, times)``.
+
     Raises
     ------
     FileNotFoundError, ValueError
-        As the reader of the format.
+        As the reader of the format; ValueError also for table options given for another
+        format.
     """
     p = _as_path(path)
     fmt = str(format).lower().lstrip(".") if isinstance(format, str) else format_of(p)
-    kwargs = {}
-    if fmt in ("csv", "parquet"):
-        try:
-            header = table_columns(p, fmt)
-        except (OSError, ValueError):
-            header = []  # the reader itself says what is wrong with the file
-        kwargs = dict(layout=layout, label_column=label_column,
-                      id_column=id_column or ("id" if "id" in header else None))
-        if layout != "wide":
-            kwargs["time_column"] = time_column or ("time" if "time" in header else None)
-    loaded = read_sequences(p, format=format, **kwargs)
-    return loaded if isinstance(loaded, tuple) else (loaded, None)
+    if fmt not in ("csv", "parquet"):
+        given = [name for name, value in (("id_column", id_column), ("time_column", time_column),
+                                          ("label_column", label_column),
+                                          ("feature_columns", feature_columns))
+                 if value is not None]
+        if given and fmt in FORMATS:
+            one = len(given) == 1
+            raise ValueError(f"{p}: {', '.join(n + '=' for n in given)} only "
+                             f"{'applies' if one else 'apply'} to CSV and Parquet files, and "
+                             f"this is a {fmt} file; drop {'it' if one else 'them'}.")
+        loaded = read_sequences(p, format=format)
+        X, y = loaded if isinstance(loaded, tuple) else (loaded, None)
+        return DataFile(X, y, None, None, None) if return_names else (X, y)
+    try:
+        header = table_columns(p, fmt)
+    except (OSError, ValueError):
+        header = []  # the reader itself says what is wrong with the file
+    if id_column is None and "id" in header:
+        id_column = "id"
+    if time_column is None and layout != "wide" and "time" in header:
+        time_column = "time"
+    if layout == "wide":
+        time_column = None
+        if id_column is not None and header and id_column not in header:
+            raise ValueError(f"{p}: column {id_column!r} (id_column) not found. The file has "
+                             f"the columns: {', '.join(map(str, header[:20]))}"
+                             f"{', ...' if len(header) > 20 else ''}. Pass id_column= with the "
+                             "right name.")
+    table = _read_table_file(p, fmt, layout, id_column, time_column, feature_columns,
+                             label_column)
+    if return_names:
+        return DataFile(table.X, table.y, table.ids, table.feature_names, table.times)
+    return table.X, table.y
 
 
 def read_labels(path) -> np.ndarray:
@@ -295,7 +359,7 @@ def write_table(path, frame, values=None) -> None:
             np.save(fh, array, allow_pickle=False)
 
 
-def write_sequences(path, X, labels=None) -> None:
+def write_sequences(path, X, labels=None, feature_names=None) -> None:
     """Write sequences, choosing the format by extension.
 
     Parameters
@@ -308,16 +372,24 @@ def write_sequences(path, X, labels=None) -> None:
     labels : array-like of shape (n_sequences,), optional
         One label per sequence, written as a ``label`` column after ``time`` in long form
         (a ``.npy`` file holds the values only).
+    feature_names : list of str, optional
+        The feature columns' names in long form (e.g. a model's ``feature_names_in_``);
+        default ``f0, f1, ...``.
 
     Raises
     ------
     ValueError
-        ``path`` has another extension.
+        ``path`` has another extension, or ``feature_names`` does not fit ``X`` (one distinct
+        name per feature, none of them ``id``, ``time`` or, with labels, ``label``).
     """
     if _suffix(path) == ".npy":
         write_numpy(path, X)
         return
-    frame = to_frame(X, "long")
+    names = None if feature_names is None else [str(n) for n in feature_names]
+    if labels is not None and names is not None and "label" in names:
+        raise ValueError(f"feature_names[{names.index('label')}] is 'label', the column that "
+                         "holds the labels; rename that feature or write without labels.")
+    frame = to_frame(X, "long", names)
     if labels is not None:
         frame.insert(2, "label", np.asarray(labels)[frame["id"].to_numpy()])
     write_table(path, frame)

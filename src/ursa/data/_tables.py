@@ -4,6 +4,7 @@ per univariate sequence), read and written."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,8 @@ def _filled_column(df: pd.DataFrame, column, argument: str, p: Path) -> pd.Serie
     return values
 
 
-def _numeric_block(df: pd.DataFrame, columns: list, p: Path, what: str) -> np.ndarray:
+def _numeric_block(df: pd.DataFrame, columns: list, p: Path, what: str,
+                   id_column=None) -> np.ndarray:
     for col in columns:
         series = df[col]
         if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
@@ -46,13 +48,23 @@ def _numeric_block(df: pd.DataFrame, columns: list, p: Path, what: str) -> np.nd
             row = int(np.flatnonzero(bad.to_numpy())[0]) if bad.any() else 0
             raise ValueError(
                 f"{p}: {what} column {col!r} is not numeric (dtype {series.dtype}); row {row} "
-                f"(0-based) holds {_show(series.iloc[row])}. Select numeric columns with "
-                "feature_columns=, or fix the file."
+                f"(0-based) holds {_show(series.iloc[row])}. "
+                + _text_column_advice(df, columns, col, what, id_column)
             )
     if not columns:
         raise ValueError(f"{p}: no {what} columns left to read. Pass feature_columns=.")
     return df[columns].to_numpy(dtype=np.float32, na_value=np.nan)
 
+
+def _text_column_advice(df, columns, col, what, id_column) -> str:
+    """How to read a file whose ``col`` is not numeric: as the sequence id, or by choosing the
+    numeric columns (arguments written ``name=value``, which the command line respells)."""
+    numeric = [c for c in columns if pd.api.types.is_numeric_dtype(df[c])
+               or pd.api.types.is_bool_dtype(df[c])]
+    pick = f"feature_columns={numeric!r}" if numeric else "feature_columns="
+    either = (f"Pass id_column={col!r} if it names the sequences; otherwise choose"
+              if id_column is None else "Choose")
+    return f"{either} the numeric {what} columns with {pick}, or fix the file."
 
 
 def _labels(values) -> np.ndarray:
@@ -65,10 +77,23 @@ def _labels(values) -> np.ndarray:
     return out
 
 
+class _Table(NamedTuple):
+    """A table read: the sequences and what names them (see :class:`ursa.data.DataFile`)."""
+
+    X: object
+    y: np.ndarray | None
+    ids: np.ndarray | None
+    feature_names: list[str] | None
+    times: list[np.ndarray] | None
+
+    def public(self, label_column):
+        """What :func:`read_csv` / :func:`read_parquet` return: ``X``, or ``(X, y)``."""
+        return self.X if label_column is None else (self.X, self.y)
+
 
 def _read_table(
     df: pd.DataFrame, p: Path, layout, id_column, time_column, feature_columns, label_column
-):
+) -> _Table:
     _check_layout(layout)
     feature_columns = _columns_list(feature_columns, "feature_columns")
     if len(df) == 0:
@@ -80,13 +105,15 @@ def _read_table(
             _require_column(df, col, "feature_columns", p)
 
     if layout == "wide":
+        if id_column is not None and id_column not in df.columns:
+            id_column = None  # read_csv's default id column is optional in the wide layout
         reserved = {c for c in (id_column, label_column) if c is not None}
         steps = (
             feature_columns
             if feature_columns is not None
             else [c for c in df.columns if c not in reserved]
         )
-        values = _numeric_block(df, steps, p, "time-step")
+        values = _numeric_block(df, steps, p, "time-step", id_column)
         valid = ~np.isnan(values)
         last = values.shape[1] - np.argmax(valid[:, ::-1], axis=1)
         lengths = np.where(valid.any(axis=1), last, 0)
@@ -96,10 +123,12 @@ def _read_table(
                 f"{p}: row {int(empty[0])} has no values (all time-step columns are empty)."
             )
         arrays = [values[i, : lengths[i], None] for i in range(len(values))]
-        X = _pack(arrays)
-        if label_column is None:
-            return X
-        return X, _labels(df[label_column].to_numpy())
+        ids = None
+        if id_column is not None:
+            ids = _labels(_filled_column(df, id_column, "id_column", p).to_numpy())
+            _require_unique_ids(ids, id_column, p)
+        y = None if label_column is None else _labels(df[label_column].to_numpy())
+        return _Table(_pack(arrays), y, ids, None, None)
 
     # long form
     reserved = [c for c in (id_column, time_column, label_column) if c is not None]
@@ -112,7 +141,7 @@ def _read_table(
         if feature_columns is not None
         else [c for c in df.columns if c not in reserved]
     )
-    values = _numeric_block(df, features, p, "feature")
+    values = _numeric_block(df, features, p, "feature", id_column)
 
     n_rows = len(df)
     if id_column is not None:
@@ -133,11 +162,16 @@ def _read_table(
         dup = key.duplicated(["code", "time"]).to_numpy()
         if dup.any():
             row = int(np.flatnonzero(dup)[0])
-            ident = uniques[codes[row]] if id_column is not None else None
+            where = f"{time_column!r}={_show(times.iloc[row])}"
+            if id_column is None:
+                raise ValueError(
+                    f"{p}: duplicate rows for {where} (second one at row {row}, 0-based). "
+                    "Without id_column the file is one sequence, whose times must differ; "
+                    "name the id column with id_column= if it holds several."
+                )
             raise ValueError(
-                f"{p}: duplicate rows for {id_column!r}={_show(ident)}, {time_column!r}="
-                f"{_show(times.iloc[row])} (second one at row {row}, 0-based). Each (id, time) "
-                "pair must appear once."
+                f"{p}: duplicate rows for {id_column!r}={_show(uniques[codes[row]])}, {where} "
+                f"(second one at row {row}, 0-based). Each (id, time) pair must appear once."
             )
     else:
         order = np.argsort(codes, kind="stable")
@@ -146,10 +180,14 @@ def _read_table(
     values = values[order]
     counts = np.bincount(sorted_codes, minlength=len(uniques))
     bounds = np.cumsum(counts)[:-1]
-    arrays = np.split(values, bounds)
-    X = _pack(arrays)
+    X = _pack(np.split(values, bounds))
+    step_times = None
+    if time_column is not None:
+        step_times = np.split(times.to_numpy()[order], bounds)
+    names = [str(c) for c in features]
+    ids = _labels(np.asarray(uniques)) if id_column is not None else None
     if label_column is None:
-        return X
+        return _Table(X, None, ids, names, step_times)
     label_values = df[label_column].to_numpy()[order]
     firsts = np.concatenate([[0], bounds])
     per_group = pd.Series(label_values).groupby(sorted_codes, sort=True).nunique(dropna=False)
@@ -160,9 +198,19 @@ def _read_table(
             f"{p}: sequence {id_column!r}={_show(ident)} has more than one value in column "
             f"{label_column!r} (label_column); a label must be constant within a sequence."
         )
-    return X, _labels(label_values[firsts])
+    return _Table(X, _labels(label_values[firsts]), ids, names, step_times)
 
 
+def _require_unique_ids(ids: np.ndarray, id_column, p: Path) -> None:
+    """A wide table's id column names one row each."""
+    seen = pd.Series(ids).duplicated().to_numpy()
+    if seen.any():
+        row = int(np.flatnonzero(seen)[0])
+        raise ValueError(
+            f"{p}: id {_show(ids[row])} appears twice in column {id_column!r} (id_column; second "
+            f"time at row {row}, 0-based); in the wide layout each row is one sequence with an "
+            "id of its own."
+        )
 
 
 _TABLE_DOC = """
@@ -219,7 +267,8 @@ def _load_frame(p: Path, fmt: str) -> pd.DataFrame:
         ) from None
 
 
-def _read_file(path, fmt, layout, id_column, time_column, feature_columns, label_column):
+def _read_file(path, fmt, layout, id_column, time_column, feature_columns, label_column
+               ) -> _Table:
     p = _existing_file(path)
     _check_layout(layout)
     df = _load_frame(p, fmt)
@@ -228,13 +277,14 @@ def _read_file(path, fmt, layout, id_column, time_column, feature_columns, label
 
 def read_csv(path, layout="long", id_column="id", time_column="time", feature_columns=None,
              label_column=None):
-    return _read_file(path, "csv", layout, id_column, time_column, feature_columns, label_column)
+    return _read_file(path, "csv", layout, id_column, time_column, feature_columns,
+                      label_column).public(label_column)
 
 
 def read_parquet(path, layout="long", id_column="id", time_column="time", feature_columns=None,
                  label_column=None):
     return _read_file(path, "parquet", layout, id_column, time_column, feature_columns,
-                      label_column)
+                      label_column).public(label_column)
 
 
 read_csv.__doc__ = "Read sequences from a CSV file." + _TABLE_DOC
