@@ -6,6 +6,7 @@ import torch
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
+import ursa
 from ursa import SequenceAutoencoder
 from ursa.data import as_sequences
 from conftest import DEVICE, make_sines
@@ -100,13 +101,18 @@ def test_thread_setting_is_restored():
     assert torch.get_num_threads() == before
 
 
-def test_verbose_shows_a_progress_bar(capsys):
-    SequenceAutoencoder(hidden_size=4, latent_dim=2, epochs=2, verbose=True, random_state=0,
+def test_progress_bar_once_a_fit_has_run_its_delay(capsys, monkeypatch):
+    monkeypatch.setattr(ursa.training.ProgressBar, "DELAY", 0.0)
+    SequenceAutoencoder(hidden_size=4, latent_dim=2, epochs=2, random_state=0,
                         device=DEVICE).fit(make_sines(8, 5, 1))
-    assert "SequenceAutoencoder" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "SequenceAutoencoder" in err and "/2 " in err  # the bar over the 2 epochs
+    SequenceAutoencoder(hidden_size=4, latent_dim=2, epochs=2, verbose=False, random_state=0,
+                        device=DEVICE).fit(make_sines(8, 5, 1))
+    assert capsys.readouterr().err == ""
 
 
-def test_quiet_by_default(capsys):
+def test_quick_fit_is_silent_by_default(capsys):
     SequenceAutoencoder(hidden_size=4, latent_dim=2, epochs=2, random_state=0,
                         device=DEVICE).fit(make_sines(8, 5, 1))
     captured = capsys.readouterr()

@@ -141,9 +141,11 @@ def test_pretraining_can_be_skipped(sines):
     assert [r["phase"] for r in est.history_] == ["joint"]
 
 
-def test_progress_bar_when_verbose(sines, capsys):
+def test_progress_bar_when_verbose(sines, capsys, monkeypatch):
+    monkeypatch.setattr(ursa.training.ProgressBar, "DELAY", 0.0)
     fit_quiet(sines, verbose=True)
-    assert "RecurrentGAN" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "RecurrentGAN" in err and "record" in err
 
 
 def test_mode_collapse_warns(sines):

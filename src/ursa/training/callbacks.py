@@ -36,12 +36,15 @@ class ProgressBar(Callback):
 
     The bar counts records: epochs of a pass-based phase, blocks of ``log_every`` iterations of an
     iteration-based one (the record's phase and iteration are shown beside the losses). It
-    appears only once the run has taken ``delay`` seconds, so that quick fits stay silent.
+    appears only once the run has taken ``delay`` seconds (default :attr:`DELAY`), so that quick
+    fits stay silent.
     """
 
-    def __init__(self, description: str = "fit", delay: float = 2.0):
+    DELAY = 2.0
+
+    def __init__(self, description: str = "fit", delay: float | None = None):
         self.description = description
-        self.delay = delay
+        self.delay = self.DELAY if delay is None else delay
         self._bar = None
 
     def on_train_begin(self, state) -> None:
