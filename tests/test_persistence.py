@@ -227,3 +227,23 @@ def test_describe_model_reads_the_header(saved):
     assert summary["format_version"] == ursa.persistence.FORMAT_VERSION
     assert summary["n_features_in"] == 2 and summary["epochs_trained"] == len(est.history_)
     assert summary["params"]["latent_dim"] == 3 and summary["n_weights"] > 0
+    assert summary["feature_names_in"] is None
+
+
+def test_feature_names_round_trip_and_show_in_the_header(saved, tmp_path):
+    est, _ = saved
+    named = tmp_path / "named.ursa"
+    est.feature_names_in_ = np.array(["speed", "heading"], dtype=object)
+    try:
+        est.save(named)
+    finally:
+        del est.feature_names_in_
+    assert list(ursa.load(named).feature_names_in_) == ["speed", "heading"]
+    assert ursa.persistence.describe_model(named)["feature_names_in"] == ["speed", "heading"]
+    est.feature_names_in_ = np.array(["speed"], dtype=object)  # one name for two features
+    try:
+        with pytest.raises(ValueError, match="feature_names_in_ must be 2 distinct strings"):
+            est.save(tmp_path / "bad.ursa")
+    finally:
+        del est.feature_names_in_
+    assert not (tmp_path / "bad.ursa").exists()

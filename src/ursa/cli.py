@@ -393,6 +393,9 @@ def info(
             typer.echo("params:")
             for name, param in sorted(value.items()):
                 typer.echo(f"  {name} = {param!r}")
+        elif key == "feature_names_in":
+            if value is not None:
+                typer.echo("feature names: " + ", ".join(value))
         elif key == "last_epoch" and value:
             typer.echo("last epoch: " + ", ".join(
                 f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in value.items()))

@@ -137,7 +137,8 @@ def describe_model(path) -> dict:
     -------
     dict
         ``file``, ``size_bytes``, ``format_version``, ``class``, ``kind`` (its task name, as in
-        ``ursa fit KIND``; None for a class ursa does not know), ``n_features_in``, ``n_weights``
+        ``ursa fit KIND``; None for a class ursa does not know), ``n_features_in``,
+        ``feature_names_in`` (None when the model has no feature names), ``n_weights``
         (network weights), ``params``, ``epochs_trained``, ``training_seconds`` (summed over the
         training history), ``last_epoch`` (the last history record, or None), then every other
         number, string or flag of the saved state (e.g. ``n_iter``).
@@ -161,6 +162,7 @@ def describe_model(path) -> dict:
         "class": class_name,
         "kind": kind,
         "n_features_in": document.get("n_features_in"),
+        "feature_names_in": document.get("feature_names_in"),
         "n_weights": sum(int(a.size) for k, a in arrays.items() if k.startswith("network.")),
         "params": document.get("params", {}),
         "epochs_trained": len(history),
