@@ -118,6 +118,33 @@ def test_save_load_round_trip(cls, params, outputs, cell, variable_length, tmp_p
 
 
 @CASES
+def test_inference_leaves_the_estimator_unchanged(cls, params, outputs):
+    """scikit-learn's contract: predict / transform / score change no attribute."""
+    X = make_variable(12, 15, 2)
+    padded = np.full((len(X), 15, 2), np.nan, dtype=np.float32)
+    for i, x in enumerate(X):
+        padded[i, : len(x)] = x
+    est = fitted(cls, params, X)
+    before = dict(vars(est))
+    methods = list(outputs(est, 1, 1, 1)) + (["score"] if hasattr(est, "score") else [])
+    for method in methods:
+        for data in (X, padded):
+            getattr(est, method)(data)
+    assert vars(est).keys() == before.keys()
+    assert all(vars(est)[k] is v for k, v in before.items())
+
+
+@CASES
+def test_score_is_a_float_where_defined(cls, params, outputs):
+    est = fitted(cls, params, make_sines(16, 10, 2))
+    if not hasattr(est, "score"):
+        pytest.skip(f"{cls.__name__} has no score (no higher-is-better criterion)")
+    for data in (make_sines(6, 10, 2), make_variable(6, 10, 2)):
+        value = est.score(data)
+        assert isinstance(value, float) and np.isfinite(value)
+
+
+@CASES
 def test_same_seed_same_fit_bit_for_bit(cls, params, outputs):
     X = make_variable(20, 12, 2)
     a, b = fitted(cls, params, X), fitted(cls, params, X)

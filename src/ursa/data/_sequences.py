@@ -7,12 +7,36 @@ plus the true ``lengths``. Everything below the public boundary trusts that form
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-__all__ = ["Sequences", "as_sequences", "input_kind"]
+__all__ = ["ChannelsFirstWarning", "Sequences", "as_sequences", "input_kind"]
+
+
+class ChannelsFirstWarning(UserWarning):
+    """Sequence data that looks laid out channels first, as aeon and sktime lay it out:
+    (n_cases, n_channels, n_timepoints), where ursa reads (n_sequences, n_timesteps,
+    n_features)."""
+
+
+# The channels-first check (see _channels_first): the last axis must be at least this many
+# times as long as the middle one, and this long; a middle axis this short or shorter is
+# taken for channels whatever the values (a recurrent model reads nothing in so few steps);
+# beyond it the values must also change smoothly along the last axis, as time series do
+# (mean lag-1 autocorrelation at least CHANNELS_FIRST_SMOOTHNESS), which rows of features
+# (embeddings, one-hot codes) do not. At most CHANNELS_FIRST_SAMPLE values are read.
+CHANNELS_FIRST_RATIO = 4
+CHANNELS_FIRST_MIN_LENGTH = 8
+CHANNELS_FIRST_FEW_STEPS = 3
+CHANNELS_FIRST_SMOOTHNESS = 0.5
+CHANNELS_FIRST_SAMPLE = 1 << 20
+# A list's first items are checked (as many as CHANNELS_FIRST_SAMPLE values allow).
+CHANNELS_FIRST_LIST_ITEMS = 64
 
 
 @dataclass(frozen=True)
@@ -119,7 +143,9 @@ def _all_finite(array: np.ndarray, chunk_bytes: int = 1 << 24) -> bool:
 
 
 def _check_numeric(array: np.ndarray, name: str) -> np.ndarray:
-    if array.dtype == object or not (
+    if array.dtype == object:
+        array = _from_objects(array, name)
+    if not (
         np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.bool_)
     ):
         raise TypeError(
@@ -129,6 +155,25 @@ def _check_numeric(array: np.ndarray, name: str) -> np.ndarray:
     if np.issubdtype(array.dtype, np.complexfloating):
         raise TypeError(f"{name} must hold real numbers, got complex dtype {array.dtype}.")
     return array
+
+
+def _from_objects(array: np.ndarray, name: str) -> np.ndarray:
+    """An object array that holds numbers (as pandas gives for mixed columns), as float64; any
+    other object array raises TypeError naming ``name``."""
+    missing = np.argwhere(np.equal(array, None))
+    if len(missing):
+        raise TypeError(
+            f"{name} must hold numbers, got dtype object with None at index "
+            f"{tuple(int(v) for v in missing[0])}. Use np.nan for padding after a sequence's "
+            "end, and impute missing values inside a sequence."
+        )
+    try:
+        return array.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"{name} must hold numbers, got dtype object that does not convert to numbers "
+            f"({exc}). Convert it first, for example with np.asarray(..., dtype=float)."
+        ) from None
 
 
 def _trailing_length(seq: np.ndarray) -> int:
@@ -183,6 +228,14 @@ def as_sequences(
     Returns
     -------
     Sequences
+
+    Warns
+    -----
+    ChannelsFirstWarning
+        When a 3-D array, or a list of 2-D arrays, looks laid out as aeon and sktime lay data
+        out, (n_cases, n_channels, n_timepoints): a middle axis at least 4 times shorter than
+        the last, and either at most 3 long or with values that change smoothly along the last
+        axis (docs/sklearn.md).
     """
     if isinstance(X, Sequences):
         seqs = X
@@ -224,9 +277,90 @@ def _as_array(X, name: str, expected: str) -> np.ndarray:
     or a scalar raises TypeError saying that ``name`` must be ``expected``."""
     if isinstance(X, torch.Tensor):
         X = X.detach().cpu().numpy()
+    if type(X).__module__.startswith("scipy.sparse"):
+        raise TypeError(f"{name} is a sparse {type(X).__name__}: sparse input is not supported "
+                        f"(sequences are dense). Pass {name}.toarray().")
     if isinstance(X, (str, bytes)) or X is None or np.isscalar(X):
         raise TypeError(f"{name} must be {expected}, got {type(X).__name__}.")
     return _check_numeric(np.asarray(X), name)
+
+
+def _lag1_autocorrelation(rows: np.ndarray) -> float:
+    """Mean lag-1 autocorrelation along the last axis of the finite, non-constant rows of a
+    2-D array; 0 when there are none."""
+    rows = rows[np.isfinite(rows).all(axis=1)].astype(np.float64)
+    rows = rows - rows.mean(axis=1, keepdims=True)
+    energy = (rows**2).sum(axis=1)
+    varying = energy > 1e-12 * max(1.0, float(energy.max(initial=0.0)))
+    if not varying.any():
+        return 0.0
+    rows, energy = rows[varying], energy[varying]
+    return float(np.mean((rows[:, :-1] * rows[:, 1:]).sum(axis=1) / energy))
+
+
+def _channels_first(items: list[np.ndarray]) -> bool:
+    """Whether sequences read as (n_timesteps, n_features) arrays ``items`` look like
+    (n_channels, n_timepoints) arrays instead: every item has the same, short first axis and a
+    last axis at least CHANNELS_FIRST_RATIO times as long, and either the first axis is at most
+    CHANNELS_FIRST_FEW_STEPS long or the values change smoothly along the last axis."""
+    steps = {item.shape[0] for item in items}
+    if len(steps) != 1:
+        return False
+    (a,) = steps
+    b = min(item.shape[1] for item in items)
+    if b < max(CHANNELS_FIRST_RATIO * a, CHANNELS_FIRST_MIN_LENGTH):
+        return False
+    if a <= CHANNELS_FIRST_FEW_STEPS:
+        return True
+    rows = np.concatenate([item[:, :b] for item in items[: _sample_size(a * b)]])
+    return _lag1_autocorrelation(rows) >= CHANNELS_FIRST_SMOOTHNESS
+
+
+def _sample_size(values_per_item: int) -> int:
+    """How many items of ``values_per_item`` values the channels-first check reads."""
+    return max(1, CHANNELS_FIRST_SAMPLE // max(1, values_per_item))
+
+
+def _outside_ursa_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning raised by the caller at the first frame outside
+    the ursa package (the user's call)."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame, level = sys._getframe(2), 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _warn_channels_first(what: str, a: int, b: str, fix: str) -> None:
+    warnings.warn(
+        f"{what}, which ursa reads as sequences of {a} time steps with {b} features each: "
+        "ursa's layout is (n_sequences, n_timesteps, n_features). It looks like aeon/sktime's "
+        f"layout (n_cases, n_channels, n_timepoints) instead, {a} channels of {b} time points. "
+        f"If it is, pass {fix}. If the layout is right, silence this warning with "
+        "warnings.filterwarnings('ignore', category=ChannelsFirstWarning) (from "
+        "ursa.data._sequences).",
+        ChannelsFirstWarning, stacklevel=_outside_ursa_stacklevel())
+
+
+def _check_list_layout(X, name: str) -> None:
+    """Warn (ChannelsFirstWarning) when the first items of a list of sequences look like
+    aeon/sktime's (n_channels, n_timepoints) arrays."""
+    items = []
+    for item in X[:CHANNELS_FIRST_LIST_ITEMS]:
+        if isinstance(item, torch.Tensor):
+            item = item.detach().cpu().numpy()
+        if not isinstance(item, np.ndarray):  # nested lists: left to the item checks
+            return
+        if item.ndim != 2 or item.size == 0 or not (
+                np.issubdtype(item.dtype, np.number) or np.issubdtype(item.dtype, np.bool_)):
+            return
+        items.append(item)
+    if items and _channels_first(items):
+        a = items[0].shape[0]
+        lengths = sorted({item.shape[1] for item in items})
+        b = str(lengths[0]) if len(lengths) == 1 else f"{lengths[0]} to {lengths[-1]}"
+        _warn_channels_first(f"{name} is a list of arrays of shape ({a}, {b})", a, b,
+                             f"[x.T for x in {name}]")
 
 
 def _from_array(X, name: str, allow_nan: bool) -> Sequences:
@@ -234,11 +368,17 @@ def _from_array(X, name: str, allow_nan: bool) -> Sequences:
                       "a list of arrays")
     if array.ndim == 2:
         array = array[:, :, None]
+    elif array.ndim == 3 and array.size and _channels_first(
+            list(array[: _sample_size(array.shape[1] * array.shape[2])])):
+        _warn_channels_first(f"{name} has shape {array.shape}", array.shape[1],
+                             str(array.shape[2]), f"{name}.transpose(0, 2, 1)")
     elif array.ndim != 3:
         raise ValueError(
             f"{name} must have 2 dimensions (n_sequences, n_timesteps) or 3 dimensions "
             f"(n_sequences, n_timesteps, n_features), got {array.ndim} with shape {array.shape}. "
-            "For one long series use a list with one (n_timesteps, n_features) array, or reshape."
+            "Reshape your data: "
+            + (f"one univariate sequence is {name}.reshape(1, -1); " if array.ndim == 1 else "")
+            + "one long series is a list with one (n_timesteps, n_features) array."
         )
     if array.shape[0] == 0:
         raise ValueError(f"{name} is empty: it holds no sequences. Pass at least one sequence.")
@@ -271,6 +411,7 @@ def _from_array(X, name: str, allow_nan: bool) -> Sequences:
 def _from_list(X, name: str, allow_nan: bool) -> Sequences:
     if len(X) == 0:
         raise ValueError(f"{name} is empty: it holds no sequences. Pass at least one sequence.")
+    _check_list_layout(X, name)
     arrays = []
     n_features = None
     for i, item in enumerate(X):
@@ -290,9 +431,13 @@ def _from_list(X, name: str, allow_nan: bool) -> Sequences:
         if n_features is None:
             n_features = seq.shape[1]
         elif seq.shape[1] != n_features:
+            hint = ""
+            if seq.shape[0] == arrays[0].shape[0]:  # same steps, different "features"
+                hint = (" If each item is (n_channels, n_timepoints), aeon/sktime's layout, "
+                        f"transpose them: [x.T for x in {name}].")
             raise ValueError(
                 f"{name}[{i}] has {seq.shape[1]} features but {name}[0] has {n_features}. "
-                "Every sequence must have the same number of features."
+                f"Every sequence must have the same number of features.{hint}"
             )
         if seq.shape[0] and np.isnan(seq).any():
             seq = seq[: _trailing_length(seq)]

@@ -31,13 +31,23 @@ class OutlierDetectorMixin:
     its training scores. The mixin then provides:
 
     * ``decision_scores_``, ``threshold_`` and ``labels_`` (0/1 per training score);
-    * :meth:`predict` (0/1 above ``threshold_``) and :meth:`score_samples` (scikit-learn's sign);
+    * :meth:`predict` (0/1 above ``threshold_``), :meth:`fit_predict`, :meth:`score_samples`
+      (scikit-learn's sign) and :meth:`score` (higher is better, for model selection);
+    * the scikit-learn tag ``estimator_type="outlier_detector"``, so that
+      ``sklearn.base.is_outlier_detector`` is True. scikit-learn's ``OutlierMixin`` is not used:
+      its contract (``predict`` -> -1/1, ``decision_function`` negative on outliers) is the
+      opposite of PyOD's, which these detectors keep;
     * saving and loading of the threshold and training scores with the model.
 
     ``threshold`` chooses how ``threshold_`` is set from the training scores: ``"contamination"``,
     their ``1 - contamination`` quantile (PyOD's rule); ``"pot"``, :func:`pot_threshold` with
     ``pot_level`` and ``pot_risk``; a float ``q`` in (0, 1], their ``q`` quantile.
     """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "outlier_detector"
+        return tags
 
     def _set_decision_scores(self, scores) -> None:
         """Set ``decision_scores_``, ``threshold_`` and ``labels_`` from the training scores."""
@@ -68,10 +78,35 @@ class OutlierDetectorMixin:
         """
         return self._flags(self.decision_function(X))
 
+    def fit_predict(self, X, y=None):
+        """Fit on ``X`` and flag it: ``fit(X).predict(X)``, 0/1 (PyOD), not scikit-learn's
+        -1/1."""
+        return self.fit(X).predict(X)
+
     def score_samples(self, X):
         """Negated ``decision_function`` (scikit-learn's sign: lower = more abnormal)."""
         out = self.decision_function(X)
         return [-o for o in out] if isinstance(out, list) else -out
+
+    def score(self, X, y=None) -> float:
+        """Negative mean anomaly score of ``X``: higher is better, as scikit-learn's model
+        selection expects (mostly normal held-out data should score low).
+
+        Parameters
+        ----------
+        X : what ``decision_function`` takes
+        y : ignored
+
+        Returns
+        -------
+        float
+            ``-mean(decision_function(X))`` over every score (every valid step for per-step
+            scorers; padding is left out).
+        """
+        out = self.decision_function(X)
+        parts = out if isinstance(out, list) else [out]
+        values = np.concatenate([np.ravel(np.asarray(o, dtype=np.float64)) for o in parts])
+        return -float(np.nanmean(values))
 
     # ------------------------------------------------------------------ persistence
     def _get_state(self):

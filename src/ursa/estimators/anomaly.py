@@ -100,6 +100,12 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
     Thresholds follow PyOD: ``decision_scores_`` are the per-step scores of the training series,
     ``threshold_`` is set from them and ``labels_`` / ``predict`` flag scores above it.
 
+    For scikit-learn this is an outlier detector (``sklearn.base.is_outlier_detector``) whose
+    samples are time steps: a 2-D array is one (T, n_features) series, and ``predict`` and
+    ``fit_predict`` give one flag per step. PyOD's conventions are kept (flags 1 = anomaly,
+    0 = normal; ``decision_function`` higher = more abnormal), not ``OutlierMixin``'s -1 / 1;
+    ``score`` (negative mean step score) is higher for more normal data (docs/sklearn.md).
+
     The defaults are the settings measured on the NAB and UCR series of the anomaly benchmark
     (``benchmarks/RESULTS.md``).
 
@@ -324,15 +330,33 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         -------
         self
         """
+        self._fit(X, resume)
+        return self
+
+    def fit_predict(self, X, y=None):
+        """Fit on ``X`` and flag its steps: ``fit(X).predict(X)``, without scoring ``X`` twice.
+
+        Returns
+        -------
+        0/1 flags (PyOD; int64), one per step, laid out like :meth:`decision_function`'s
+        scores (-1 on the padding of a 3-D array). Not scikit-learn's -1/1 per sample.
+        """
+        layout, lengths = self._fit(X)
+        ends = np.cumsum(lengths)[:-1]
+        scores = restore_series_layout(np.split(self.decision_scores_, ends), layout, lengths)
+        return self._flags(scores)
+
+    def _fit(self, X, resume: bool = False):
+        """Fit; return the layout and lengths of ``X`` (:func:`ursa.data.as_series`)."""
         self._validate_params()
         if self.window != "auto":
             self._check_score_stride(self.window)
-        series, _, _ = as_series(X, min_length=2 if self.window == "auto" else self.window)
+        series, layout, lengths = as_series(
+            X, min_length=2 if self.window == "auto" else self.window)
         self.window_ = self._resolve_window(series)
         self._check_score_stride(self.window_)
         self.n_features_in_ = series[0].shape[1]
         self.channels_ = self._select_channels(series)
-        lengths = np.array([len(s) for s in series])
         padded = np.zeros((len(series), int(lengths.max()), self.n_features_in_), dtype=np.float32)
         for i, s in enumerate(series):
             padded[i, : len(s)] = s
@@ -350,7 +374,7 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         self.network_ = network
         self._set_history(history)
         self._set_decision_scores(np.concatenate([self._score_one(s)[0] for s in series]))
-        return self
+        return layout, lengths
 
     # ------------------------------------------------------------------ scoring core
     def _window_errors(self, windows: np.ndarray, name: str = "X") -> np.ndarray:
@@ -440,8 +464,8 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
 
         Returns
         -------
-        ndarray of shape (T,) for one series; a list of (T_i,) arrays for a list; an array of
-        shape (n_series, T) with NaN after each series' end for a 3-D array.
+        float64 ndarray of shape (T,) for one series; a list of (T_i,) arrays for a list; an
+        array of shape (n_series, T) with NaN after each series' end for a 3-D array.
         """
         series, layout, lengths = self._validated(X)
         return restore_series_layout([self._score_one(s)[0] for s in series], layout, lengths)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import copy
+import threading
+import weakref
 
 import numpy as np
 import torch
+from sklearn.base import TransformerMixin
 
 from .._params import Instance, check_count
 from ..data import map_rows, restore_layout
@@ -22,6 +25,12 @@ from .base import COMMON_CONSTRAINTS, BaseSequenceEstimator
 
 __all__ = ["SequenceAutoencoder"]
 
+# Copies of fitted networks with the scaler folded in (see _unscaled_network), keyed by the
+# fitted network: inference never writes to the estimator (scikit-learn's contract), and a copy
+# goes when its network does.
+_UNSCALED = weakref.WeakKeyDictionary()
+_UNSCALED_LOCK = threading.Lock()
+
 
 class ReconstructionNetwork:
     """The recurrent autoencoder and its masked reconstruction loss, shared by the estimators that
@@ -37,7 +46,7 @@ class ReconstructionNetwork:
 
 
 @register
-class SequenceAutoencoder(ReconstructionNetwork, BaseSequenceEstimator):
+class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, BaseSequenceEstimator):
     """Recurrent sequence autoencoder.
 
     The encoder (a stack of ``cell`` layers) reads each sequence up to its true end; its last state is
@@ -127,6 +136,13 @@ class SequenceAutoencoder(ReconstructionNetwork, BaseSequenceEstimator):
 
     _parameter_constraints = {**COMMON_CONSTRAINTS, "callbacks": [Instance((list, tuple)), None]}
 
+    def __sklearn_tags__(self):
+        # A transformer (TransformerMixin) whose outputs are float32, the precision the network
+        # computes in, whatever the input's dtype.
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
     def __init__(
         self, cell="gru", hidden_size=64, num_layers=1, bidirectional=False, dropout=0.0,
         latent_dim=16, epochs=100, batch_size=32, learning_rate=5e-3, max_grad_norm=1.0,
@@ -177,8 +193,9 @@ class SequenceAutoencoder(ReconstructionNetwork, BaseSequenceEstimator):
         ``transform`` and ``reconstruct`` skip two full passes over the data. Outputs match the
         scaled path to float rounding.
         """
-        cached = self.__dict__.get("_unscaled_cache")
-        if cached is not None and cached[0] is self.network_:
+        with _UNSCALED_LOCK:
+            cached = _UNSCALED.get(self.network_)
+        if cached is not None and cached[0] is self.scaler_:
             return cached[1]
         network = copy.deepcopy(self.network_)
         device = next(network.parameters()).device
@@ -187,11 +204,24 @@ class SequenceAutoencoder(ReconstructionNetwork, BaseSequenceEstimator):
         fold_input_scaling(network.encoder.stack, offset, scale)
         fold_output_scaling(network.decoder.readout, offset, scale)
         network.eval()
-        self._unscaled_cache = (self.network_, network)
+        with _UNSCALED_LOCK:
+            _UNSCALED[self.network_] = (self.scaler_, network)
         return network
 
     def transform(self, X) -> np.ndarray:
-        """Embeddings, ndarray of shape (n_sequences, latent_dim)."""
+        """Embed each sequence.
+
+        Parameters
+        ----------
+        X : array of shape (n_sequences, n_timesteps[, n_features]), NaN-padded array, or list
+            of arrays of shape (T_i[, n_features])
+
+        Returns
+        -------
+        ndarray of shape (n_sequences, latent_dim), float32
+            The embeddings, in the precision the network computes in (float32 whatever the
+            dtype of ``X``).
+        """
         seqs = self._validate_data(X, reset=False)
         network = self._unscaled_network()
         (codes,) = self._map_batches(
@@ -200,10 +230,22 @@ class SequenceAutoencoder(ReconstructionNetwork, BaseSequenceEstimator):
         return codes
 
     def fit_transform(self, X, y=None) -> np.ndarray:
+        """Fit on ``X`` and embed it: ``fit(X).transform(X)``.
+
+        Returns
+        -------
+        ndarray of shape (n_sequences, latent_dim), float32
+        """
         return self.fit(X).transform(X)
 
     def reconstruct(self, X):
-        """Reconstruction of ``X`` in the original scale, laid out like ``X`` (same lengths)."""
+        """Rebuild each sequence through its embedding.
+
+        Returns
+        -------
+        float32 array laid out like ``X`` (same lengths; NaN after each end in a padded array),
+        or a list of float32 arrays for a list, in the original scale.
+        """
         seqs = self._validate_data(X, reset=False)
         network = self._unscaled_network()
         (values,) = self._map_batches(
@@ -214,7 +256,9 @@ class SequenceAutoencoder(ReconstructionNetwork, BaseSequenceEstimator):
     def inverse_transform(self, Z, n_timesteps: int) -> np.ndarray:
         """Decode embeddings ``Z`` (n, latent_dim) into sequences of ``n_timesteps`` steps.
 
-        Returns ndarray of shape (n, n_timesteps, n_features) in the original scale.
+        Returns
+        -------
+        ndarray of shape (n, n_timesteps, n_features), float32, in the original scale.
         """
         self._check_is_fitted()
         Z = np.asarray(Z, dtype=np.float32)
@@ -259,7 +303,9 @@ class SequenceAutoencoder(ReconstructionNetwork, BaseSequenceEstimator):
     def step_errors(self, X):
         """Per-step reconstruction error (squared error averaged over features, scaled data).
 
-        Returns an array of shape (n_sequences, n_timesteps) with NaN after each sequence's end,
+        Returns
+        -------
+        float32 array of shape (n_sequences, n_timesteps) with NaN after each sequence's end,
         or a list of (T_i,) arrays when ``X`` is a list.
         """
         seqs, errors = self._errors(X)
@@ -269,9 +315,40 @@ class SequenceAutoencoder(ReconstructionNetwork, BaseSequenceEstimator):
         return errors
 
     def decision_function(self, X) -> np.ndarray:
-        """Per-sequence reconstruction error, shape (n_sequences,). Higher = more abnormal (PyOD)."""
+        """Per-sequence reconstruction error: the squared error of the scaled data averaged over
+        each sequence's valid steps and its features. Higher = more abnormal (PyOD).
+
+        Returns
+        -------
+        ndarray of shape (n_sequences,), float64
+        """
         return self._errors(X, per_step=False)[1]
 
     def score_samples(self, X) -> np.ndarray:
-        """Negated reconstruction error (scikit-learn's sign: lower = more abnormal)."""
+        """Negated :meth:`decision_function` (scikit-learn's sign: lower = more abnormal).
+
+        Returns
+        -------
+        ndarray of shape (n_sequences,), float64
+        """
         return -self.decision_function(X)
+
+    def score(self, X, y=None) -> float:
+        """Negative mean reconstruction error of ``X``: higher is better, as scikit-learn's
+        model selection (``GridSearchCV``, ``cross_val_score``) expects.
+
+        The error is measured on data scaled by each model's own scaler, so compare models
+        fitted with the same ``scaling`` on the same training data.
+
+        Parameters
+        ----------
+        X : array of shape (n_sequences, n_timesteps[, n_features]), NaN-padded array, or list
+            of arrays of shape (T_i[, n_features])
+        y : ignored
+
+        Returns
+        -------
+        float
+            ``-mean(decision_function(X))``: each sequence counts once, whatever its length.
+        """
+        return -float(np.mean(self.decision_function(X)))

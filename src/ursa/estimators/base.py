@@ -72,6 +72,27 @@ class BaseSequenceEstimator(BaseEstimator):
     # Sequences per forward pass at inference: bounds memory whatever the input size.
     predict_batch_size = 1024
 
+    def __sklearn_tags__(self):
+        """scikit-learn tags shared by every ursa estimator.
+
+        Input is 3-D (n_sequences, n_timesteps, n_features) or 2-D, read as univariate
+        sequences (or, for a long-series scorer, as one (T, n_features) series); no NaN inside
+        a sequence (trailing all-NaN steps are padding, not missing values); ``y`` is not
+        required; a fit with an integer ``random_state`` is repeatable.
+        """
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True
+        tags.input_tags.three_d_array = True
+        tags.input_tags.allow_nan = False
+        tags.target_tags.required = False
+        tags.non_deterministic = False
+        return tags
+
+    def __sklearn_is_fitted__(self) -> bool:
+        """Whether ``fit`` has run (or a fitted model was loaded): what
+        ``sklearn.utils.validation.check_is_fitted`` asks."""
+        return hasattr(self, "network_")
+
     def _init_params(self, values: dict) -> None:
         """Store the ``__init__`` arguments in ``values`` (its ``locals()``) as attributes of
         the same names, and nothing else (scikit-learn's contract for ``__init__``)."""

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, clone
 
 from .._params import Instance, Interval, Options
 from ..data import Sequences
@@ -48,7 +48,7 @@ SILHOUETTE_SAMPLE = 2000
 
 
 @register
-class RecurrentClusterer(BaseSequenceEstimator):
+class RecurrentClusterer(ClusterMixin, TransformerMixin, BaseSequenceEstimator):
     """Deep temporal clustering with a recurrent autoencoder.
 
     Three stages, as in IDEC (Guo et al. 2017) and DTC (Madiraju et al. 2018):
@@ -241,6 +241,13 @@ class RecurrentClusterer(BaseSequenceEstimator):
         "callbacks": [Instance((list, tuple)), None],
         "checkpoint_every": [Interval(int, 1)],
     }
+
+    def __sklearn_tags__(self):
+        # A clusterer (ClusterMixin) and a transformer to the latent space (TransformerMixin)
+        # whose outputs are float32, the precision the network computes in.
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
 
     def __init__(
         self, n_clusters=8, cell="gru", hidden_size=32, num_layers=1, bidirectional=True,
@@ -475,7 +482,12 @@ class RecurrentClusterer(BaseSequenceEstimator):
 
     # ----------------------------------------------------------------- inference
     def transform(self, X) -> np.ndarray:
-        """Latent codes, ndarray of shape (n_sequences, latent_dim)."""
+        """Latent code of each sequence, the space where the centres live.
+
+        Returns
+        -------
+        ndarray of shape (n_sequences, latent_dim), float32
+        """
         seqs = self._validate_data(X, reset=False)  # checks fitted first
         (codes,) = self._map_batches(  # batches are scaled as drawn: no scaled copy of X
             seqs, self._in_scaled_space(lambda v, n: (self.network_.encode(v, n),)),
@@ -483,7 +495,13 @@ class RecurrentClusterer(BaseSequenceEstimator):
         return codes
 
     def predict_proba(self, X) -> np.ndarray:
-        """Soft assignments q (Student-t kernel), ndarray of shape (n_sequences, n_clusters)."""
+        """Soft assignments q (Student-t kernel) of each sequence to the centres.
+
+        Returns
+        -------
+        ndarray of shape (n_sequences, n_clusters), float32
+            Rows sum to 1.
+        """
         seqs = self._validate_data(X, reset=False)
         net = self.network_
         (q,) = self._map_batches(
@@ -492,16 +510,53 @@ class RecurrentClusterer(BaseSequenceEstimator):
         return q
 
     def predict(self, X) -> np.ndarray:
-        """Cluster of each sequence (nearest centre under the Student-t kernel), shape (n_sequences,)."""
+        """Cluster of each sequence: the nearest centre under the Student-t kernel.
+
+        Returns
+        -------
+        ndarray of shape (n_sequences,), int64
+        """
         return self.predict_proba(X).argmax(1)
 
     def fit_predict(self, X, y=None) -> np.ndarray:
-        """Fit and return ``labels_``."""
+        """Fit on ``X`` and return ``labels_``.
+
+        Returns
+        -------
+        ndarray of shape (n_sequences,), int64
+        """
         return self.fit(X).labels_
 
+    def fit_transform(self, X, y=None) -> np.ndarray:
+        """Fit on ``X`` and return its latent codes: ``fit(X).transform(X)``.
+
+        Returns
+        -------
+        ndarray of shape (n_sequences, latent_dim), float32
+        """
+        return self.fit(X).transform(X)
+
     def score(self, X, y=None) -> float:
-        """Mean log-likelihood proxy: mean of the largest soft assignment's log (higher = crisper)."""
-        return float(np.log(self.predict_proba(X).max(1)).mean())
+        """Assignment confidence: the mean log of each sequence's largest soft assignment.
+
+        Higher is better, as scikit-learn's model selection expects: 0 when every sequence sits
+        on a centre, log(1 / n_clusters) when none is closer to one centre than to another. It
+        measures how crisp the clusters are, not whether they are right, and fewer clusters are
+        crisper (one cluster scores 0): compare models with the same ``n_clusters`` (choose
+        ``n_clusters`` with a silhouette, or with labels where you have them).
+
+        Parameters
+        ----------
+        X : array of shape (n_sequences, n_timesteps[, n_features]), NaN-padded array, or list
+            of arrays of shape (T_i[, n_features])
+        y : ignored
+
+        Returns
+        -------
+        float
+        """
+        q = self.predict_proba(X).max(1).astype(np.float64)
+        return float(np.log(np.maximum(q, np.finfo(np.float64).tiny)).mean())
 
     # ----------------------------------------------------------------- persistence
     def _get_state(self) -> tuple[dict, dict]:

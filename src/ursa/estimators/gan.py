@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import torch
+from sklearn.utils import TransformerTags
 
 from .._params import Instance, Interval, Options, check_count, seeds
 from ..data import Sequences, SequenceScaler, map_rows, restore_layout
@@ -187,6 +188,16 @@ class RecurrentGAN(BaseSequenceEstimator):
         "step_threads": [Interval(int, 1, 2), Options(("auto",))],
         "callbacks": [Instance((list, tuple)), None],
     }
+
+    def __sklearn_tags__(self):
+        # A generator: scikit-learn has no estimator type for one, so estimator_type stays None
+        # (not "density_estimator": its score_samples would promise a log-density, which a GAN
+        # has not). ``y`` is optional (conditions). transform, TimeGAN's per-step embedding, is
+        # float32 and 3-D: transformer tags (scikit-learn asks them of anything with transform),
+        # but not TransformerMixin, which stands for a (n_sequences, n_outputs) table.
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags = TransformerTags(preserves_dtype=["float32"])
+        return tags
 
     def __init__(
         self, architecture="timegan", cell="gru", hidden_size=32, num_layers=2,
@@ -370,8 +381,8 @@ class RecurrentGAN(BaseSequenceEstimator):
 
         Returns
         -------
-        ndarray of shape (n_samples, n_timesteps, n_features), or a list of (T_i, n_features)
-        arrays when lengths vary.
+        float32 ndarray of shape (n_samples, n_timesteps, n_features), or a list of
+        (T_i, n_features) float32 arrays when lengths vary.
         """
         self._check_is_fitted()
         n_samples = check_count(n_samples, "n_samples")
@@ -397,16 +408,21 @@ class RecurrentGAN(BaseSequenceEstimator):
                              f"is architecture={self.architecture!r}.")
 
     def transform(self, X) -> np.ndarray:
-        """TimeGAN's per-step latent embedding of ``X``: (n_sequences, n_timesteps, latent_dim),
-        NaN after each end (a list of (T_i, latent_dim) arrays for list input)."""
+        """TimeGAN's per-step latent embedding of ``X``: float32, (n_sequences, n_timesteps,
+        latent_dim), NaN after each end (a list of (T_i, latent_dim) arrays for list input)."""
         self._require_timegan("transform")
         seqs = self._validate_data(X, reset=False)
         (codes,) = self._map_batches(
             seqs, self._in_scaled_space(lambda v, n: (self.network_.embed(v),)), per_step=(True,))
         return restore_layout(X, codes, seqs.lengths)
 
+    def fit_transform(self, X, y=None) -> np.ndarray:
+        """Fit on ``X`` (and conditions ``y``) and return :meth:`transform` of ``X``."""
+        return self.fit(X, y).transform(X)
+
     def reconstruct(self, X):
-        """Embed and recover ``X`` (TimeGAN's autoencoder), original scale, laid out like ``X``."""
+        """Embed and recover ``X`` (TimeGAN's autoencoder): float32, original scale, laid out
+        like ``X``."""
         self._require_timegan("reconstruct")
         seqs = self._validate_data(X, reset=False)
         (values,) = self._map_batches(
@@ -417,8 +433,8 @@ class RecurrentGAN(BaseSequenceEstimator):
         return restore_layout(X, values, seqs.lengths)
 
     def decision_function(self, X, y=None) -> np.ndarray:
-        """The discriminator's mean probability that each sequence is synthetic, shape
-        (n_sequences,). Higher = less like the training data (PyOD's sign).
+        """The discriminator's mean probability that each sequence is synthetic, float64 of
+        shape (n_sequences,). Higher = less like the training data (PyOD's sign).
 
         TimeGAN scores with its latent discriminator, RCGAN with its only one. A discriminator
         separates the data from the generator's current samples, not from anomalies: use
