@@ -16,7 +16,7 @@ from sklearn.utils.estimator_checks import estimator_checks_generator, parametri
 import ursa
 from conftest import make_sines
 from ursa.data import as_sequences
-from ursa.data._sequences import ChannelsFirstWarning
+from ursa.data import ChannelsFirstWarning
 
 # Tiny settings: each check fits several times, so a fit must take a few milliseconds.
 QUIET = dict(verbose=False, device="cpu", random_state=0)

@@ -14,7 +14,7 @@ from ._io import (
     write_table,
 )
 from ._scaling import SCALINGS, SequenceScaler
-from ._sequences import Sequences, as_sequences, input_kind, restore_layout
+from ._sequences import ChannelsFirstWarning, Sequences, as_sequences, input_kind, restore_layout
 from ._series import as_points, as_series, restore_series_layout
 from ._tables import read_csv, read_parquet, table_columns, to_frame, write_csv, write_parquet
 from ._ts import read_ts
@@ -22,6 +22,7 @@ from ._windows import dominant_period, sliding_windows, window_starts, windows_t
 
 __all__ = [
     "DataFile",
+    "ChannelsFirstWarning",
     "FORMATS",
     "SCALINGS",
     "SequenceScaler",

@@ -337,8 +337,7 @@ def _warn_channels_first(what: str, a: int, b: str, fix: str) -> None:
         "ursa's layout is (n_sequences, n_timesteps, n_features). It looks like aeon/sktime's "
         f"layout (n_cases, n_channels, n_timepoints) instead, {a} channels of {b} time points. "
         f"If it is, pass {fix}. If the layout is right, silence this warning with "
-        "warnings.filterwarnings('ignore', category=ChannelsFirstWarning) (from "
-        "ursa.data._sequences).",
+        "warnings.filterwarnings('ignore', category=ursa.data.ChannelsFirstWarning).",
         ChannelsFirstWarning, stacklevel=_outside_ursa_stacklevel())
 
 

@@ -173,12 +173,14 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         data, so every channel weighs alike in the score.
     contamination : float in (0, 0.5], default=0.1
         Expected share of anomalous steps in the training series (PyOD's meaning and default);
-        sets ``threshold_`` when ``threshold="contamination"``.
-    threshold : {"contamination", "pot"} or float in (0, 1], default="contamination"
-        How ``threshold_`` is set from ``decision_scores_``: their ``1 - contamination``
-        quantile; ``"pot"``, peaks over threshold (:func:`pot_threshold` with ``pot_level`` and
-        ``pot_risk``); or a float ``q``, their ``q`` quantile. The default, PyOD's rule, assumes
-        nothing about the shape of the scores' tail.
+        used only with ``threshold="contamination"``.
+    threshold : {"pot", "contamination"} or float in (0, 1], default="pot"
+        How ``threshold_`` is set from ``decision_scores_``: ``"pot"``, peaks over threshold
+        (:func:`pot_threshold` with ``pot_level`` and ``pot_risk``); ``"contamination"``, their
+        ``1 - contamination`` quantile (PyOD's rule); or a float ``q``, their ``q`` quantile.
+        POT flags what is extreme for the training scores' tail, so a clean series is barely
+        flagged, where PyOD's rule flags a tenth of any training series (docs/anomaly.md
+        compares them on the benchmark series).
     pot_level : float, default=0.98
         Quantile of the training scores above which the tail is modelled
         (``threshold="pot"``); 0.98 as in Siffer et al. (KDD 2017).
@@ -266,7 +268,7 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         cell="gru", hidden_size=32, num_layers=1, bidirectional=False, dropout=0.0, latent_dim=16,
         epochs=20, max_steps=None, batch_size=64, learning_rate=5e-3, max_grad_norm=1.0,
         validation_fraction=0.1, patience=5, max_train_windows=50000, scaling="standard",
-        contamination=0.1, threshold="contamination", pot_level=0.98, pot_risk=1e-3,
+        contamination=0.1, threshold="pot", pot_level=0.98, pot_risk=1e-3,
         random_state=None, device="auto", verbose=True, n_threads=None, callbacks=None,
         checkpoint_dir=None, checkpoint_every=1,
     ):
