@@ -29,12 +29,14 @@ def test_make_sines_follows_the_timegan_protocol():
     np.testing.assert_array_equal(X, make_sines(50, 24, 5, random_state=0))
 
 
-def test_demo_runs_end_to_end():
+def test_demo_runs_end_to_end(capsys):
     out = io.StringIO()
-    rows = run(epochs=2, out=out)
+    rows = run(epochs=2, out=out, verbose=False)
     figures = dict((r[0], r[1]) for r in rows)
     assert figures["save -> load -> transform reproduces embeddings"] == "yes"
     assert "k-means NMI on embeddings" in out.getvalue()
+    assert out.getvalue().startswith("\nfigure ")  # quiet: the table alone
+    assert capsys.readouterr().err == ""
     assert 0.0 <= float(figures["1-NN accuracy on embeddings (train -> test)"]) <= 1.0
 
 
@@ -56,12 +58,22 @@ def test_shipped_anomaly_series_and_its_labels():
         load_ucr_anomaly("InternalBleeding99")
 
 
-def test_full_demo_in_quick_mode_writes_table_and_report(tmp_path):
+def test_full_demo_in_quick_mode_writes_table_and_report(tmp_path, monkeypatch, capsys):
     import re
 
+    import ursa
+    from test_report import rendered
     from ursa.demo import PARTS, run_all
     from ursa.estimators import ESTIMATORS, available_tasks
 
+    # The GAN part's scores get the demo's verbose.
+    asked = []
+    for name in ("discriminative_score", "predictive_score"):
+        def score(*args, _original=getattr(ursa.metrics, name), **kwargs):
+            asked.append(kwargs.get("verbose", "not passed"))
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(ursa.metrics, name, score)
     out = io.StringIO()
     report = tmp_path / "demo.html"
     rows = run_all(quick=True, report_path=report, verbose=False, out=out)
@@ -76,8 +88,26 @@ def test_full_demo_in_quick_mode_writes_table_and_report(tmp_path):
         else:
             assert mine == [(class_name, "not available", "not in this build")]
     assert any("k-means NMI on embeddings" in n for n in names)
-    assert names[-1].startswith("demo wall time")
+    # The table ends with the time of each step and of the whole run.
+    steps = [entry.class_name for entry in ESTIMATORS if entry.task in available]
+    assert names[-len(steps) - 2:] == ([f"wall time, s: {c} step" for c in steps]
+                                       + ["wall time, s: HTML report",
+                                          "demo wall time, s (all steps)"])
+    assert float(rows[-1][1]) >= sum(float(r[1]) for r in rows[-len(steps) - 2:-1]) - len(steps) - 1
+    assert capsys.readouterr().err == ""  # verbose=False: no message, no progress bar
     text = report.read_text(encoding="utf-8")
     # One summary table plus, per fitted model, its training curves and task figures.
     assert "<h2>Summary</h2>" in text and len(re.findall(r"<img ", text)) >= 3
     assert f"report: {report}" in out.getvalue()
+    # Each data set is described once, whichever models used it.
+    assert text.count("<h2>Data: BasicMotions</h2>") == 1 and ": Data</h2>" not in text
+    # Every fit was quiet (verbose is the only setting the demo passes for it), and so was
+    # every score.
+    fitted = re.findall(r"Parameters set away from their defaults: ([^<]*)\.</p>", text)
+    assert len(fitted) == len(steps) and all("verbose=False" in p for p in fitted)
+    if "gan" in available:
+        assert asked == [False, False]
+    # Short enough to read: under 5000 px in an 800 px wide window (11,600 px before
+    # parameters were folded and figures placed beside their text).
+    _, _, height = rendered(text, tmp_path, "demo")
+    assert height < 5000, height

@@ -39,22 +39,67 @@ def test_training_curves(tmp_path):
                for i in range(6)]
     fig = plots.training_curves(history, path=tmp_path / "curves.png")
     _check_png(tmp_path / "curves.png")
-    assert {line.get_label() for line in fig.axes[0].get_lines()} == {"train_loss", "val_loss"}
-    # A GAN-like history: per-phase losses, some missing in some records, a text column.
-    phased = [{"phase": "embed", "embed_loss": 0.5}, {"phase": "joint", "g_loss": 1.0,
-                                                      "d_loss": 0.7}]
-    fig = plots.training_curves(phased, path=tmp_path / "phased.png")
-    assert len(fig.axes[0].get_lines()) == 3
+    (ax,) = fig.axes
+    assert {line.get_label() for line in ax.get_lines()} == {"train_loss", "val_loss"}
+    assert ax.get_xlabel() == "epoch" and list(ax.get_lines()[0].get_xdata()) == [1, 2, 3, 4, 5, 6]
+    assert ax.get_yscale() == "linear"  # 1.2 / 0.17: less than a factor of 10
     with pytest.raises(ValueError, match="non-empty list"):
         plots.training_curves([])
     with pytest.raises(TypeError, match=r"history\[1\]"):
         plots.training_curves([{"loss": 1.0}, 3])
+    with pytest.raises(ValueError, match="no numeric loss"):
+        plots.training_curves([{"phase": "joint", "seconds": 1.0}])
+
+
+def test_training_curves_log_axis_only_over_a_wide_range():
+    narrow = [{"epoch": i + 1, "train_loss": 1.0 - 0.07 * i / 9} for i in range(10)]  # 0.93-1
+    assert plots.training_curves(narrow).axes[0].get_yscale() == "linear"
+    wide = [{"epoch": i + 1, "train_loss": 10.0 ** -i} for i in range(4)]
+    assert plots.training_curves(wide).axes[0].get_yscale() == "log"
+    with_zero = [{"epoch": 1, "train_loss": 5.0}, {"epoch": 2, "train_loss": 0.0}]
+    assert plots.training_curves(with_zero).axes[0].get_yscale() == "linear"
+
+
+def test_training_curves_one_panel_per_stage(tmp_path):
+    # The clusterer: two stages of different objectives, epochs counted from 1 in each.
+    staged = ([{"epoch": i, "train_loss": 2.0 - 0.01 * i, "stage": "pretrain"}
+               for i in range(1, 101)]
+              + [{"epoch": i, "train_loss": 0.4, "label_change": 0.1, "stage": "cluster"}
+                 for i in range(1, 21)])
+    fig = plots.training_curves(staged, path=tmp_path / "staged.png")
+    _check_png(tmp_path / "staged.png")
+    pretrain, cluster = fig.axes
+    assert [pretrain.get_title(), cluster.get_title()] == ["pretrain stage", "cluster stage"]
+    assert pretrain.get_xlabel() == cluster.get_xlabel() == "epoch"
+    assert pretrain.get_lines()[0].get_xdata()[-1] == 100
+    assert list(cluster.get_lines()[0].get_xdata()) == list(range(1, 21))
+    assert [line.get_label() for line in cluster.get_lines()] == ["train_loss"]
+    # The GAN: iteration phases, one record per 100 iterations; the x axis is the iteration.
+    phased = ([{"epoch": k + 1, "phase": "embedding", "iteration": 100 * (k + 1),
+                "train_loss": 0.1, "reconstruction_loss": 0.1} for k in range(3)]
+              + [{"epoch": k + 4, "phase": "joint", "iteration": it, "train_loss": 1.0,
+                  "generator_loss": 1.0, "discriminator_loss": 0.7, "seconds": 1.0}
+                 for k, it in enumerate((100, 200, 250))])
+    fig = plots.training_curves(phased, path=tmp_path / "phased.png")
+    _check_png(tmp_path / "phased.png")
+    embedding, joint = fig.axes
+    assert joint.get_title() == "joint phase" and joint.get_xlabel() == "iteration"
+    assert list(joint.get_lines()[0].get_xdata()) == [100, 200, 250]
+    # train_loss repeats generator_loss (reconstruction_loss): drawn once.
+    assert [line.get_label() for line in joint.get_lines()] == ["generator_loss",
+                                                                 "discriminator_loss"]
+    assert [line.get_label() for line in embedding.get_lines()] == ["reconstruction_loss"]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["reconstruction_loss", "generator_loss", "discriminator_loss"]
 
 
 def test_reconstructions(tmp_path, sequences):
     X, _ = sequences
-    plots.reconstructions(X, X + 0.1, n=3, path=tmp_path / "rec.png")
+    fig = plots.reconstructions(X, X + 0.1, n=3, path=tmp_path / "rec.png")
     _check_png(tmp_path / "rec.png")
+    assert len(fig.axes) == 3  # two per row, the fourth slot left empty
+    np.testing.assert_allclose(fig.axes[2].get_lines()[1].get_ydata(), X[2, :, 0] + 0.1,
+                               rtol=1e-6)
     # Variable length: a list of arrays.
     seqs = [X[0, :12], X[1, :30]]
     fig = plots.reconstructions(seqs, [s * 0.9 for s in seqs], path=tmp_path / "var.png")
@@ -93,6 +138,8 @@ def test_cluster_prototypes(tmp_path, sequences):
                                X[labels == 2, :, 0].mean(axis=0), rtol=1e-5)
     with pytest.raises(ValueError, match="one per sequence"):
         plots.cluster_prototypes(X, labels[:3])
+    six = plots.cluster_prototypes(X, np.arange(24) % 6)
+    assert [ax.get_title() for ax in six.axes] == [f"cluster {k} (n=4)" for k in range(6)]
 
 
 def test_real_vs_synthetic(tmp_path, sequences):

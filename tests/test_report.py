@@ -1,4 +1,4 @@
-"""The HTML report: self-contained, and every image renders in a real headless Chromium."""
+"""The HTML report: self-contained, compact, and every image renders in a real headless Chromium."""
 
 import base64
 import io
@@ -18,14 +18,18 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
                   "--disable-component-update", "--disable-sync", "--no-first-run",
                   "--disable-dev-shm-usage"]
 
-# Appended to a copy of the report: after load, count the images that decoded.
+# Appended to a copy of the report: after load, count the images that decoded and measure the
+# page's height as laid out.
 PROBE = """<script>
 window.addEventListener('load', function () {
   var images = Array.prototype.slice.call(document.images);
   var ok = images.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
   document.body.setAttribute('data-rendered', ok + '/' + images.length);
+  document.body.setAttribute('data-height', document.documentElement.scrollHeight);
 });
 </script>"""
+# The window the height is measured in: chromium's default width, no scrollbar.
+WINDOW = ["--window-size=800,600", "--hide-scrollbars"]
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +66,21 @@ def test_report_is_self_contained(report_file):
         assert f"<h2>{heading}</h2>" in text
     assert "42</td>" in text  # 42 sequences in the data summary
     assert "k-means NMI on embeddings (k=2)" in text
+
+
+def test_report_folds_the_parameters(fitted, report_file):
+    model, _, _ = fitted
+    text = report_file.read_text(encoding="utf-8")
+    # The parameters set away from their defaults are named in the text...
+    shown = re.search(r"Parameters set away from their defaults: ([^<]*)\.</p>", text).group(1)
+    assert shown.split(", ") == ["epochs=2", "hidden_size=4", "latent_dim=2", "n_threads=1",
+                                 "random_state=0"]
+    # ... and the full list is folded: one collapsed table, a row per parameter.
+    (folded,) = re.findall(r"<details><summary>all (\d+) parameters</summary>(.*?)</details>", text)
+    n_params = len(model.get_params()) - 1  # callbacks are not shown
+    assert int(folded[0]) == n_params and folded[1].count("<tr>") == n_params
+    assert "<details open" not in text and text.count("<th>latent_dim</th>") == 1
+    assert "<td class='note'>default 16</td>" in folded[1]
 
 
 def test_report_sections_without_figures(fitted):
@@ -105,32 +124,44 @@ def _chromium():
     return None
 
 
-def test_every_image_renders_in_headless_chromium(report_file, tmp_path):
+def _browser():
     browser = _chromium()
     if browser is None:
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed; .ci/run installs Debian's chromium package")
         pytest.skip("chromium is not installed (apt-get install chromium); required in CI")
+    return browser
+
+
+def rendered(text, tmp_path, name="page"):
+    """Open the HTML ``text`` in headless chromium (an 800 px wide window): (images decoded,
+    images, page height in px)."""
+    browser = _browser()
+    page = tmp_path / f"{name}.html"
+    page.write_text(text.replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    result = subprocess.run(
+        [browser, *CHROMIUM_FLAGS, *WINDOW, f"--user-data-dir={tmp_path / ('profile-' + name)}",
+         "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120)
+    match = re.search(r'data-rendered="(\d+)/(\d+)" data-height="(\d+)"', result.stdout)
+    assert match, f"chromium gave no result: {result.stderr[-2000:]}"
+    return int(match.group(1)), int(match.group(2)), int(match.group(3))
+
+
+def test_every_image_renders_in_headless_chromium(report_file, tmp_path):
     text = report_file.read_text(encoding="utf-8")
     expected = len(_images(text))
-    probed = tmp_path / "probed.html"
-    probed.write_text(text.replace("</body>", PROBE + "</body>"), encoding="utf-8")
-    # A broken image must be caught: the same probe on a page with one bad image.
-    broken = tmp_path / "broken.html"
-    broken.write_text(text.replace("</body>", "<img src='data:image/png;base64,AAAA'>"
-                                   + PROBE + "</body>"), encoding="utf-8")
-
-    def rendered(page):
-        result = subprocess.run(
-            [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / ('profile-' + page.stem)}",
-             "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
-            capture_output=True, text=True, timeout=120)
-        match = re.search(r'data-rendered="(\d+)/(\d+)"', result.stdout)
-        assert match, f"chromium gave no result: {result.stderr[-2000:]}"
-        return int(match.group(1)), int(match.group(2))
-
-    assert rendered(probed) == (expected, expected)
-    assert rendered(broken) == (expected, expected + 1)
+    ok, total, height = rendered(text, tmp_path, "probed")
+    assert (ok, total) == (expected, expected)
+    # The page is compact: parameters folded, figures beside their text where there is room
+    # (this report was 3100 px tall with every parameter listed and the figures stacked).
+    assert 800 < height < 1600, height
+    # A broken image must be caught, and the height measure sees what is added to the page.
+    broken = text.replace("</body>", "<img src='data:image/png;base64,AAAA'>"
+                          "<div style='height:3000px'></div></body>")
+    ok, total, taller = rendered(broken, tmp_path, "broken")
+    assert (ok, total) == (expected, expected + 1)
+    assert taller >= height + 3000
 
 
 # ---------------------------------------------------------------------- ursa.metrics.evaluate
@@ -152,6 +183,11 @@ def test_evaluate_a_clusterer_against_labels():
     X, y = load_ucr("UnitTest")
     model = ursa.RecurrentClusterer(n_clusters=2, hidden_size=4, latent_dim=2, epochs=2,
                                     clustering_epochs=1, n_threads=1, random_state=0).fit(X)
+    with without_figures():
+        training = report_sections(model, X, y)[1]
+    # Its two stages, each with its own loss, are named with their lengths.
+    assert "Trained pretrain stage 2 epochs, cluster stage 1 epoch (" in training.text
+    assert "reconstruction error + 1.0 x KL(p || q)" in training.text
     metrics = ursa.metrics.evaluate(model, X, y)
     labels = model.predict(X)
     assert metrics["NMI vs labels"] == ursa.metrics.normalized_mutual_info_score(y, labels)

@@ -10,8 +10,9 @@ its published reference (or a baseline measured in the same run), and writes one
 - SequenceAnomalyDetector on series 135 of the UCR Anomaly Archive: AUC-ROC / AUC-PR beside an
   IsolationForest on sliding windows and a random score in the same run.
 
-The sizes are chosen so that the whole run takes a few minutes on two CPU cores; ``--quick`` runs
-tiny sizes that only check that everything works. Which estimators exist comes from ursa's one
+The table ends with the wall time of each step and of the whole run, as measured by the run
+itself; ``--quick`` runs tiny sizes that only check that everything works, and ``--quiet`` prints
+the table alone (no progress bars or messages). Which estimators exist comes from ursa's one
 estimator table; a job whose module is absent from this build is listed as not available.
 """
 
@@ -44,7 +45,8 @@ def _relative_error(X: np.ndarray, reconstruction: np.ndarray) -> float:
     return float(np.mean((reconstruction - X) ** 2) / np.mean((X - X.mean(axis=0)) ** 2))
 
 
-def run(epochs: int = 60, out=sys.stdout, seed: int = 0) -> list[tuple[str, str, str]]:
+def run(epochs: int = 60, out=sys.stdout, seed: int = 0,
+        verbose: bool = True) -> list[tuple[str, str, str]]:
     """The autoencoder part alone (``python -m ursa.demo --epochs N``): fit, score, print its table.
 
     Parameters
@@ -55,29 +57,32 @@ def run(epochs: int = 60, out=sys.stdout, seed: int = 0) -> list[tuple[str, str,
         Where the table goes.
     seed : int, default=0
         ``random_state`` of the fits.
+    verbose : bool, default=True
+        A line about the data, and the fits' progress bars (standard error).
 
     Returns
     -------
     list of (str, str, str)
         The table rows ``(figure, ursa, reference)``.
     """
-    rows, _ = _autoencoder_part(epochs, out, seed)
+    rows, _ = _autoencoder_part(epochs, out, seed, verbose)
     _print_table(rows, out)
     return rows
 
 
-def _autoencoder_part(epochs: int, out, seed: int):
+def _autoencoder_part(epochs: int, out, seed: int, verbose: bool = True):
     rows = []
     X_train, y_train = load_ucr("BasicMotions", "train")
     X_test, y_test = load_ucr("BasicMotions", "test")
     X = np.concatenate([X_train, X_test])
     y = np.concatenate([y_train, y_test])
-    print(f"BasicMotions: {X.shape[0]} sequences x {X.shape[1]} steps x {X.shape[2]} channels, "
-          f"{len(set(y))} classes (labels used only to score)", file=out)
+    if verbose:
+        print(f"BasicMotions: {X.shape[0]} sequences x {X.shape[1]} steps x {X.shape[2]} "
+              f"channels, {len(set(y))} classes (labels used only to score)", file=out)
 
     started = time.perf_counter()
     ae = SequenceAutoencoder(cell="lstm", latent_dim=8, epochs=epochs, validation_fraction=0.0,
-                             random_state=seed).fit(X)
+                             random_state=seed, verbose=verbose).fit(X)
     fit_seconds = time.perf_counter() - started
     codes = ae.transform(X)
     n_train = len(X_train)
@@ -109,20 +114,20 @@ def _autoencoder_part(epochs: int, out, seed: int):
     sines = make_sines(1000, 24, 5, random_state=seed)
     started = time.perf_counter()
     ae_sines = SequenceAutoencoder(latent_dim=8, epochs=max(1, epochs // 3), scaling="minmax",
-                                   random_state=seed).fit(sines)
+                                   random_state=seed, verbose=verbose).fit(sines)
     rows.append((f"sines (1000 x 24 x 5): relative reconstruction error, {ae_sines.n_iter_} epochs",
                  f"{_relative_error(sines, ae_sines.reconstruct(sines)):.3f}",
                  f"fit {time.perf_counter() - started:.1f} s"))
-    return rows, [("Autoencoder, BasicMotions", ae, X, y)]
+    return rows, [("Autoencoder, BasicMotions", "BasicMotions", ae, X, y)]
 
 
 # ------------------------------------------------------------------------------------------
-# the other estimators: each part returns (rows, [(heading, model, X, y)]) for the report
+# the other estimators: each part takes (quick, seed, out, verbose) and returns
+# (rows, [(heading, data set name, model, X, y)]) for the report
 
-# Sizes per part: (full, --quick). The full sizes keep the whole demo to a few minutes on two CPU
-# cores. The GAN gets most of that budget (its fit and the protocol's post-hoc networks) and still
-# stays far from TimeGAN's figures, which need tens of thousands of iterations
-# (benchmarks/generation.py).
+# Sizes per part: (full, --quick). The GAN gets most of the run (its fit and the protocol's
+# post-hoc networks) and still stays far from TimeGAN's figures, which need tens of thousands of
+# iterations (benchmarks/generation.py).
 SIZES = {
     "autoencoder": {"epochs": (60, 2)},
     "cluster": {"epochs": (100, 2), "clustering_epochs": (20, 2)},
@@ -146,7 +151,7 @@ def _mean(value) -> float:
     return float(value)
 
 
-def _cluster_part(quick: bool, seed: int, out):
+def _cluster_part(quick: bool, seed: int, out, verbose: bool = True):
     from sklearn.metrics import adjusted_rand_score
 
     from . import RecurrentClusterer
@@ -156,7 +161,7 @@ def _cluster_part(quick: bool, seed: int, out):
     started = time.perf_counter()
     model = RecurrentClusterer(n_clusters=k, epochs=_size("cluster", "epochs", quick),
                                clustering_epochs=_size("cluster", "clustering_epochs", quick),
-                               random_state=seed).fit(X)
+                               random_state=seed, verbose=verbose).fit(X)
     seconds = time.perf_counter() - started
     labels = model.labels_
     flat = X.reshape(len(X), -1)
@@ -167,10 +172,10 @@ def _cluster_part(quick: bool, seed: int, out):
         ("RecurrentClusterer on BasicMotions: ARI", f"{adjusted_rand_score(y, labels):.3f}",
          f"fit {seconds:.1f} s"),
     ]
-    return rows, [("Clusterer, BasicMotions", model, X, y)]
+    return rows, [("Clusterer, BasicMotions", "BasicMotions", model, X, y)]
 
 
-def _gan_part(quick: bool, seed: int, out):
+def _gan_part(quick: bool, seed: int, out, verbose: bool = True):
     from . import RecurrentGAN, metrics
 
     n = _size("gan", "n_sequences", quick)
@@ -178,7 +183,7 @@ def _gan_part(quick: bool, seed: int, out):
     started = time.perf_counter()
     iterations = _size("gan", "iterations", quick)
     model = RecurrentGAN(iterations=iterations, pretrain_iterations=iterations,
-                         random_state=seed).fit(X)
+                         random_state=seed, verbose=verbose).fit(X)
     seconds = time.perf_counter() - started
     synthetic = model.sample(n, random_state=seed)
     rows = []
@@ -190,14 +195,14 @@ def _gan_part(quick: bool, seed: int, out):
             continue
         iterations = _size("gan", f"{name.split('_')[0]}_iterations", quick)
         value = _mean(fn(X, synthetic, n_repeats=_size("gan", "metric_repeats", quick),
-                         iterations=iterations, random_state=seed))
+                         iterations=iterations, random_state=seed, verbose=verbose))
         rows.append((f"RecurrentGAN on sines ({n} x 24 x 5): {name.replace('_', ' ')}",
                      f"{value:.3f}", reference))
     rows.append(("RecurrentGAN: mean / std, real vs synthetic",
                  f"{synthetic.mean():.3f} / {synthetic.std():.3f}",
                  f"real {X.mean():.3f} / {X.std():.3f}; fit {seconds:.1f} s "
                  f"({model.iterations} iterations; the paper runs 3 x 50,000)"))
-    return rows, [("GAN, sines", model, X, None)]
+    return rows, [("GAN, sines", f"sines ({n} x 24 x 5)", model, X, None)]
 
 
 def _window_scores_to_steps(scores, n_timesteps, window):
@@ -206,7 +211,7 @@ def _window_scores_to_steps(scores, n_timesteps, window):
     return windows_to_steps(scores, n_timesteps, window, 1, reduce="mean")
 
 
-def _detect_part(quick: bool, seed: int, out):
+def _detect_part(quick: bool, seed: int, out, verbose: bool = True):
     from sklearn.ensemble import IsolationForest
     from sklearn.metrics import average_precision_score, roc_auc_score
 
@@ -218,7 +223,7 @@ def _detect_part(quick: bool, seed: int, out):
     window = 64
     started = time.perf_counter()
     model = SequenceAnomalyDetector(window=window, epochs=_size("detect", "epochs", quick),
-                                    random_state=seed).fit(series[:train_length])
+                                    random_state=seed, verbose=verbose).fit(series[:train_length])
     scores = np.asarray(model.decision_function(series), dtype=np.float64)
     seconds = time.perf_counter() - started
     # Baselines in the same run: IsolationForest on sliding windows (fit on the same prefix,
@@ -245,14 +250,14 @@ def _detect_part(quick: bool, seed: int, out):
         rows.append(("SequenceAnomalyDetector on UCR 135: VUS-PR",
                      f"{metrics.vus_pr(labels, scores):.3f}",
                      f"IsolationForest {metrics.vus_pr(labels, forest_scores):.3f} (this run)"))
-    return rows, [("Detector, UCR anomaly 135", model, series, labels)]
+    return rows, [("Detector, UCR anomaly 135", "UCR anomaly 135", model, series, labels)]
 
 
 # The demo's part of each job of the estimator table (by task name): the function that fits and
 # scores it, and what the progress message says it runs on.
 PARTS = {
-    "autoencoder": (lambda quick, seed, out: _autoencoder_part(
-        _size("autoencoder", "epochs", quick), out, seed), " on BasicMotions and sines"),
+    "autoencoder": (lambda quick, seed, out, verbose=True: _autoencoder_part(
+        _size("autoencoder", "epochs", quick), out, seed, verbose), " on BasicMotions and sines"),
     "cluster": (_cluster_part, ""),
     "gan": (_gan_part, ""),
     "detect": (_detect_part, ""),
@@ -272,7 +277,8 @@ def run_all(quick: bool = False, seed: int = 0, report_path="ursa-demo.html", ve
     report_path : str, path-like or None, default="ursa-demo.html"
         Where to write the HTML report; None writes none.
     verbose : bool, default=True
-        Progress messages on standard error.
+        Progress messages, and the progress bars of the fits and scores, on standard error;
+        False prints nothing but the table (and the report's path).
     out : text stream, default=sys.stdout
         Where the table goes.
     parts : sequence of str, optional
@@ -281,10 +287,10 @@ def run_all(quick: bool = False, seed: int = 0, report_path="ursa-demo.html", ve
     Returns
     -------
     list of (str, str, str)
-        The table rows ``(figure, ursa, reference)``.
+        The table rows ``(figure, ursa, reference)``; the last rows are the wall time of each
+        step (wall and CPU seconds) and of the whole run, report included.
     """
     from ._registry import available_tasks, entry_for, task_names
-    from .report import Section, render, report_sections, without_generation_scores
 
     def say(message):
         if verbose:
@@ -292,7 +298,7 @@ def run_all(quick: bool = False, seed: int = 0, report_path="ursa-demo.html", ve
 
     parts = task_names() if parts is None else list(parts)
     available = set(available_tasks())
-    rows, reported = [], []
+    rows, times, reported = [], [], []
     started, cpu_started = time.perf_counter(), time.process_time()
     for step, part in enumerate(parts, 1):
         part_started, part_cpu = time.perf_counter(), time.process_time()
@@ -302,29 +308,56 @@ def run_all(quick: bool = False, seed: int = 0, report_path="ursa-demo.html", ve
             rows.append((f"{class_name}", "not available", "not in this build"))
             continue
         say(f"[{step}/{len(parts)}] {class_name}{what} ...")
-        part_rows, part_models = function(quick, seed, out)
+        part_rows, part_models = function(quick, seed, out, verbose)
         rows += part_rows
         reported += part_models
-        say(f"      done in {time.perf_counter() - part_started:.0f} s "
-            f"({time.process_time() - part_cpu:.0f} s of CPU)")
-    total = time.perf_counter() - started
-    rows.append(("demo wall time, s (all fits and scores)", f"{total:.0f}",
-                 f"{time.process_time() - cpu_started:.0f} s of CPU; target: about 300 s wall "
-                 "on 2 CPU cores"))
-    _print_table(rows, out)
+        seconds, cpu = time.perf_counter() - part_started, time.process_time() - part_cpu
+        times.append((f"wall time, s: {class_name} step", f"{seconds:.0f}",
+                      f"{cpu:.0f} s of CPU"))
+        say(f"      done in {seconds:.0f} s ({cpu:.0f} s of CPU)")
+    results = list(rows)
+    rows += times
     if report_path is not None:
         say("writing the report ...")
-        summary = Section("Summary", "Each figure of this run beside its published reference "
-                          "or a baseline measured in the same run.",
-                          metrics=[(name, value, note) for name, value, note in rows])
-        sections = [summary]
-        with without_generation_scores():  # already in the summary, computed above
-            for heading, model, X, y in reported:
-                sections += report_sections(model, X, y, random_state=seed, prefix=heading)
-        Path(report_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(report_path).write_text(render(sections, "ursa demo"), encoding="utf-8")
+        report_started, report_cpu = time.perf_counter(), time.process_time()
+        _write_report(report_path, results, times, reported, seed, verbose)
+        rows.append(("wall time, s: HTML report", f"{time.perf_counter() - report_started:.0f}",
+                     f"{time.process_time() - report_cpu:.0f} s of CPU"))
+    rows.append(("demo wall time, s (all steps)", f"{time.perf_counter() - started:.0f}",
+                 f"{time.process_time() - cpu_started:.0f} s of CPU; "
+                 + ("--quick sizes" if quick else "full sizes")))
+    _print_table(rows, out)
+    if report_path is not None:
         print(f"\nreport: {report_path}", file=out)
     return rows
+
+
+def _write_report(path, rows, times, reported, seed, verbose) -> None:
+    """The demo's page: the table (the step times folded), each data set once, then each model's
+    sections."""
+    from .report import Section, data_section, render, report_sections, without_generation_scores
+
+    sections = [Section("Summary", "Each figure of this run beside its published reference or a "
+                        "baseline measured in the same run.", metrics=list(rows),
+                        folded=[("wall time of each step", times)])]
+    described = {}
+    for heading, dataset, model, X, y in reported:
+        described.setdefault(dataset, []).append((heading, model, X, y))
+    for dataset, uses in described.items():
+        _, model, X, y = uses[0]
+        section = data_section(model, X, y, title=f"Data: {dataset}")
+        facts = "; ".join(f"{name}: {value}" + (f" ({note})" if note else "")
+                          for name, value, note in section.metrics)
+        users = ", ".join(heading.split(",")[0] for heading, *_ in uses)
+        section.text = f"{facts}. Used by: {users}."
+        section.metrics = []
+        sections.append(section)
+    with without_generation_scores():  # already in the summary, computed above
+        for heading, dataset, model, X, y in reported:
+            sections += report_sections(model, X, y, random_state=seed, prefix=heading,
+                                        data=False, verbose=verbose)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(render(sections, "ursa demo"), encoding="utf-8")
 
 
 def _print_table(rows, out) -> None:
@@ -346,11 +379,14 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that everything runs")
     parser.add_argument("--report", default="ursa-demo.html", help="HTML report to write")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="print the table alone: no progress bars or messages")
     args = parser.parse_args(argv)
     if args.epochs is not None:
-        run(epochs=args.epochs, seed=args.seed)
+        run(epochs=args.epochs, seed=args.seed, verbose=not args.quiet)
     else:
-        run_all(quick=args.quick, seed=args.seed, report_path=args.report)
+        run_all(quick=args.quick, seed=args.seed, report_path=args.report,
+                verbose=not args.quiet)
     return 0
 
 

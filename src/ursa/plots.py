@@ -8,7 +8,7 @@ and no global figure state is involved: they can be drawn from threads and serve
 Functions
 ---------
 training_curves
-    Loss per epoch (every numeric column of ``history_``: per-phase losses for a GAN).
+    Losses of ``history_``, one panel per training stage or phase, per epoch or iteration.
 reconstructions
     Original sequences beside their reconstruction.
 embedding_map
@@ -45,7 +45,9 @@ _NOT_LOSSES = {"epoch", "seconds", "iteration", "phase", "lr", "learning_rate"}
 
 
 def _figure(n_rows: int = 1, n_cols: int = 1, *, width: float = 6.4, height: float = 3.6,
-            squeeze: bool = True, sharex: bool = False):
+            squeeze: bool = True, sharex: bool = False, compact: bool = False):
+    """A constrained-layout figure of ``n_rows`` x ``n_cols`` panels, each ``width`` x ``height``
+    inches; ``compact`` uses small tick labels (for small panels)."""
     try:
         from matplotlib.figure import Figure
     except ImportError:  # pragma: no cover - matplotlib is a dependency; this guards odd installs
@@ -55,6 +57,9 @@ def _figure(n_rows: int = 1, n_cols: int = 1, *, width: float = 6.4, height: flo
     fig = Figure(figsize=(width * n_cols if n_cols > 1 else width, height * n_rows),
                  layout="constrained")
     axes = fig.subplots(n_rows, n_cols, squeeze=squeeze, sharex=sharex)
+    if compact:
+        for ax in np.ravel(axes):
+            ax.tick_params(labelsize="small")
     return fig, axes
 
 
@@ -114,17 +119,76 @@ def _project_2d(Z: np.ndarray, method: str, random_state, name: str = "Z") -> np
 # ------------------------------------------------------------------------------------------
 
 
+def _numeric(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _stages(history) -> list[tuple[str, list]]:
+    """Consecutive records of one training stage or phase, as ``(label, records)`` pairs.
+
+    A record names its stage with ``stage`` (the clusterer's pretraining and clustering) or its
+    phase with ``phase`` (the GAN's); records that name neither form one unnamed stage.
+    """
+    groups = []
+    for record in history:
+        name = record.get("stage", record.get("phase"))
+        kind = "stage" if "stage" in record else "phase" if "phase" in record else ""
+        label = f"{name} {kind}" if kind else ""
+        if groups and groups[-1][0] == label:
+            groups[-1][1].append(record)
+        else:
+            groups.append((label, [record]))
+    return groups
+
+
+def _loss_columns(records) -> list[str]:
+    """The columns a panel draws: the numeric ``*loss*`` columns (others only when no loss is
+    logged); ``train_loss`` is left out where it repeats another column record for record."""
+    keys = []
+    for record in records:
+        for key, value in record.items():
+            if key not in _NOT_LOSSES and key not in keys and _numeric(value):
+                keys.append(key)
+    losses = [k for k in keys if "loss" in k]
+    keys = losses or keys
+    if "train_loss" in keys and any(
+            all(r.get(k) == r.get("train_loss") for r in records)
+            for k in keys if k != "train_loss"):
+        keys.remove("train_loss")
+    return keys
+
+
+def _x_axis(records) -> tuple[np.ndarray, str]:
+    """Positions and axis label of a stage's records: the logged iteration numbers for an
+    iteration phase, else the pass number within the stage."""
+    if all(_numeric(r.get("iteration")) for r in records):
+        return np.array([r["iteration"] for r in records], dtype=np.float64), "iteration"
+    unit = "epoch" if all("epoch" in r for r in records) else "record"
+    return np.arange(1, len(records) + 1, dtype=np.float64), unit
+
+
 def training_curves(history, path=None, title: str = "Training"):
-    """Loss per epoch.
+    """Training losses, one panel per training stage or phase, each on its own axes.
 
     Parameters
     ----------
     history : list of dict
-        A fitted estimator's ``history_`` (one dict per epoch or iteration block). Every numeric
-        key except ``epoch``/``seconds`` is drawn as one curve; keys ending in ``_loss`` share the
-        left axis, so a GAN's per-phase losses appear side by side.
+        A fitted estimator's ``history_``. Records are grouped into consecutive stages by their
+        ``stage`` or ``phase`` key; stages have different objectives, so each gets a panel
+        with its own loss axis. The x axis counts epochs (passes over the data, from 1 in each
+        stage) or, for records with an ``iteration`` key, the logged iteration numbers. Every
+        numeric column whose name contains ``loss`` is a curve (other numeric columns only
+        when no loss is logged); ``train_loss`` is not drawn twice when it repeats another
+        column. A panel's y axis is logarithmic only when its positive values span a factor
+        of 10 or more.
     path : str or os.PathLike, optional
         Where to write the PNG.
+    title : str, default="Training"
+        The figure's title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     if not isinstance(history, (list, tuple)) or not history:
         raise ValueError("history must be a non-empty list of dicts (an estimator's history_); "
@@ -132,35 +196,60 @@ def training_curves(history, path=None, title: str = "Training"):
     for i, record in enumerate(history):
         if not isinstance(record, dict):
             raise TypeError(f"history[{i}] must be a dict, got {type(record).__name__}.")
-    keys = []
-    for record in history:
-        for key, value in record.items():
-            if (key not in _NOT_LOSSES and key not in keys and isinstance(value, (int, float))
-                    and not isinstance(value, bool)):
-                keys.append(key)
-    losses = [k for k in keys if "loss" in k]
-    keys = losses or keys  # other numeric columns (label_change...) only when no loss is logged
-    if not keys:
+    panels = [(label, records, _loss_columns(records)) for label, records in _stages(history)]
+    panels = [panel for panel in panels if panel[2]]
+    if not panels:
         raise ValueError("history has no numeric loss columns to plot.")
-    fig, ax = _figure()
-    x = np.arange(1, len(history) + 1)
-    positive = True
-    for key in keys:
-        y = np.array([r.get(key, np.nan) for r in history], dtype=np.float64)
-        positive &= bool(np.all(y[np.isfinite(y)] > 0))
-        ax.plot(x, y, marker="o" if len(x) < 30 else None, markersize=3, label=key)
-    if positive:
-        ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.set_title(title)
-    ax.legend(fontsize="small")
-    ax.grid(alpha=0.3)
+    colours = {}
+    for _, _, keys in panels:
+        for key in keys:
+            colours.setdefault(key, f"C{len(colours) % 10}")
+    several = len(panels) > 1
+    fig, axes = _figure(1, len(panels), width=2.1 if several else 3.4, height=2.3,
+                        squeeze=False, compact=True)
+    for ax, (label, records, keys) in zip(axes[0], panels):
+        x, unit = _x_axis(records)
+        values = []
+        for key in keys:
+            y = np.array([r.get(key, np.nan) for r in records], dtype=np.float64)
+            values.append(y[np.isfinite(y)])
+            ax.plot(x, y, marker="o" if len(x) < 30 else None, markersize=3, color=colours[key],
+                    label=key)
+        values = np.concatenate(values)
+        if len(values) and values.min() > 0 and values.max() / values.min() >= 10:
+            from matplotlib.ticker import NullFormatter
+
+            ax.set_yscale("log")
+            ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel(unit)
+        ax.grid(alpha=0.3)
+        if label:
+            ax.set_title(label, fontsize="medium")
+    axes[0, 0].set_ylabel("loss" if any("loss" in k for _, _, ks in panels for k in ks)
+                          else "value")
+    if several or panels[0][0]:
+        fig.suptitle(title)
+    else:
+        axes[0, 0].set_title(title)
+    if several:
+        handles = {}
+        for ax in axes[0]:
+            for line in ax.get_lines():
+                handles.setdefault(line.get_label(), line)
+        # As many columns as the figure's width holds; the figure grows by the legend's rows.
+        name_inches = 0.065 * max(map(len, handles)) + 0.45
+        columns = max(1, min(len(handles), int(fig.get_figwidth() // name_inches)))
+        fig.set_figheight(fig.get_figheight() + 0.2 * -(-len(handles) // columns))
+        fig.legend(list(handles.values()), list(handles), loc="outside lower center",
+                   ncol=columns, fontsize="small", frameon=False)
+    else:
+        axes[0, 0].legend(fontsize="small")
     return _finish(fig, path)
 
 
 def reconstructions(X, X_hat, n: int = 4, path=None, max_features: int = 3):
-    """The first ``n`` sequences (solid) and their reconstruction (dashed), one panel each.
+    """The first ``n`` sequences (solid) and their reconstruction (dashed), one panel each,
+    two panels per row.
 
     ``X`` and ``X_hat`` share a layout: (n, T, C) / (n, T) arrays, NaN-padded arrays or lists.
     At most ``max_features`` channels are drawn per panel.
@@ -171,17 +260,24 @@ def reconstructions(X, X_hat, n: int = 4, path=None, max_features: int = 3):
     if A.shape != B.shape:
         raise ValueError(f"X_hat must have the shape of X: X is {A.shape}, X_hat is {B.shape}.")
     n = min(n, len(A))
-    fig, axes = _figure(n, 1, height=1.9, squeeze=False)
+    n_cols = 1 if n == 1 else 2
+    n_rows = -(-n // n_cols)
+    fig, axes = _figure(n_rows, n_cols, width=1.7 if n_cols > 1 else 3.4, height=1.25,
+                        squeeze=False, compact=True)
+    axes = axes.reshape(-1)
+    for ax in axes[n:]:
+        fig.delaxes(ax)
     colours = [f"C{i}" for i in range(10)]
     for i in range(n):
-        ax = axes[i, 0]
+        ax = axes[i]
         for c in range(min(max_features, A.shape[2])):
             ax.plot(A[i, :, c], color=colours[c % 10], lw=1.4, label=f"f{c}" if i == 0 else None)
             ax.plot(B[i, :, c], color=colours[c % 10], lw=1.4, ls="--")
         ax.set_ylabel(f"#{i}")
         ax.grid(alpha=0.3)
-    axes[0, 0].set_title("original (solid) vs reconstruction (dashed)")
-    axes[-1, 0].set_xlabel("time step")
+        if i >= n - n_cols:
+            ax.set_xlabel("time step", fontsize="small")
+    fig.suptitle("original (solid) vs reconstruction (dashed)", fontsize="medium")
     return _finish(fig, path)
 
 
@@ -196,7 +292,7 @@ def embedding_map(Z, labels=None, method: str = "pca", path=None, random_state=0
         Cluster labels or classes; one colour each.
     """
     points = _project_2d(Z, method, random_state)
-    fig, ax = _figure(width=5.6, height=4.6)
+    fig, ax = _figure(width=3.4, height=2.8)
     if labels is None:
         ax.scatter(points[:, 0], points[:, 1], s=14, alpha=0.8)
     else:
@@ -216,7 +312,8 @@ def embedding_map(Z, labels=None, method: str = "pca", path=None, random_state=0
 
 
 def cluster_prototypes(X, labels, path=None, max_features: int = 3):
-    """Per cluster: the mean sequence and a ±1 standard deviation band (one panel per cluster).
+    """Per cluster: the mean sequence and a ±1 standard deviation band (one panel per cluster:
+    two per row up to four clusters, else four per row).
 
     Steps after a sequence's end do not count; panels share the y axis.
     """
@@ -227,11 +324,17 @@ def cluster_prototypes(X, labels, path=None, max_features: int = 3):
         raise ValueError(f"labels must have shape ({len(A)},) (one per sequence of X), "
                          f"got {labels.shape}.")
     clusters = np.unique(labels)
-    fig, axes = _figure(1, len(clusters), width=3.2, height=3.0, squeeze=False)
+    n_cols = min(len(clusters), 2 if len(clusters) <= 4 else 4)
+    fig, axes = _figure(-(-len(clusters) // n_cols), n_cols, width=1.7, height=1.5,
+                        squeeze=False, compact=True)
+    axes = axes.reshape(-1)
+    for ax in axes[len(clusters):]:
+        fig.delaxes(ax)
+    axes = axes[: len(clusters)]
     import warnings
 
     for k, value in enumerate(clusters):
-        ax = axes[0, k]
+        ax = axes[k]
         members = A[labels == value]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN steps past every end
@@ -242,14 +345,15 @@ def cluster_prototypes(X, labels, path=None, max_features: int = 3):
             ax.plot(steps, mean[:, c], color=f"C{c % 10}", lw=1.5)
             ax.fill_between(steps, mean[:, c] - spread[:, c], mean[:, c] + spread[:, c],
                             color=f"C{c % 10}", alpha=0.25, lw=0)
-        ax.set_title(f"cluster {value} (n={len(members)})", fontsize="medium")
+        ax.set_title(f"cluster {value} (n={len(members)})", fontsize="small")
         ax.grid(alpha=0.3)
-        ax.set_xlabel("time step")
+        if k >= len(clusters) - n_cols:
+            ax.set_xlabel("time step", fontsize="small")
     ymin, ymax = np.inf, -np.inf
-    for ax in axes[0]:
+    for ax in axes:
         lo, hi = ax.get_ylim()
         ymin, ymax = min(ymin, lo), max(ymax, hi)
-    for ax in axes[0]:
+    for ax in axes:
         ax.set_ylim(ymin, ymax)
     return _finish(fig, path)
 
@@ -278,7 +382,7 @@ def real_vs_synthetic(real, synthetic, method: str = "pca", path=None, n_traces:
     n_traces = check_count(n_traces, "n_traces")
     real_2d, synthetic_2d = _real_vs_synthetic_2d(real, synthetic, method, random_state)
     R, S = _padded(real, "real"), _padded(synthetic, "synthetic")
-    fig, axes = _figure(1, 2, width=4.8, height=4.0)
+    fig, axes = _figure(1, 2, width=2.2, height=2.4, compact=True)
     ax = axes[0]
     ax.scatter(real_2d[:, 0], real_2d[:, 1], s=10, alpha=0.5, color="C0", label="real")
     ax.scatter(synthetic_2d[:, 0], synthetic_2d[:, 1], s=10, alpha=0.5, color="C3",
@@ -293,7 +397,7 @@ def real_vs_synthetic(real, synthetic, method: str = "pca", path=None, n_traces:
     for i in range(min(n_traces, len(S))):
         ax.plot(S[i, :, 0], color="C3", lw=1.2, ls="--", alpha=0.9,
                 label="synthetic" if i == 0 else None)
-    ax.set_title("sample traces (feature 0)")
+    ax.set_title("traces (feature 0)")
     ax.set_xlabel("time step")
     ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
@@ -346,7 +450,7 @@ def anomaly_timeline(series, scores, threshold=None, flags=None, channel_shares=
         if channel_shares.shape != values.shape:
             raise ValueError(f"channel_shares must have shape {values.shape} (steps x channels "
                              f"of series), got {channel_shares.shape}.")
-    fig, (top, bottom) = _figure(2, 1, width=9.0, height=2.4, sharex=True)
+    fig, (top, bottom) = _figure(2, 1, width=7.2, height=1.35, sharex=True, compact=True)
     steps = np.arange(T)
     for c in range(min(max_features, values.shape[1])):
         top.plot(steps, values[:, c], lw=0.9, color=f"C{c % 10}", label=f"channel {c}")
