@@ -433,7 +433,7 @@ def report(
     data_file = read_input(data, fmt, layout, id_column, time_column, label_column, labels,
                            feature_columns, model=estimator)
     write_report(output, estimator, data_file.X, data_file.y, title=title,
-                 random_state=STATE["seed"] or 0)
+                 random_state=STATE["seed"] or 0, verbose=not STATE["quiet"])
     say(f"report -> {output} ({output.stat().st_size / 1024:.0f} KiB)")
 
 
