@@ -94,7 +94,7 @@ def main() -> None:
             p.join(timeout=10)
     demo_log = folder / "demo.log"
     total_line = next((line.strip() for line in demo_log.read_text().splitlines()[::-1]
-                       if "total" in line.lower()), None) if demo_log.exists() else None
+                       if line.startswith("demo wall time")), None) if demo_log.exists() else None
 
     machine = (f"{args.load} busy process{'es' if args.load != 1 else ''} alongside"
                if args.load else "quiet machine")
@@ -103,7 +103,8 @@ def main() -> None:
              "| command | wall time | CPU time | exit code |", "|---|---:|---:|---:|"]
     lines += [f"| `{c}` | {w:.0f} s | {u:.0f} s | {code} |" for c, w, u, code in rows]
     if total_line:
-        lines += ["", f"The demo's own report of its time: `{total_line}`"]
+        lines += ["", "The demo's own measurement (the last row of its table): `"
+                  + " | ".join(cell.strip() for cell in total_line.split("|")) + "`"]
     report = "\n".join(lines) + "\n"
     print(report)
     if not args.keep:
