@@ -111,3 +111,30 @@ def test_full_demo_in_quick_mode_writes_table_and_report(tmp_path, monkeypatch, 
     # parameters were folded and figures placed beside their text).
     _, _, height = rendered(text, tmp_path, "demo")
     assert height < 5000, height
+
+
+def test_example_files_read_back_with_their_ids_names_and_labels(tmp_path):
+    from ursa.data import read_dataset, read_labels
+    from ursa.datasets import load_ucr_anomaly, write_examples
+    from ursa.datasets.__main__ import main
+
+    written = write_examples(tmp_path / "examples")
+    assert sorted(written) == sorted(
+        ["BasicMotions_TRAIN.ts", "BasicMotions_TEST.ts", "motions.csv", "sines.npy",
+         "bleeding_train.csv", "bleeding.csv", "bleeding_labels.csv"])
+    X, y = load_ucr("BasicMotions")
+    motions = read_dataset(written["motions.csv"], label_column="activity", return_names=True)
+    np.testing.assert_allclose(np.asarray(motions.X), X, rtol=1e-6)
+    assert list(motions.y) == list(y)
+    assert motions.feature_names == ["accel_x", "accel_y", "accel_z", "gyro_x", "gyro_y",
+                                     "gyro_z"]
+    assert len(set(motions.ids)) == 80 and motions.ids[0] == f"{y[0].lower()}_01"
+    assert np.load(written["sines.npy"]).shape == (1000, 24, 5)
+    series, labels, train = load_ucr_anomaly()
+    whole, _ = read_dataset(written["bleeding.csv"])
+    head, _ = read_dataset(written["bleeding_train.csv"])
+    np.testing.assert_allclose(np.asarray(whole).ravel(), series, rtol=1e-6)
+    assert np.asarray(head).size == train
+    np.testing.assert_array_equal(read_labels(written["bleeding_labels.csv"]), labels)
+    assert main([str(tmp_path / "again")]) == 0 and (tmp_path / "again" / "motions.csv").exists()
+    assert main(["a", "b"]) == 2
