@@ -247,3 +247,12 @@ def test_feature_names_round_trip_and_show_in_the_header(saved, tmp_path):
     finally:
         del est.feature_names_in_
     assert not (tmp_path / "bad.ursa").exists()
+
+
+def test_refit_forgets_the_earlier_datas_feature_names():
+    X = np.random.default_rng(0).normal(size=(8, 5, 2)).astype(np.float32)
+    est = ursa.SequenceAutoencoder(hidden_size=4, latent_dim=2, epochs=1, random_state=0,
+                                   verbose=False).fit(X)
+    est.feature_names_in_ = np.array(["a", "b"], dtype=object)
+    est.fit(X[:, :, :1])
+    assert not hasattr(est, "feature_names_in_")

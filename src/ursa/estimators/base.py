@@ -107,6 +107,8 @@ class BaseSequenceEstimator(BaseEstimator):
         if reset:
             seqs = as_sequences(X, name=name)
             self.n_features_in_ = seqs.n_features
+            # Names belong to the data of an earlier fit: whoever knows this data's sets them.
+            self.__dict__.pop("feature_names_in_", None)
             return seqs
         self._check_is_fitted()
         return as_sequences(X, name=name, n_features=self.n_features_in_)
