@@ -1,7 +1,7 @@
 """Generation metrics: the TimeGAN protocol's discriminative and predictive scores, and a 2-D view of
 real against synthetic sequences.
 
-Protocol (Yoon et al., NeurIPS 2019, as in ../shared/data/README.md), for data scaled to [0, 1]:
+Protocol (Yoon et al., NeurIPS 2019), for data scaled to [0, 1]:
 
 - discriminative score: a post-hoc 1-layer GRU classifier (hidden = n_features // 2) reads each
   sequence and outputs real/synthetic from its last state; trained with Adam on 80 % of the real and
