@@ -8,6 +8,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
+import ursa
 from ursa.data import as_sequences
 from ursa.networks import RecurrentConfig, SequenceAutoencoderNet, masked_mse
 from ursa.training import (
@@ -288,3 +289,44 @@ def test_checkpoint_refuses_a_file_without_the_state_a_run_needs(tmp_path):
             as_sequences(make_sines(16, 6, 2)), batch_size=8, rng=np.random.default_rng(0),
             optimizer=torch.optim.Adam(net.parameters()), stateful={"counts": Counters()},
             callbacks=[Checkpoint(tmp_path, resume=True)])
+
+
+# ----------------------------------------------------------------------------- precision
+def test_bfloat16_is_refused_without_native_support(monkeypatch):
+    from ursa.training import check_precision
+
+    check_precision("float32", "cpu")  # always accepted
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    with pytest.raises(ValueError, match="precision='bfloat16' needs native bfloat16.*"
+                                         "neither AMX nor AVX512-BF16.*precision='float32'"):
+        check_precision("bfloat16", "cpu")
+    X = np.random.default_rng(0).normal(size=(16, 6, 2)).astype(np.float32)
+    with pytest.raises(ValueError, match="precision='bfloat16'"):
+        ursa.SequenceAutoencoder(precision="bfloat16", device="cpu", epochs=1).fit(X)
+
+
+@pytest.mark.skipif(not ursa.training.bf16_native("cpu"), reason="this CPU has no native bfloat16")
+@pytest.mark.parametrize("cls", ["SequenceAutoencoder", "RecurrentClusterer"])
+def test_bfloat16_training_follows_float32(cls):
+    X = ursa.datasets.make_sines(64, n_timesteps=20, n_features=3, random_state=0)
+    params = dict(cell="lstm", hidden_size=16, latent_dim=4, epochs=6, random_state=0,
+                  device="cpu", verbose=False, validation_fraction=0.0, patience=None)
+    if cls == "RecurrentClusterer":
+        params.update(n_clusters=2, clustering_epochs=2)
+    fits = {p: getattr(ursa, cls)(**params, precision=p).fit(X) for p in ("float32", "bfloat16")}
+    curves = {p: np.array([r["train_loss"] for r in m.history_]) for p, m in fits.items()}
+    assert curves["bfloat16"][-1] < curves["bfloat16"][0]  # it learns
+    np.testing.assert_allclose(curves["bfloat16"], curves["float32"], rtol=0.05)
+    codes = {p: m.transform(X) for p, m in fits.items()}
+    assert codes["bfloat16"].dtype == np.float32 and np.isfinite(codes["bfloat16"]).all()
+    scale = np.abs(codes["float32"]).max()
+    assert np.abs(codes["bfloat16"] - codes["float32"]).max() < 0.1 * scale
+
+
+def test_gan_refuses_bfloat16():
+    X = ursa.datasets.make_sines(16, n_timesteps=6, n_features=2, random_state=0)
+    with pytest.raises(ValueError, match="RecurrentGAN trains in float32 only"):
+        ursa.RecurrentGAN(precision="bfloat16", iterations=1, pretrain_iterations=1).fit(X)
+    with pytest.raises(ValueError, match="precision"):
+        ursa.SequenceAutoencoder(precision="float16").fit(X)

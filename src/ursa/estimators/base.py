@@ -19,7 +19,7 @@ from .._params import Instance, Interval, Options, check_params, fit_seed
 from ..data import SCALINGS, Sequences, SequenceScaler, as_sequences, map_rows
 from ..networks import CELLS, RecurrentConfig
 from ..persistence import check_device_here, save_model
-from ..training import Checkpoint, ProgressBar, TrainingConfig
+from ..training import PRECISIONS, Checkpoint, ProgressBar, TrainingConfig, autocast, check_precision
 
 __all__ = ["BaseSequenceEstimator"]
 
@@ -50,6 +50,7 @@ COMMON_CONSTRAINTS = {
     "device": [Options(("auto", "cpu", "cuda")), Instance((str, torch.device))],
     "verbose": [Instance((bool, Integral))],
     "n_threads": [Interval(int, 1), None],
+    "precision": [Options(PRECISIONS)],
     "checkpoint_dir": [Instance((str, os.PathLike)), None],
     "checkpoint_every": [Interval(int, 1)],
 }
@@ -176,6 +177,7 @@ class BaseSequenceEstimator(BaseEstimator):
         seed = fit_seed(self.random_state)
         # Every GPU's generator: a fit on "cuda:1" draws from that one, not the current device's.
         devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+        check_precision(self.precision, self._device())
         with _THREAD_LOCK, self._threads(), torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             yield np.random.default_rng(seed)
@@ -200,6 +202,7 @@ class BaseSequenceEstimator(BaseEstimator):
             max_grad_norm=self.max_grad_norm,
             validation_fraction=self.validation_fraction,
             patience=self.patience,
+            precision=self.precision,
         )
 
     def _callbacks(self, seqs: Sequences | None = None, resume: bool = False,
@@ -280,6 +283,7 @@ class BaseSequenceEstimator(BaseEstimator):
         order = None if seqs.equal_length else np.argsort(seqs.lengths, kind="stable")
         network = self.network_ if network is None else network
         device = next(network.parameters()).device
+        precision = self.precision
 
         def apply(rows):
             batch = (Sequences(seqs.values[rows], seqs.lengths[rows]) if order is None
@@ -287,7 +291,10 @@ class BaseSequenceEstimator(BaseEstimator):
             values, lengths = batch.tensors(device)
             args = () if extra is None else (torch.from_numpy(
                 np.ascontiguousarray(extra[rows])).to(device),)
-            pieces = [o.detach().cpu().numpy() for o in fn(values, lengths, *args)]
+            with autocast(precision, device):
+                outputs = fn(values, lengths, *args)
+            pieces = [(o.float() if o.dtype == torch.bfloat16 else o).detach().cpu().numpy()
+                      for o in outputs]
             for piece in pieces:
                 finite = np.isfinite(piece).reshape(len(piece), -1).all(axis=1)
                 if not finite.all():

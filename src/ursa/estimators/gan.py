@@ -26,7 +26,7 @@ __all__ = ["RecurrentGAN"]
 
 _SHARED = ("cell", "hidden_size", "num_layers", "bidirectional", "dropout", "latent_dim",
            "batch_size", "learning_rate", "max_grad_norm", "scaling", "random_state", "device",
-           "verbose", "n_threads", "checkpoint_dir", "checkpoint_every")
+           "verbose", "n_threads", "precision", "checkpoint_dir", "checkpoint_every")
 
 # Below this ratio of synthetic to real mean pairwise distance, fit warns of mode collapse.
 COLLAPSE_RATIO = 0.3
@@ -119,6 +119,9 @@ class RecurrentGAN(BaseSequenceEstimator):
     verbose : bool, default=True
         Show a progress bar (losses and time left) on standard error once the fit has run
         two seconds; quick fits stay silent. ``False`` for none.
+    precision : {"float32"}, default="float32"
+        The name every estimator shares; the GAN trains in float32 only. Its networks are too
+        small for bfloat16 to pay, and its step threads would each need their own autocast.
     n_threads : int or None, default=None
         torch intra-op threads during fit and sampling; None keeps torch's setting (halved
         between the two step threads).
@@ -207,7 +210,8 @@ class RecurrentGAN(BaseSequenceEstimator):
         moment_weight=100.0, covariance_weight=0.0, distribution_weight=0.0,
         feature_distribution_weight=0.0, data_weight=None, ema_decay=0.999, scaling="minmax",
         output_margin=0.0, random_state=None, device="auto", verbose=True, n_threads=None,
-        step_threads="auto", callbacks=None, checkpoint_dir=None, checkpoint_every=1,
+        precision="float32", step_threads="auto", callbacks=None, checkpoint_dir=None,
+        checkpoint_every=1,
     ):
         self._init_params(locals())
 
@@ -292,6 +296,10 @@ class RecurrentGAN(BaseSequenceEstimator):
         self
         """
         self._validate_params()
+        if self.precision != "float32":
+            raise ValueError(f"precision={self.precision!r}: RecurrentGAN trains in float32 only "
+                             "(its networks are too small for bfloat16 to pay). Use "
+                             "precision='float32'.")
         if self.architecture == "rcgan" and self.data_weight:
             raise ValueError(f"data_weight={self.data_weight!r} applies to architecture='timegan' "
                              "only: rcgan's discriminator reads the data. Leave it None (or 0).")

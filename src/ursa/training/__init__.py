@@ -4,6 +4,7 @@ step threads)."""
 from .averaging import WeightAverage
 from .callbacks import Callback, Checkpoint, CheckpointError, ProgressBar
 from .loop import LossStep, Phase, TrainingDiverged, TrainingInterrupted, run, train
+from .precision import PRECISIONS, autocast, bf16_native, check_precision
 from .state import (
     BatchStream,
     Counters,
@@ -18,6 +19,7 @@ from .threads import available_cores, step_executor
 
 __all__ = [
     "BatchStream",
+    "PRECISIONS",
     "Callback",
     "Checkpoint",
     "CheckpointError",
@@ -32,7 +34,10 @@ __all__ = [
     "TrainingState",
     "WeightAverage",
     "apply_update",
+    "autocast",
     "available_cores",
+    "bf16_native",
+    "check_precision",
     "copy_weights",
     "iter_batches",
     "run",

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from ..data import Sequences
+from .precision import autocast
 from .state import (
     BatchStream,
     TrainingConfig,
@@ -112,15 +113,19 @@ class LossStep:
                  pass_index: bool = False):
         self.module, self.loss_fn, self.pass_index = module, loss_fn, pass_index
         self.max_grad_norm, self.learning_rate = config.max_grad_norm, config.learning_rate
-        self.warmup_epochs = config.warmup_epochs
+        self.warmup_epochs, self.precision = config.warmup_epochs, config.precision
         self.optimizer = torch.optim.Adam(module.parameters(), lr=config.learning_rate,
                                           weight_decay=config.weight_decay)
         self.params = [p for p in module.parameters() if p.requires_grad]
 
     def loss(self, values, lengths, index) -> torch.Tensor:
-        if self.pass_index:
-            return self.loss_fn(self.module, values, lengths, index)
-        return self.loss_fn(self.module, values, lengths)
+        """The batch's loss, as float32; the forward pass under ``config.precision``."""
+        with autocast(self.precision, values.device):
+            if self.pass_index:
+                loss = self.loss_fn(self.module, values, lengths, index)
+            else:
+                loss = self.loss_fn(self.module, values, lengths)
+        return loss.float()
 
     def step(self, values, lengths, index) -> dict:
         loss = self.loss(values, lengths, index)

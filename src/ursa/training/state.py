@@ -42,6 +42,9 @@ class TrainingConfig:
     # A fresh Adam moves every weight by about the learning rate on its first steps, whatever the
     # gradient; warming up keeps a stage that starts from trained weights from being knocked off them.
     warmup_epochs: int = 0
+    # "bfloat16": the forward pass (and the loss) under bfloat16 autocast; weights, gradients
+    # and optimiser state stay float32 (see ursa.training.precision).
+    precision: str = "float32"
 
 
 @dataclass
