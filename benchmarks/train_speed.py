@@ -22,6 +22,12 @@ Usage::
     python benchmarks/train_speed.py --quick          # smoke run, writes nothing
     python benchmarks/train_speed.py --compare-threads --no-write
     python benchmarks/train_speed.py --device cuda    # both sides on the GPU (its own section)
+    python benchmarks/train_speed.py --cost           # each estimator against the GEMM peak
+
+``--cost`` (its own section) fits each estimator on its benchmark's shape, in float32 and, where
+the CPU has native bfloat16, in bfloat16, counting the FLOPs of its recurrent and linear layers
+(``benchmarks/_cost.py``), and sets the achieved GFLOP/s beside this thread count's measured
+GEMM peak in float32 and bfloat16.
 
 A run with other options than these (``--repeats``, ``--shapes``, ...) is a trial: it prints its
 tables and leaves RESULTS.md alone unless given ``--record``.
@@ -48,6 +54,7 @@ sys.path.insert(0, str(ROOT / "src"))  # measure this checkout, installed or not
 import ursa  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _cost  # noqa: E402
 import _results  # noqa: E402
 
 LATENT_DIM = 16
@@ -288,6 +295,112 @@ def bench_threads(shapes, cells, args, log, thread_counts=(1, 2)) -> list[dict]:
     return rows
 
 
+# --------------------------------------------------------------------------- cost against the limit
+def _cost_cases(quick: bool):
+    """(estimator, shape, builder(precision), X) at each benchmark's shape (``quick``: tiny)."""
+    c = next(s for s in SHAPES if s.name == "c")
+    n_c = c.batch * (2 if quick else 8)
+    motions, _ = ursa.datasets.load_ucr("BasicMotions")
+    series, _, train = ursa.datasets.load_ucr_anomaly()
+    sines = ursa.datasets.make_sines(1000, random_state=0)
+    short = 20 if quick else 300
+    common = dict(random_state=0, device="cpu", verbose=False)
+    cases = []
+    for cell in ("lstm", "gru"):
+        cases.append((f"SequenceAutoencoder ({cell})", f"{c.label()}, {n_c} sequences, 3 epochs",
+                      lambda p, cell=cell: ursa.SequenceAutoencoder(
+                          cell=cell, hidden_size=c.hidden, latent_dim=LATENT_DIM, epochs=3,
+                          batch_size=c.batch, validation_fraction=0.0, patience=None,
+                          precision=p, **common),
+                      make_data(n_c, c.n_steps, c.n_features, seed=1)))
+    cases.append(("RecurrentClusterer", "BasicMotions, 80 x 100 x 6, defaults",
+                  lambda p: ursa.RecurrentClusterer(n_clusters=4, precision=p, **common),
+                  motions))
+    cases.append(("SequenceAnomalyDetector", f"UCR 135's training part ({train} points), defaults",
+                  lambda p: ursa.SequenceAnomalyDetector(precision=p, **common), series[:train]))
+    cases.append(("RecurrentGAN", f"sines 1000 x 24 x 5, {short} + {short} iterations",
+                  lambda p: ursa.RecurrentGAN(iterations=short, pretrain_iterations=short,
+                                              precision=p, **common), sines))
+    return cases
+
+
+def bench_cost(args, log) -> tuple[dict, list[dict]]:
+    torch.set_num_threads(args.threads)
+    peaks = {"float32": _cost.gemm_peak(torch.float32),
+             "bfloat16": _cost.gemm_peak(torch.bfloat16)}
+    log(f"  GEMM peak, {args.threads} thread(s): float32 {peaks['float32']:.0f} GFLOP/s, "
+        f"bfloat16 {peaks['bfloat16']:.0f} GFLOP/s")
+    precisions = ["float32"] + (["bfloat16"] if ursa.training.bf16_native("cpu") else [])
+    rows = []
+    for name, shape, build, X in _cost_cases(args.quick):
+        for precision in precisions:
+            if name == "RecurrentGAN" and precision != "float32":
+                continue  # the GAN trains in float32 only
+            est = build(precision).set_params(n_threads=args.threads)
+            with _cost.count_flops() as counted:
+                started = time.perf_counter()
+                est.fit(X)
+                seconds = time.perf_counter() - started
+            rate = counted["flops"] / seconds / 1e9
+            rows.append(dict(name=name, shape=shape, precision=precision, seconds=seconds,
+                             loss=est.history_[-1]["train_loss"],
+                             gflop=counted["flops"] / 1e9, rate=rate,
+                             share32=rate / peaks["float32"], share16=rate / peaks["bfloat16"]))
+            log(f"  cost {name:28s} {precision:8s}: {seconds:6.1f} s, {rate:6.1f} GFLOP/s, "
+                f"{100 * rate / peaks['float32']:.0f} % of the float32 peak")
+    return peaks, rows
+
+
+def bench_precision_quality(args, log, seeds=(0, 1, 2)) -> list[dict]:
+    """The demo's LSTM autoencoder on BasicMotions (latent 8, 60 epochs) fitted with each seed
+    in float32 and bfloat16: final training loss and k-means NMI of the embeddings against the
+    classes, to compare the gap between precisions with the spread across seeds."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import normalized_mutual_info_score
+
+    X, y = ursa.datasets.load_ucr("BasicMotions")
+    rows = []
+    for precision in ("float32", "bfloat16"):
+        for seed in seeds:
+            est = ursa.SequenceAutoencoder(
+                cell="lstm", latent_dim=8, epochs=6 if args.quick else 60,
+                validation_fraction=0.0, random_state=seed, device="cpu", verbose=False,
+                n_threads=args.threads, precision=precision).fit(X)
+            codes = est.transform(X)
+            nmi = normalized_mutual_info_score(
+                y, KMeans(4, n_init=10, random_state=0).fit_predict(codes))
+            rows.append(dict(precision=precision, seed=seed, loss=est.history_[-1]["train_loss"],
+                             nmi=nmi))
+            log(f"  quality BasicMotions LSTM autoencoder, {precision}, seed {seed}: loss "
+                f"{rows[-1]['loss']:.4f}, NMI {nmi:.3f}")
+    return rows
+
+
+def precision_table(rows: list[dict]) -> str:
+    lines = ["| precision | final training loss, mean ± sd | k-means NMI of the embeddings, "
+             "mean ± sd |", "|---|---:|---:|"]
+    for precision in ("float32", "bfloat16"):
+        chosen = [r for r in rows if r["precision"] == precision]
+        cells = [f"{statistics.mean(v):.4f} ± {statistics.pstdev(v):.4f}"
+                 for v in ([r["loss"] for r in chosen], [r["nmi"] for r in chosen])]
+        lines.append(f"| {precision} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines)
+
+
+def cost_table(peaks: dict, rows: list[dict]) -> str:
+    lines = [f"GEMM peak on this thread count (2048 x 2048 products, best of 5): float32 "
+             f"{peaks['float32']:.0f} GFLOP/s, bfloat16 {peaks['bfloat16']:.0f} GFLOP/s.", "",
+             "| estimator | shape | precision | fit s | final training loss | GFLOP counted "
+             "| GFLOP/s | share of the float32 peak | share of the bfloat16 peak |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['name']} | {r['shape']} | {r['precision']} | {r['seconds']:.1f} "
+                     f"| {r['loss']:.4g} "
+                     f"| {r['gflop']:.0f} | {r['rate']:.1f} | {100 * r['share32']:.0f} % "
+                     f"| {100 * r['share16']:.0f} % |")
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------- reporting
 def _verdict(ratio: float, target: float) -> str:
     return "meets target" if ratio <= target else "**slower than target**"
@@ -365,11 +478,14 @@ def parse_args(argv=None):
     p.add_argument("--skip-inference", action="store_true", help="skip the inference comparison")
     p.add_argument("--skip-training", action="store_true",
                    help="skip the training comparison (inference only, shape c)")
+    p.add_argument("--cost", action="store_true",
+                   help="only the cost table: each estimator's achieved GFLOP/s against the "
+                        "GEMM peak (its own section of RESULTS.md)")
     p.add_argument("--quick", action="store_true", help="smoke run: tiny sizes, 1 repeat, writes nothing")
     _results.add_write_options(p)
     args = p.parse_args(argv)
     # --device picks the section (CPU or GPU); --compare-threads only adds a table.
-    args.trial = _results.trial_options(p, args, ignore={"device", "compare_threads"})
+    args.trial = _results.trial_options(p, args, ignore={"device", "compare_threads", "cost"})
     q = args.quick
     defaults = dict(repeats=1 if q else 5, epochs=2, batches_per_epoch=2 if q else 8,
                     infer_n=INFER_BATCH if q else 4096, infer_repeats=1 if q else 5)
@@ -410,6 +526,24 @@ def main(argv=None) -> int:
         f"{args.epochs} epochs per fit (epoch 1 dropped); {args.repeats} repeats")
 
     sections = []
+    if args.cost:
+        log("Cost against the GEMM peak (each estimator's fit)")
+        peaks, cost_rows = bench_cost(args, log)
+        parts = [cost_table(peaks, cost_rows)]
+        if ursa.training.bf16_native("cpu"):
+            quality = bench_precision_quality(args, log)
+            parts += ["", "Quality, bfloat16 against float32: the demo's LSTM autoencoder on "
+                      "BasicMotions (latent 8, 60 epochs), seeds 0-2:", "",
+                      precision_table(quality)]
+        text = "\n".join([f"Runtime: {time.perf_counter() - started:.0f} s", "",
+                          _cost.__doc__.split("\n\n")[1].replace("\n", " "), "", *parts, ""])
+        print(text)
+        if _results.should_write(args.write, args.trial):
+            _results.write_section(
+                "train_speed-cost", text, command, machine=machine, date=when,
+                title="Each estimator's fit against the GEMM peak (CPU) — "
+                      "`benchmarks/train_speed.py --cost`")
+        return 0
     settings = (
         f"latent_dim={LATENT_DIM}, n_sequences = batch_size x {args.batches_per_epoch} "
         f"({args.batches_per_epoch} batches per epoch), {args.epochs} epochs per fit with epoch 1 "
