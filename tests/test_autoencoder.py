@@ -178,3 +178,24 @@ def test_docstring_example_runs():
 
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
+
+
+class _ThreadProbe(ursa.training.Callback):
+    def on_train_begin(self, state):
+        self.threads = torch.get_num_threads()
+
+
+@pytest.mark.parametrize("cell, n_features, n_threads, expected", [
+    ("gru", 2, None, 1),          # small products: one thread
+    ("lstm", 200, None, "torch"),  # 4 x 64 x 264 x 64 multiply-adds per step: torch's setting
+    ("gru", 2, 2, 2),             # n_threads overrides the rule
+])
+def test_fit_threads_follow_the_size_of_a_step(cell, n_features, n_threads, expected):
+    before = torch.get_num_threads()
+    probe = _ThreadProbe()
+    X = np.random.default_rng(0).normal(size=(64, 3, n_features)).astype(np.float32)
+    SequenceAutoencoder(cell=cell, hidden_size=64, latent_dim=2, epochs=1, batch_size=64,
+                        n_threads=n_threads, callbacks=[probe], random_state=0, verbose=False,
+                        device="cpu").fit(X)
+    assert probe.threads == (before if expected == "torch" else expected)
+    assert torch.get_num_threads() == before  # the caller's setting is restored

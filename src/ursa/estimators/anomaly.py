@@ -200,8 +200,11 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         as fast for LSTMs on a CPU with AMX, on hardware with native bfloat16 only (refused
         elsewhere). float32 by default, the precision every benchmark figure was measured in.
     n_threads : int or None, default=None
-        torch intra-op threads during fit and scoring; None keeps torch's setting, as in
-        :class:`ursa.SequenceAutoencoder`.
+        torch intra-op threads during fit and scoring. None: a fit runs on one thread
+        unless a training step's recurrent products are large (LSTMs from about a million
+        multiply-adds per step, other cells from about five million; then torch's setting, one
+        per physical core), which keeps small fits from burning CPU and from fighting other
+        processes on a busy machine; scoring keeps torch's setting (docs/autoencoder.md).
     callbacks : list of ursa.training.Callback, optional
         Extra training callbacks (not saved with the model).
     checkpoint_dir : str, path or None, default=None

@@ -23,9 +23,14 @@ from ..training import PRECISIONS, Checkpoint, ProgressBar, TrainingConfig, auto
 
 __all__ = ["BaseSequenceEstimator"]
 
-# n_threads=None keeps torch's own intra-op setting (one thread per physical core) rather than
-# pinning one thread: a second thread speeds up LSTMs and wide inputs and costs the small RNN and
-# GRU shapes next to nothing (docs/autoencoder.md).
+# n_threads=None fits on one intra-op thread unless the recurrent products of a training step are
+# large enough to gain from torch's own setting (one thread per physical core): measured, a second
+# thread sped up LSTMs from about a million multiply-adds per step (gates x hidden x (inputs +
+# hidden) x batch) and every cell from about five million, was worth nothing below that, and on
+# a busy machine threads that wait on each other burn CPU (docs/autoencoder.md). The rule reads
+# only the parameters and the data's width, so a fit stays repeatable bit for bit.
+_GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+_PARALLEL_WORK = {"lstm": 1_000_000, "gru": 5_000_000, "rnn": 5_000_000}
 
 # torch's thread count and default generator are process-wide: serialise fits, and predictions
 # that change the thread count.
@@ -148,13 +153,15 @@ class BaseSequenceEstimator(BaseEstimator):
         return self._device()
 
     @contextlib.contextmanager
-    def _threads(self):
-        """Run with ``n_threads`` intra-op threads, restoring the caller's setting after.
+    def _threads(self, count=None):
+        """Run with ``count`` intra-op threads (default ``n_threads``), restoring the caller's
+        setting after.
 
         torch's thread count is process-wide, so a call that changes it holds a process lock; with
-        ``n_threads=None`` nothing changes and inference from several threads runs concurrently.
+        a count of None nothing changes and inference from several threads runs concurrently.
         """
-        if self.n_threads is None:
+        count = self.n_threads if count is None else count
+        if count is None:
             # OpenMP's thread count is per calling thread: a thread other than the one that set
             # torch's count would otherwise run with the default and round differently.
             torch.set_num_threads(torch.get_num_threads())
@@ -162,11 +169,21 @@ class BaseSequenceEstimator(BaseEstimator):
             return
         with _THREAD_LOCK:
             before = torch.get_num_threads()
-            torch.set_num_threads(self.n_threads)
+            torch.set_num_threads(count)
             try:
                 yield
             finally:
                 torch.set_num_threads(before)
+
+    def _fit_threads(self) -> int | None:
+        """Intra-op threads of a fit: ``n_threads``, or with None one thread unless a training
+        step's recurrent products are large (None then: torch's own setting)."""
+        if self.n_threads is not None:
+            return self.n_threads
+        cell = self.cell if self.cell in _GATES else "gru"
+        work = _GATES[cell] * self.hidden_size * (self.n_features_in_ + self.hidden_size) \
+            * self.batch_size
+        return None if work >= _PARALLEL_WORK[cell] else 1
 
     @contextlib.contextmanager
     def _fit_context(self):
@@ -178,7 +195,8 @@ class BaseSequenceEstimator(BaseEstimator):
         # Every GPU's generator: a fit on "cuda:1" draws from that one, not the current device's.
         devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
         check_precision(self.precision, self._device())
-        with _THREAD_LOCK, self._threads(), torch.random.fork_rng(devices=devices):
+        with _THREAD_LOCK, self._threads(self._fit_threads()), \
+                torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             yield np.random.default_rng(seed)
 

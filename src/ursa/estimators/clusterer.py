@@ -170,8 +170,11 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, BaseSequenceEstimator):
         as fast for LSTMs on a CPU with AMX, on hardware with native bfloat16 only (refused
         elsewhere). float32 by default, the precision every benchmark figure was measured in.
     n_threads : int or None, default=None
-        torch intra-op threads during fit and inference; None keeps torch's setting (one per
-        physical core), the fastest for most shapes.
+        torch intra-op threads during fit and inference. None: a fit runs on one thread
+        unless a training step's recurrent products are large (LSTMs from about a million
+        multiply-adds per step, other cells from about five million; then torch's setting, one
+        per physical core), which keeps small fits from burning CPU and from fighting other
+        processes on a busy machine; inference keeps torch's setting (docs/autoencoder.md).
     callbacks : list of ursa.training.Callback, optional
         Extra callbacks, called in both training stages.
     checkpoint_dir : str, path or None, default=None

@@ -123,8 +123,9 @@ class RecurrentGAN(BaseSequenceEstimator):
         The name every estimator shares; the GAN trains in float32 only. Its networks are too
         small for bfloat16 to pay, and its step threads would each need their own autocast.
     n_threads : int or None, default=None
-        torch intra-op threads during fit and sampling; None keeps torch's setting (halved
-        between the two step threads).
+        torch intra-op threads during fit and sampling; None: as in
+        :class:`ursa.SequenceAutoencoder` (the GAN's small networks get one thread per step
+        thread; sampling keeps torch's setting).
     step_threads : {1, 2} or "auto", default="auto"
         TimeGAN: threads that run the independent parts of each joint iteration at once; the fit
         is the same bit for bit either way. "auto" uses 2 on a CPU with two cores or more for

@@ -69,12 +69,19 @@ def _repeat(fn, seeds, steps: int, verbose, description: str):
 
     scores = []
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-    with tqdm(total=len(seeds) * steps, desc=description, unit="step", leave=False, delay=2.0,
-              disable=not verbose, file=sys.stderr, miniters=50) as bar:
-        for seed in seeds:
-            with torch.random.fork_rng(devices=devices):
-                torch.manual_seed(seed)
-                scores.append(float(fn(np.random.default_rng(seed), bar.update)))
+    # The post-hoc networks are a few units wide: a second intra-op thread only burns CPU (and
+    # fights other processes on a busy machine), so they train on one.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with tqdm(total=len(seeds) * steps, desc=description, unit="step", leave=False,
+                  delay=2.0, disable=not verbose, file=sys.stderr, miniters=50) as bar:
+            for seed in seeds:
+                with torch.random.fork_rng(devices=devices):
+                    torch.manual_seed(seed)
+                    scores.append(float(fn(np.random.default_rng(seed), bar.update)))
+    finally:
+        torch.set_num_threads(threads)
     scores = np.asarray(scores)
     return GenerationScore(float(scores.mean()), float(scores.std()), scores)
 
