@@ -165,10 +165,8 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, BaseSequenceEstimator):
         Show a progress bar (losses and time left) on standard error once the fit has run
         two seconds; quick fits stay silent. ``False`` for none.
     precision : {"float32", "bfloat16"}, default="float32"
-        Arithmetic of training and inference. ``"bfloat16"`` runs the forward passes under
-        bfloat16 autocast (weights, gradients and optimiser state stay float32): about twice
-        as fast for LSTMs on a CPU with AMX, on hardware with native bfloat16 only (refused
-        elsewhere). float32 by default, the precision every benchmark figure was measured in.
+        Arithmetic of training and inference, as in :class:`ursa.SequenceAutoencoder`;
+        bfloat16 is slower than float32 at this estimator's default sizes (docs/autoencoder.md).
     n_threads : int or None, default=None
         torch intra-op threads during fit and inference. None: a fit runs on one thread
         unless a training step's recurrent products are large (LSTMs from about a million
