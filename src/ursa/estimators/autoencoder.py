@@ -94,9 +94,10 @@ class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, BaseSequenceE
         two seconds; quick fits stay silent. ``False`` for none.
     precision : {"float32", "bfloat16"}, default="float32"
         Arithmetic of training and inference. ``"bfloat16"`` runs the forward passes under
-        bfloat16 autocast (weights, gradients and optimiser state stay float32): about twice
-        as fast for LSTMs on a CPU with AMX, on hardware with native bfloat16 only (refused
-        elsewhere). float32 by default, the precision every benchmark figure was measured in.
+        bfloat16 autocast (weights, gradients and optimiser state stay float32), on hardware
+        with native bfloat16 only (refused elsewhere); it pays for wide LSTMs and costs time on
+        small shapes (docs/autoencoder.md). float32 by default, the precision every benchmark
+        figure was measured in.
     n_threads : int or None, default=None
         torch intra-op threads during fit and inference. None: a fit runs on one thread
         unless a training step's recurrent products are large (LSTMs from about a million
@@ -235,15 +236,6 @@ class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, BaseSequenceE
             seqs, lambda v, n: (network.encoder(v, n),), per_step=(False,), network=network
         )
         return codes
-
-    def fit_transform(self, X, y=None) -> np.ndarray:
-        """Fit on ``X`` and embed it: ``fit(X).transform(X)``.
-
-        Returns
-        -------
-        ndarray of shape (n_sequences, latent_dim), float32
-        """
-        return self.fit(X).transform(X)
 
     def reconstruct(self, X):
         """Rebuild each sequence through its embedding.
