@@ -363,8 +363,7 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
             X, min_length=2 if self.window == "auto" else self.window)
         self.window_ = self._resolve_window(series)
         self._check_score_stride(self.window_)
-        self.n_features_in_ = series[0].shape[1]
-        self.__dict__.pop("feature_names_in_", None)  # an earlier fit's names (see base)
+        self._set_input_width(series[0].shape[1])
         self.channels_ = self._select_channels(series)
         padded = np.zeros((len(series), int(lengths.max()), self.n_features_in_), dtype=np.float32)
         for i, s in enumerate(series):

@@ -7,7 +7,6 @@ import contextlib
 import hashlib
 import json
 import os
-import threading
 from numbers import Integral
 
 import numpy as np
@@ -19,7 +18,16 @@ from .._params import Instance, Interval, Options, check_params, fit_seed
 from ..data import SCALINGS, Sequences, SequenceScaler, as_sequences, map_rows
 from ..networks import CELLS, RecurrentConfig
 from ..persistence import check_device_here, save_model
-from ..training import PRECISIONS, Checkpoint, ProgressBar, TrainingConfig, autocast, check_precision
+from ..training import (
+    PRECISIONS,
+    THREAD_LOCK,
+    Checkpoint,
+    ProgressBar,
+    TrainingConfig,
+    autocast,
+    check_precision,
+    intra_op_threads,
+)
 
 __all__ = ["BaseSequenceEstimator"]
 
@@ -31,10 +39,6 @@ __all__ = ["BaseSequenceEstimator"]
 # only the parameters and the data's width, so a fit stays repeatable bit for bit.
 _GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 _PARALLEL_WORK = {"lstm": 1_000_000, "gru": 5_000_000, "rnn": 5_000_000}
-
-# torch's thread count and default generator are process-wide: serialise fits, and predictions
-# that change the thread count.
-_THREAD_LOCK = threading.RLock()
 
 # Parameters every recurrent estimator shares (DESIGN.md's common names).
 COMMON_CONSTRAINTS = {
@@ -112,12 +116,16 @@ class BaseSequenceEstimator(BaseEstimator):
     def _validate_data(self, X, *, reset: bool, name: str = "X") -> Sequences:
         if reset:
             seqs = as_sequences(X, name=name)
-            self.n_features_in_ = seqs.n_features
-            # Names belong to the data of an earlier fit: whoever knows this data's sets them.
-            self.__dict__.pop("feature_names_in_", None)
+            self._set_input_width(seqs.n_features)
             return seqs
         self._check_is_fitted()
         return as_sequences(X, name=name, n_features=self.n_features_in_)
+
+    def _set_input_width(self, n_features: int) -> None:
+        """A fit's ``n_features_in_``. The feature names of an earlier fit's data go: whoever
+        knows this data's names sets them (as ``ursa fit`` does)."""
+        self.n_features_in_ = n_features
+        self.__dict__.pop("feature_names_in_", None)
 
     def _check_is_fitted(self) -> None:
         if not hasattr(self, "network_"):
@@ -152,38 +160,19 @@ class BaseSequenceEstimator(BaseEstimator):
             return torch.device("cpu")
         return self._device()
 
-    @contextlib.contextmanager
     def _threads(self, count=None):
-        """Run with ``count`` intra-op threads (default ``n_threads``), restoring the caller's
-        setting after.
-
-        torch's thread count is process-wide, so a call that changes it holds a process lock; with
-        a count of None nothing changes and inference from several threads runs concurrently.
-        """
-        count = self.n_threads if count is None else count
-        if count is None:
-            # OpenMP's thread count is per calling thread: a thread other than the one that set
-            # torch's count would otherwise run with the default and round differently.
-            torch.set_num_threads(torch.get_num_threads())
-            yield
-            return
-        with _THREAD_LOCK:
-            before = torch.get_num_threads()
-            torch.set_num_threads(count)
-            try:
-                yield
-            finally:
-                torch.set_num_threads(before)
+        """Run with ``count`` intra-op threads (default ``n_threads``; None keeps torch's
+        setting): :func:`ursa.training.intra_op_threads`."""
+        return intra_op_threads(self.n_threads if count is None else count)
 
     def _fit_threads(self) -> int | None:
         """Intra-op threads of a fit: ``n_threads``, or with None one thread unless a training
         step's recurrent products are large (None then: torch's own setting)."""
         if self.n_threads is not None:
             return self.n_threads
-        cell = self.cell if self.cell in _GATES else "gru"
-        work = _GATES[cell] * self.hidden_size * (self.n_features_in_ + self.hidden_size) \
+        work = _GATES[self.cell] * self.hidden_size * (self.n_features_in_ + self.hidden_size) \
             * self.batch_size
-        return None if work >= _PARALLEL_WORK[cell] else 1
+        return None if work >= _PARALLEL_WORK[self.cell] else 1
 
     @contextlib.contextmanager
     def _fit_context(self):
@@ -195,7 +184,7 @@ class BaseSequenceEstimator(BaseEstimator):
         # Every GPU's generator: a fit on "cuda:1" draws from that one, not the current device's.
         devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
         check_precision(self.precision, self._device())
-        with _THREAD_LOCK, self._threads(self._fit_threads()), \
+        with THREAD_LOCK, self._threads(self._fit_threads()), \
                 torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             yield np.random.default_rng(seed)

@@ -533,15 +533,6 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, BaseSequenceEstimator):
         """
         return self.fit(X).labels_
 
-    def fit_transform(self, X, y=None) -> np.ndarray:
-        """Fit on ``X`` and return its latent codes: ``fit(X).transform(X)``.
-
-        Returns
-        -------
-        ndarray of shape (n_sequences, latent_dim), float32
-        """
-        return self.fit(X).transform(X)
-
     def score(self, X, y=None) -> float:
         """Assignment confidence: the mean log of each sequence's largest soft assignment.
 

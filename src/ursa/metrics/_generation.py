@@ -32,6 +32,7 @@ from ..data import Sequences, as_sequences
 from ..networks.gan import RecurrentBlock
 from ..networks.recurrent import last_valid
 from ..persistence import check_device_here
+from ..training import intra_op_threads
 
 __all__ = [
     "GenerationScore",
@@ -71,17 +72,13 @@ def _repeat(fn, seeds, steps: int, verbose, description: str):
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
     # The post-hoc networks are a few units wide: a second intra-op thread only burns CPU (and
     # fights other processes on a busy machine), so they train on one.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with tqdm(total=len(seeds) * steps, desc=description, unit="step", leave=False,
-                  delay=2.0, disable=not verbose, file=sys.stderr, miniters=50) as bar:
-            for seed in seeds:
-                with torch.random.fork_rng(devices=devices):
-                    torch.manual_seed(seed)
-                    scores.append(float(fn(np.random.default_rng(seed), bar.update)))
-    finally:
-        torch.set_num_threads(threads)
+    with intra_op_threads(1), tqdm(total=len(seeds) * steps, desc=description, unit="step",
+                                   leave=False, delay=2.0, disable=not verbose,
+                                   file=sys.stderr, miniters=50) as bar:
+        for seed in seeds:
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(seed)
+                scores.append(float(fn(np.random.default_rng(seed), bar.update)))
     scores = np.asarray(scores)
     return GenerationScore(float(scores.mean()), float(scores.std()), scores)
 

@@ -15,11 +15,12 @@ from .state import (
     copy_weights,
     iter_batches,
 )
-from .threads import available_cores, step_executor
+from .threads import THREAD_LOCK, available_cores, intra_op_threads, step_executor
 
 __all__ = [
     "BatchStream",
     "PRECISIONS",
+    "THREAD_LOCK",
     "Callback",
     "Checkpoint",
     "CheckpointError",
@@ -39,6 +40,7 @@ __all__ = [
     "bf16_native",
     "check_precision",
     "copy_weights",
+    "intra_op_threads",
     "iter_batches",
     "run",
     "step_executor",

@@ -1,14 +1,40 @@
-"""Running independent parts of a training step on a second thread (opt-in)."""
+"""torch's intra-op thread count, set for a block; and running independent parts of a training
+step on a second thread (opt-in)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-__all__ = ["available_cores", "step_executor"]
+__all__ = ["THREAD_LOCK", "available_cores", "intra_op_threads", "step_executor"]
+
+# torch's thread count and default generator are process-wide: what changes them (fits, and
+# predictions or scores that set the thread count) holds this lock.
+THREAD_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def intra_op_threads(count: int | None):
+    """Run the block with ``count`` torch intra-op threads, restoring the caller's setting after
+    (holding :data:`THREAD_LOCK`, since the count is process-wide). With None nothing changes
+    and no lock is taken, so that inference from several threads runs concurrently."""
+    if count is None:
+        # OpenMP's thread count is per calling thread: a thread other than the one that set
+        # torch's count would otherwise run with the default and round differently.
+        torch.set_num_threads(torch.get_num_threads())
+        yield
+        return
+    with THREAD_LOCK:
+        before = torch.get_num_threads()
+        torch.set_num_threads(count)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
 
 
 class _InlineExecutor:
