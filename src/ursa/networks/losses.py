@@ -3,10 +3,30 @@ and distribution-matching terms of the GAN objectives."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 import torch
 import torch.nn.functional as F
 
 from .recurrent import step_mask
+
+
+# Under differential privacy a sequence's gradient may depend on that sequence only: the batch
+# losses then weigh every sequence equally (the mean over the batch of each sequence's mean over
+# its own steps) rather than every step (which lets one sequence's length set the others' weight).
+_PER_SEQUENCE = contextvars.ContextVar("ursa_per_sequence_losses", default=False)
+
+
+@contextlib.contextmanager
+def per_sequence_means():
+    """Within this context, :func:`masked_mse` and :func:`masked_mean` average each sequence over
+    its own valid steps, then the sequences (the same value on equal-length batches)."""
+    token = _PER_SEQUENCE.set(True)
+    try:
+        yield
+    finally:
+        _PER_SEQUENCE.reset(token)
 
 
 def step_errors(prediction: torch.Tensor, target: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -21,6 +41,8 @@ def masked_mse(prediction: torch.Tensor, target: torch.Tensor, lengths: torch.Te
     """Mean squared error over the valid steps of every sequence in the batch."""
     if bool((lengths == target.size(1)).all()):
         return torch.nn.functional.mse_loss(prediction, target)
+    if _PER_SEQUENCE.get():
+        return (step_errors(prediction, target, lengths).sum(1) / lengths).mean()
     return step_errors(prediction, target, lengths).sum() / lengths.sum()
 
 
@@ -33,6 +55,9 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of ``values`` (batch, time[, features]) over the valid steps of ``mask`` (batch, time)."""
     if values.dim() == 3:
         mask = mask.unsqueeze(-1).expand_as(values)
+    if _PER_SEQUENCE.get():
+        per_sequence = (values * mask).flatten(1).sum(1) / mask.flatten(1).sum(1).clamp(min=1.0)
+        return per_sequence.mean()
     return (values * mask).sum() / mask.sum().clamp(min=1.0)
 
 

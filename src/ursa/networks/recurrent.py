@@ -26,6 +26,7 @@ __all__ = [
     "fold_input_scaling",
     "fold_output_scaling",
     "make_rnn",
+    "PerSampleRecurrent",
     "reverse_padded",
     "last_valid",
     "step_mask",
@@ -54,8 +55,94 @@ class RecurrentConfig:
         return self.hidden_size * (2 if self.bidirectional else 1)
 
 
+class PerSampleRecurrent:
+    """Mixin of the fused recurrent modules :func:`make_rnn` builds: with ``record`` set to a
+    callable, the forward pass also reports what a sequence's own weight gradient is made of.
+
+    The layers then run one at a time, the input projection ``x W_ih^T + b_ih`` taken outside
+    the fused kernel (which gets an identity input weight), so that the gradient reaching that
+    projection, is the gate pre-activations' gradient at every step. ``record`` is called during the
+    backward pass: the layer's input (batch, time, in), its hidden state one step earlier
+    (batch, time, hidden), and the gradients reaching the input and the recurrent products
+    (the same but for a GRU's candidate gate, scaled there by the reset gate), each (batch,
+    time, gates * hidden): the layer's weight gradients are their products with the input and
+    the earlier state, summed over time. Called as ``record(module, layer, inputs, previous,
+    input_delta, recurrent_delta)``. Outputs are the same as the plain forward pass (to float rounding); the
+    parameters and their names are torch's. Unidirectional, batch-first modules only (the only
+    kind :func:`make_rnn` builds).
+    """
+
+    record = None
+    _MODE = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn_tanh"}
+
+    def forward(self, input, hx=None):  # noqa: A002 (torch's name)
+        if self.record is None or not torch.is_grad_enabled():
+            return super().forward(input, hx)
+        mode = self._MODE[self.mode]
+        lstm = mode == "lstm"
+        batch, size = input.size(0), self.hidden_size
+        if hx is None:
+            zeros = input.new_zeros(self.num_layers, batch, size)
+            hx = (zeros, zeros) if lstm else zeros
+        kernel = getattr(torch._VF, mode)
+        layer_input, finals = input, []
+        for layer in range(self.num_layers):
+            if layer and self.dropout and self.training:
+                layer_input = nn.functional.dropout(layer_input, self.dropout, True)
+            w_ih, w_hh, b_ih, b_hh = (getattr(self, f"{n}_l{layer}") for n in
+                                      ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+            gates = nn.functional.linear(layer_input, w_ih.detach(), b_ih.detach())
+            if w_ih.requires_grad and not gates.requires_grad:  # the data itself: a leaf
+                gates.requires_grad_()
+            width = gates.size(-1)
+            eye = torch.eye(width, dtype=gates.dtype, device=gates.device)
+            state = (hx[0][layer:layer + 1], hx[1][layer:layer + 1]) if lstm \
+                else hx[layer:layer + 1]
+            weights = [eye, w_hh.detach(), gates.new_zeros(width), b_hh.detach()]
+            output, *final = kernel(gates, state, weights, True, 1, 0.0, self.training, False,
+                                    True)
+            if gates.requires_grad:
+                start = state[0][0] if lstm else state[0]  # (batch, hidden)
+                previous = torch.cat([start[:, None], output[:, :-1]], 1).detach()
+                gates.register_hook(self._reporter(layer, layer_input.detach(), previous,
+                                                    gates.detach()))
+            finals.append(final)
+            layer_input = output
+        if lstm:
+            return layer_input, (torch.cat([f[0] for f in finals]),
+                                 torch.cat([f[1] for f in finals]))
+        return layer_input, torch.cat([f[0] for f in finals])
+
+    def _reporter(self, layer, inputs, previous, gates):
+        def report(delta):
+            recurrent_delta = delta
+            if self.mode == "GRU":  # n = tanh(x_n + r * (W_hn h + b_hn)): scaled by r
+                size = self.hidden_size
+                w_hh, b_hh = getattr(self, f"weight_hh_l{layer}"), getattr(self, f"bias_hh_l{layer}")
+                reset = torch.sigmoid(gates[..., :size] + nn.functional.linear(
+                    previous, w_hh[:size].detach(), b_hh[:size].detach()))
+                recurrent_delta = torch.cat([delta[..., :2 * size],
+                                             delta[..., 2 * size:] * reset], -1)
+            self.record(self, layer, inputs, previous, delta, recurrent_delta)
+        return report
+
+
+class _RNN(PerSampleRecurrent, nn.RNN):
+    pass
+
+
+class _GRU(PerSampleRecurrent, nn.GRU):
+    pass
+
+
+class _LSTM(PerSampleRecurrent, nn.LSTM):
+    pass
+
+
 def make_rnn(cell: str, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0):
-    """A fused torch recurrent module, batch first. ``"rnn"`` is Elman's tanh network."""
+    """A fused torch recurrent module, batch first (torch's ``nn.RNN`` / ``nn.GRU`` /
+    ``nn.LSTM``, with :class:`PerSampleRecurrent`'s optional per-sequence gradient path).
+    ``"rnn"`` is Elman's tanh network."""
     kwargs = dict(
         input_size=input_size,
         hidden_size=hidden_size,
@@ -64,11 +151,11 @@ def make_rnn(cell: str, input_size: int, hidden_size: int, num_layers: int = 1, 
         batch_first=True,
     )
     if cell == "rnn":
-        return nn.RNN(nonlinearity="tanh", **kwargs)
+        return _RNN(nonlinearity="tanh", **kwargs)
     if cell == "gru":
-        return nn.GRU(**kwargs)
+        return _GRU(**kwargs)
     if cell == "lstm":
-        return nn.LSTM(**kwargs)
+        return _LSTM(**kwargs)
     raise ValueError(f"cell must be one of {CELLS}, got {cell!r}.")
 
 

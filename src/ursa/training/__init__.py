@@ -1,10 +1,20 @@
-"""The one training loop, its state and its callbacks, and training utilities (weight averaging,
-step threads)."""
+"""The one training loop, its state and its callbacks, differentially private updates, and training
+utilities (weight averaging, step threads)."""
 
 from .averaging import WeightAverage
 from .callbacks import Callback, Checkpoint, CheckpointError, ProgressBar
-from .loop import LossStep, Phase, TrainingDiverged, TrainingInterrupted, run, train
+from .loop import (
+    History,
+    LossStep,
+    Phase,
+    TrainingDiverged,
+    TrainingInterrupted,
+    private_updates,
+    run,
+    train,
+)
 from .precision import PRECISIONS, autocast, bf16_native, check_precision
+from .privacy import PrivacyBudget, PrivacyBudgetExceeded, PrivateUpdates, privacy_budget
 from .state import (
     BatchStream,
     Counters,
@@ -25,9 +35,13 @@ __all__ = [
     "Checkpoint",
     "CheckpointError",
     "Counters",
+    "History",
     "LossStep",
     "OptimizerSet",
     "Phase",
+    "PrivacyBudget",
+    "PrivacyBudgetExceeded",
+    "PrivateUpdates",
     "ProgressBar",
     "TrainingConfig",
     "TrainingDiverged",
@@ -42,6 +56,8 @@ __all__ = [
     "copy_weights",
     "intra_op_threads",
     "iter_batches",
+    "privacy_budget",
+    "private_updates",
     "run",
     "step_executor",
     "train",

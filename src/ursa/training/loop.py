@@ -28,7 +28,9 @@ import torch
 from torch import nn
 
 from ..data import Sequences
+from ..networks.losses import per_sequence_means
 from .precision import autocast
+from .privacy import PrivacyBudget, PrivateUpdates
 from .state import (
     BatchStream,
     TrainingConfig,
@@ -37,7 +39,8 @@ from .state import (
     copy_weights,
 )
 
-__all__ = ["LossStep", "Phase", "TrainingDiverged", "TrainingInterrupted", "run", "train"]
+__all__ = ["LossStep", "Phase", "TrainingDiverged", "TrainingInterrupted", "private_updates", "run",
+           "train"]
 
 StepFn = Callable[[torch.Tensor, torch.Tensor, np.ndarray], Mapping[str, float]]
 LossFn = Callable[..., torch.Tensor]
@@ -107,16 +110,20 @@ class LossStep:
 
     ``loss_fn(module, values, lengths)``, or with ``pass_index`` ``loss_fn(module, values,
     lengths, index)`` (objectives that keep per-sequence state, such as a clustering target).
+    With ``private`` (:class:`PrivateUpdates`) each step is a DP-SGD step: per-sequence
+    gradients, clipped, noised, losses averaged per sequence.
     """
 
     def __init__(self, module: nn.Module, loss_fn: LossFn, config: TrainingConfig,
-                 pass_index: bool = False):
+                 pass_index: bool = False, private: PrivateUpdates | None = None):
         self.module, self.loss_fn, self.pass_index = module, loss_fn, pass_index
+        self.private = private
         self.max_grad_norm, self.learning_rate = config.max_grad_norm, config.learning_rate
         self.warmup_epochs, self.precision = config.warmup_epochs, config.precision
         self.optimizer = torch.optim.Adam(module.parameters(), lr=config.learning_rate,
                                           weight_decay=config.weight_decay)
         self.params = [p for p in module.parameters() if p.requires_grad]
+        self.dp_optimizer = None if private is None else private.optimizer(self.optimizer)
 
     def loss(self, values, lengths, index) -> torch.Tensor:
         """The batch's loss, as float32; the forward pass under ``config.precision``."""
@@ -128,10 +135,21 @@ class LossStep:
         return loss.float()
 
     def step(self, values, lengths, index) -> dict:
+        if self.private is not None:
+            return self._private_step(values, lengths, index)
         loss = self.loss(values, lengths, index)
         value = float(loss.detach())
         if math.isfinite(value):  # otherwise the loop restores the last good weights and raises
             apply_update(self.optimizer, self.params, loss=loss, max_grad_norm=self.max_grad_norm)
+        return {"loss": value}
+
+    def _private_step(self, values, lengths, index) -> dict:
+        self.private.check_budget()
+        with self.private.capture(), per_sequence_means():
+            loss = self.loss(values, lengths, index) if len(index) else None
+            value = 0.0 if loss is None else float(loss.detach())  # an empty Poisson batch
+            if math.isfinite(value):
+                self.private.update(self.dp_optimizer, self.params, loss, len(index))
         return {"loss": value}
 
     def warm_up(self, epoch: int) -> None:
@@ -162,7 +180,7 @@ class _DeviceData:
 
     def batch(self, index: np.ndarray):
         """(values, lengths, positions) of the held sequences at ``index``."""
-        longest = int(self.seqs.lengths[index].max())
+        longest = int(self.seqs.lengths[index].max()) if len(index) else 1
         idx = torch.from_numpy(index).to(self.device)
         return self.values[idx, :longest], self.lengths[idx], self.positions[index]
 
@@ -203,6 +221,7 @@ def run(
     validation_fraction: float = 0.0,
     log_every: int = 100,
     config: TrainingConfig | None = None,
+    sample_rate: float | None = None,
 ) -> list[dict]:
     """Run ``phases`` in order on ``module`` (trained in place) and return the history.
 
@@ -211,6 +230,8 @@ def run(
     ``load_state_dict``); both go into checkpoints. ``validation_fraction`` holds out that share of
     ``seqs`` (drawn from ``rng``) for the epoch phases' ``evaluate``. ``config`` is what callbacks
     see as ``state.config`` (its ``epochs`` set to the number of records the run writes).
+    ``sample_rate`` draws batches by Poisson sampling at that rate instead (private training,
+    see :class:`PrivateUpdates`).
 
     Records: an epoch phase writes ``{"epoch": k, "train_loss": ..., ["val_loss": ...,]
     "seconds": ...}`` per pass, the losses averaged over sequences; an iteration phase writes
@@ -235,7 +256,7 @@ def run(
                                               patience=None), epochs=max(1, n_records),
                      batch_size=batch_size)
     state = TrainingState(module, optimizer, config, rng=rng)
-    batches = BatchStream(train_data.seqs, batch_size, rng)
+    batches = BatchStream(train_data.seqs, batch_size, rng, sample_rate=sample_rate)
     state.stateful = {"batches": batches, **(stateful or {})}
     for cb in callbacks:
         cb.on_train_begin(state)  # a checkpoint callback may restore a saved run here
@@ -381,6 +402,24 @@ def _interruption(state: TrainingState, callbacks: Sequence, where: str,
     )
 
 
+def _epochs(config: TrainingConfig, n_sequences: int) -> int:
+    """Epochs of a one-phase fit: ``config.epochs``, cut to whole epochs by ``max_steps``."""
+    if config.max_steps is None:
+        return config.epochs
+    n_train = n_sequences - _split_sizes(n_sequences, config.validation_fraction)
+    per_epoch = -(-n_train // config.batch_size)
+    return max(1, min(config.epochs, -(-config.max_steps // per_epoch)))
+
+
+def private_updates(budget: PrivacyBudget, modules, n_sequences: int, batch_size: int,
+                    epochs: int) -> PrivateUpdates:
+    """DP-SGD over ``epochs`` passes of Poisson-sampled batches of expected size
+    ``batch_size`` (``round(n / batch_size)`` steps a pass)."""
+    rate = min(1.0, batch_size / n_sequences)
+    return PrivateUpdates(budget, modules, n_sequences=n_sequences, sample_rate=rate,
+                          steps=epochs * max(1, round(1 / rate)))
+
+
 def train(
     module: nn.Module,
     loss_fn: LossFn,
@@ -391,6 +430,7 @@ def train(
     device: torch.device | str = "cpu",
     callbacks: Sequence = (),
     pass_index: bool = False,
+    privacy: PrivacyBudget | None = None,
 ) -> list[dict]:
     """Minimise ``loss_fn(module, values, lengths)`` over ``seqs``: the one-phase case of
     :func:`run`, with Adam, clipping, a validation split and early stopping from ``config``.
@@ -398,16 +438,30 @@ def train(
     With ``pass_index=True`` the loss is called as ``loss_fn(module, values, lengths, index)``,
     ``index`` being the batch's positions in ``seqs``. With a validation split and ``patience``,
     training stops once the validation loss has not improved for ``patience`` epochs and the best
-    weights are restored. Returns the history (one dict per epoch).
+    weights are restored. With ``privacy``, training is DP-SGD within that budget (all of
+    ``seqs`` trains, no validation split: :func:`private_updates`); what it spent is then
+    ``history.privacy_spent``. Returns the history (one dict per epoch).
     """
     module.to(device)  # before the optimiser is built over its parameters
-    epochs = config.epochs
-    if config.max_steps is not None:
-        n_train = seqs.n_sequences - _split_sizes(seqs.n_sequences, config.validation_fraction)
-        per_epoch = -(-n_train // config.batch_size)
-        epochs = max(1, min(config.epochs, -(-config.max_steps // per_epoch)))
-    objective = LossStep(module, loss_fn, config, pass_index=pass_index)
-    return run(module, [objective.phase(epochs, patience=config.patience)], seqs,
-               batch_size=config.batch_size, rng=rng, device=device, callbacks=callbacks,
-               optimizer=objective.optimizer, validation_fraction=config.validation_fraction,
-               config=config)
+    private = None
+    if privacy is not None:
+        config = replace(config, validation_fraction=0.0, patience=None)
+        private = private_updates(privacy, [module], seqs.n_sequences, config.batch_size,
+                                  _epochs(config, seqs.n_sequences))
+    epochs = _epochs(config, seqs.n_sequences)
+    objective = LossStep(module, loss_fn, config, pass_index=pass_index, private=private)
+    history = run(module, [objective.phase(epochs, patience=config.patience)], seqs,
+                  batch_size=config.batch_size, rng=rng, device=device, callbacks=callbacks,
+                  optimizer=objective.optimizer, validation_fraction=config.validation_fraction,
+                  config=config, stateful=None if private is None else {"privacy": private},
+                  sample_rate=None if private is None else private.sample_rate)
+    return History(history, None if private is None else private.spent())
+
+
+class History(list):
+    """A fit's records (a list of dicts), with ``privacy_spent``: what a private fit spent
+    (:meth:`PrivateUpdates.spent`), None otherwise."""
+
+    def __init__(self, records, privacy_spent: dict | None = None):
+        super().__init__(records)
+        self.privacy_spent = privacy_spent

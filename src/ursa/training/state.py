@@ -102,14 +102,17 @@ def iter_batches(
 
 
 class BatchStream:
-    """Shuffled, length-bucketed batches: a new pass over the data when one runs out.
+    """Shuffled, length-bucketed batches (or Poisson-sampled ones, see :meth:`new_pass`): a new
+    pass over the data when one runs out.
 
     Its state (the batches left in the current pass) goes into checkpoints, so that a resumed run
     draws the same batches as an uninterrupted one, even when a checkpoint falls mid-pass.
     """
 
-    def __init__(self, seqs: Sequences, batch_size: int, rng: np.random.Generator):
+    def __init__(self, seqs: Sequences, batch_size: int, rng: np.random.Generator,
+                 sample_rate: float | None = None):
         self.seqs, self.batch_size, self.rng = seqs, batch_size, rng
+        self.sample_rate = sample_rate
         self.pending: deque = deque()
 
     def __next__(self) -> np.ndarray:
@@ -118,8 +121,17 @@ class BatchStream:
         return self.pending.popleft()
 
     def new_pass(self) -> int:
-        """Queue a fresh pass over the data (after what is pending); return its batch count."""
-        batches = list(iter_batches(self.seqs, self.batch_size, self.rng))
+        """Queue a fresh pass over the data (after what is pending); return its batch count.
+
+        With ``sample_rate`` (private training), a pass is ``round(1 / sample_rate)`` batches,
+        each holding every sequence independently with that probability (Poisson sampling, what
+        the privacy accounting assumes): batch sizes vary, and a batch may be empty."""
+        if self.sample_rate is not None:
+            n, rate = self.seqs.n_sequences, self.sample_rate
+            batches = [np.flatnonzero(self.rng.random(n) < rate)
+                       for _ in range(max(1, round(1 / rate)))]
+        else:
+            batches = list(iter_batches(self.seqs, self.batch_size, self.rng))
         self.pending.extend(batches)
         return len(batches)
 

@@ -1,0 +1,263 @@
+"""Differentially private training (DP-SGD) for the one training loop.
+
+A private fit samples each batch by Poisson sampling (every sequence joins a step's batch with
+probability ``batch_size / n``), takes every sequence's own gradient, clips it to
+``max_grad_norm``, adds Gaussian noise to their sum and steps on that (Abadi et al., CCS 2016).
+opacus supplies the noisy optimiser (``DPOptimizer``: clipping, noise, averaging by the expected
+batch size) and the accountant (Rényi DP, Mironov 2017) that calibrates the noise to the budget
+and reports the epsilon spent. The per-sequence gradients are taken here, by hooks on the
+modules that read the private data: ``nn.Linear`` layers, and the fused recurrent layers through
+:class:`ursa.networks.recurrent.PerSampleRecurrent`, which keeps torch's fused kernels (opacus'
+own DPLSTM/DPGRU layers loop over time steps in Python, several times slower).
+
+The unit of privacy is one training sequence (a window, for a detector fitted on one long
+series: a step lies in up to ``window`` windows).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import asdict, dataclass
+from numbers import Real
+
+import torch
+from torch import nn
+
+from ..networks.recurrent import PerSampleRecurrent
+
+__all__ = ["PrivacyBudget", "PrivacyBudgetExceeded", "PrivateUpdates", "privacy_budget"]
+
+_KEYS = ("epsilon", "delta", "max_grad_norm")
+
+
+class PrivacyBudgetExceeded(RuntimeError):
+    """A private fit would spend more than its budget (raised before the step that would)."""
+
+
+@dataclass(frozen=True)
+class PrivacyBudget:
+    """``epsilon`` and ``delta`` of (epsilon, delta)-differential privacy for each training
+    sequence; ``max_grad_norm`` bounds one sequence's gradient (its clipping norm). ``delta``
+    None means 1 / n_sequences at fit time."""
+
+    epsilon: float
+    delta: float | None = None
+    max_grad_norm: float = 1.0
+
+    def delta_for(self, n_sequences: int) -> float:
+        return self.delta if self.delta is not None else 1.0 / n_sequences
+
+
+def privacy_budget(value, name: str = "privacy") -> PrivacyBudget | None:
+    """The ``privacy`` parameter as a :class:`PrivacyBudget` (None: no privacy), or a clear error."""
+    if value is None:
+        return None
+    if isinstance(value, PrivacyBudget):
+        value = asdict(value)
+    if not isinstance(value, dict):
+        raise TypeError(f"{name} must be None or a dict such as {{'epsilon': 3.0, 'delta': 1e-5, "
+                        f"'max_grad_norm': 1.0}}, got {type(value).__name__}")
+    unknown = sorted(set(value) - set(_KEYS))
+    if unknown:
+        raise ValueError(f"{name} has unknown keys {unknown}: the keys are {list(_KEYS)}")
+    if "epsilon" not in value:
+        raise ValueError(f"{name} needs 'epsilon', the privacy budget (e.g. {{'epsilon': 3.0}})")
+    checks = {"epsilon": (False, None), "delta": (True, 1.0), "max_grad_norm": (False, None)}
+    for key, (optional, below) in checks.items():
+        item = value.get(key)
+        if item is None and (optional or key == "max_grad_norm"):
+            continue
+        if isinstance(item, bool) or not isinstance(item, Real) or not math.isfinite(item) \
+                or item <= 0 or (below is not None and item >= below):
+            bound = f"in (0, {below})" if below is not None else "a finite number > 0"
+            raise ValueError(f"{name}[{key!r}] must be {bound}, got {item!r}")
+    return PrivacyBudget(float(value["epsilon"]),
+                         None if value.get("delta") is None else float(value["delta"]),
+                         float(value.get("max_grad_norm") or 1.0))
+
+
+def _opacus():
+    try:
+        import opacus  # noqa: F401
+        from opacus.accountants import RDPAccountant
+        from opacus.accountants.utils import get_noise_multiplier
+        from opacus.optimizers import DPOptimizer
+    except ImportError:  # pragma: no cover - exercised with opacus hidden
+        raise ImportError(
+            "privacy=... needs opacus, which is not installed: pip install 'ursa[privacy]' "
+            "(or pip install opacus==1.6.0)."
+        ) from None
+    return RDPAccountant, get_noise_multiplier, DPOptimizer
+
+
+def _accumulate(param: torch.Tensor, sample: torch.Tensor) -> None:
+    if getattr(param, "grad_sample", None) is None:
+        param.grad_sample = sample
+    else:
+        param.grad_sample = param.grad_sample + sample
+
+
+def _linear_hook(module: nn.Linear, inputs, output):
+    if not output.requires_grad:
+        return
+    activation = inputs[0].detach()
+
+    def record(grad):
+        if grad.dim() == 2:
+            _accumulate(module.weight, grad[:, :, None] * activation[:, None, :])
+            if module.bias is not None:
+                _accumulate(module.bias, grad)
+        else:
+            grad3, act3 = grad.flatten(1, -2), activation.flatten(1, -2)
+            _accumulate(module.weight, torch.einsum("bto,bti->boi", grad3, act3))
+            if module.bias is not None:
+                _accumulate(module.bias, grad3.sum(1))
+
+    output.register_hook(record)
+
+
+def _recurrent_record(module, layer, inputs, previous, input_delta, recurrent_delta):
+    _accumulate(getattr(module, f"weight_ih_l{layer}"),
+                torch.einsum("btg,bti->bgi", input_delta, inputs))
+    _accumulate(getattr(module, f"bias_ih_l{layer}"), input_delta.sum(1))
+    _accumulate(getattr(module, f"weight_hh_l{layer}"),
+                torch.einsum("btg,bth->bgh", recurrent_delta, previous))
+    _accumulate(getattr(module, f"bias_hh_l{layer}"), recurrent_delta.sum(1))
+
+
+def _check_supported(modules) -> None:
+    for module in modules:
+        for name, sub in module.named_modules():
+            own = [p for p in sub.parameters(recurse=False) if p.requires_grad]
+            if own and not isinstance(sub, (nn.Linear, PerSampleRecurrent)):
+                raise TypeError(
+                    f"private training cannot take per-sequence gradients of "
+                    f"{type(sub).__name__} ({name or 'the module'}): only linear and ursa's "
+                    "recurrent layers are supported")
+            if isinstance(sub, PerSampleRecurrent) and sub.bidirectional:
+                raise TypeError("private training needs unidirectional recurrent modules "
+                                "(ursa builds bidirectional stacks from them)")
+
+
+class PrivateUpdates:
+    """DP-SGD updates of the parameters of ``modules``, over ``steps`` steps that sample
+    ``n_sequences`` sequences at rate ``sample_rate``: the noise is calibrated at construction
+    so that all of them together spend at most ``budget.epsilon`` (at ``delta``).
+
+    Use :meth:`optimizer` to wrap each optimiser of private parameters and :meth:`update` for
+    each step; the loop draws the batches by Poisson sampling (``BatchStream`` with
+    ``poisson=True``). Its ``state_dict`` (steps taken, noise) goes into checkpoints.
+    """
+
+    def __init__(self, budget: PrivacyBudget, modules, *, n_sequences: int, sample_rate: float,
+                 steps: int):
+        RDPAccountant, get_noise_multiplier, self._DPOptimizer = _opacus()
+        _check_supported(modules)
+        self.budget, self.modules = budget, list(modules)
+        self.n_sequences, self.sample_rate, self.steps = n_sequences, float(sample_rate), steps
+        self.delta = budget.delta_for(n_sequences)
+        self.noise_multiplier = float(get_noise_multiplier(
+            target_epsilon=budget.epsilon, target_delta=self.delta,
+            sample_rate=self.sample_rate, steps=max(1, steps), accountant="rdp"))
+        self.accountant = RDPAccountant()
+        self.taken = 0
+
+    # ------------------------------------------------------------------ stepping
+    def optimizer(self, optimizer: torch.optim.Optimizer):
+        """``optimizer`` wrapped by opacus' DPOptimizer (clipping, noise, 1 / expected batch)."""
+        return self._DPOptimizer(
+            optimizer, noise_multiplier=self.noise_multiplier,
+            max_grad_norm=self.budget.max_grad_norm,
+            expected_batch_size=max(1, round(self.sample_rate * self.n_sequences)),
+            loss_reduction="mean")
+
+    @contextlib.contextmanager
+    def capture(self):
+        """Record per-sequence gradients (``param.grad_sample``) of the forward passes run inside."""
+        handles = []
+        for module in self.modules:
+            for sub in module.modules():
+                if isinstance(sub, nn.Linear):
+                    handles.append(sub.register_forward_hook(_linear_hook))
+                elif isinstance(sub, PerSampleRecurrent):
+                    sub.record = _recurrent_record
+        try:
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
+            for module in self.modules:
+                for sub in module.modules():
+                    if isinstance(sub, PerSampleRecurrent):
+                        sub.record = None
+
+    def check_budget(self) -> None:
+        """Raise :class:`PrivacyBudgetExceeded` if one more step would go past the budget."""
+        if self.taken >= self.steps:
+            spent = self._epsilon(self.taken + 1)
+            raise PrivacyBudgetExceeded(
+                f"this fit would spend epsilon={spent:.3g} > the budget {self.budget.epsilon:g}: "
+                f"the noise was calibrated for {self.steps} steps and all have been taken. "
+                "Fit again with the longer schedule (the noise is then calibrated for it) or a "
+                "larger epsilon.")
+
+    def update(self, dp_optimizer, params, batch_loss: torch.Tensor, batch_size: int,
+               public_grads=None) -> None:
+        """One private step: ``batch_loss`` is the mean over the batch's ``batch_size``
+        sequences of a loss each of which depends on its own sequence only (computed inside
+        :meth:`capture`). ``public_grads`` (one per parameter, or None) are gradients that read
+        no private data (e.g. a discriminator's loss on synthetic sequences): added after the
+        noise, unclipped."""
+        self.check_budget()
+        dp_optimizer.zero_grad(set_to_none=True)
+        for p in params:
+            p.grad_sample = None
+        if batch_size:
+            (batch_loss * batch_size).backward()
+        for p in params:  # a parameter the loss does not reach (or an empty batch): zeros
+            if getattr(p, "grad_sample", None) is None:
+                p.grad_sample = p.new_zeros((batch_size, *p.shape))
+        if dp_optimizer.pre_step():
+            if public_grads is not None:
+                for p, g in zip(params, public_grads):
+                    if g is not None:
+                        p.grad = p.grad + g
+            dp_optimizer.original_optimizer.step()
+        for p in params:
+            p.grad_sample = None
+        self.accountant.step(noise_multiplier=self.noise_multiplier,
+                             sample_rate=self.sample_rate)
+        self.taken += 1
+
+    # ------------------------------------------------------------------ reporting
+    def _epsilon(self, steps: int) -> float:
+        from opacus.accountants.analysis import rdp as analysis
+
+        orders = self.accountant.DEFAULT_ALPHAS
+        rdp = analysis.compute_rdp(q=self.sample_rate, noise_multiplier=self.noise_multiplier,
+                                   steps=steps, orders=orders)
+        epsilon, _ = analysis.get_privacy_spent(orders=orders, rdp=rdp, delta=self.delta)
+        return float(epsilon)
+
+    def spent(self) -> dict:
+        """What the fit spent, as saved with the model (``privacy_spent_``)."""
+        return {"epsilon": self._epsilon(self.taken) if self.taken else 0.0,
+                "delta": self.delta, "epsilon_budget": self.budget.epsilon,
+                "max_grad_norm": self.budget.max_grad_norm,
+                "noise_multiplier": self.noise_multiplier, "sample_rate": self.sample_rate,
+                "steps": self.taken, "accountant": "rdp"}
+
+    def state_dict(self) -> dict:
+        return {"taken": torch.tensor(self.taken),
+                "noise_multiplier": torch.tensor(self.noise_multiplier, dtype=torch.float64)}
+
+    def load_state_dict(self, state: dict) -> None:
+        if abs(float(state["noise_multiplier"]) - self.noise_multiplier) > 1e-9:
+            raise ValueError(
+                "the checkpoint's privacy noise differs from this fit's: the schedule changed "
+                "since it was written; start the fit afresh (resume=False)")
+        self.taken = int(state["taken"])
+        for _ in range(self.taken):
+            self.accountant.step(noise_multiplier=self.noise_multiplier,
+                                 sample_rate=self.sample_rate)
