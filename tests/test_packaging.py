@@ -69,13 +69,15 @@ def test_python_floor_matches_every_pinned_package():
 
 
 def test_lock_pins_the_whole_dependency_closure():
-    """Every package that installing ursa (with its test extra) pulls in, at the floor Python
-    and this platform, is pinned: a fresh machine gets exactly the locked versions."""
+    """Every package that installing ursa (with all its extras: the tests run them) pulls in,
+    at the floor Python and this platform, is pinned: a fresh machine gets exactly the locked
+    versions."""
     pins = _lock()
     project = _pyproject()["project"]
     floor = _floor()
     pending = [(Requirement(r), set()) for r in project["dependencies"]]
-    pending += [(Requirement(r), set()) for r in project["optional-dependencies"]["test"]]
+    pending += [(Requirement(r), set()) for extra in project["optional-dependencies"].values()
+                for r in extra]
     seen, missing = set(), []
     while pending:
         requirement, extras = pending.pop()

@@ -396,11 +396,21 @@ def info(
         elif key == "feature_names_in":
             if value is not None:
                 typer.echo("feature names: " + ", ".join(value))
+        elif key == "privacy":
+            typer.echo("privacy: " + ("none (not a differentially private fit)" if not value
+                                      else _privacy_line(value)))
         elif key == "last_epoch" and value:
             typer.echo("last epoch: " + ", ".join(
                 f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in value.items()))
         else:
             typer.echo(f"{key.replace('_', ' ')}: {value}")
+
+
+def _privacy_line(spent: dict) -> str:
+    return (f"({spent['epsilon']:.3g}, {spent['delta']:.3g})-differentially private per training "
+            f"sequence (budget epsilon {spent.get('epsilon_budget')}, noise multiplier "
+            f"{spent.get('noise_multiplier', float('nan')):.3g}, clipping norm "
+            f"{spent.get('max_grad_norm')}, {spent.get('steps')} steps)")
 
 
 @app.command()

@@ -140,7 +140,8 @@ def describe_model(path) -> dict:
         ``ursa fit KIND``; None for a class ursa does not know), ``n_features_in``,
         ``feature_names_in`` (None when the model has no feature names), ``n_weights``
         (network weights), ``params``, ``epochs_trained``, ``training_seconds`` (summed over the
-        training history), ``last_epoch`` (the last history record, or None), then every other
+        training history), ``last_epoch`` (the last history record, or None), ``privacy``
+        (what a private fit spent, see ``privacy_spent_``; None otherwise), then every other
         number, string or flag of the saved state (e.g. ``n_iter``).
 
     Raises
@@ -168,6 +169,7 @@ def describe_model(path) -> dict:
         "epochs_trained": len(history),
         "training_seconds": round(sum(float(r.get("seconds", 0)) for r in history), 3),
         "last_epoch": history[-1] if history else None,
+        "privacy": document.get("privacy_spent"),
     }
     summary.update({k: v for k, v in document.items()
                     if k not in ("params", "history", "scaler", "n_features_in")

@@ -327,6 +327,11 @@ def _model_section(model, entry: EstimatorEntry) -> Section:
             text += note
         except ValueError:
             pass
+    spent = getattr(model, "privacy_spent_", None)
+    if spent:
+        text += (f" Trained with differential privacy: epsilon {spent['epsilon']:.3g} spent of "
+                 f"{spent.get('epsilon_budget')}, delta {spent['delta']:.3g}, per training "
+                 "sequence (DP-SGD).")
     text += (f" Parameters set away from their defaults: {', '.join(changed)}." if changed
              else " Every parameter has its default value.")
     return Section("Model and training", text, figures=figures,

@@ -15,6 +15,7 @@ import torch
 
 from ..networks.losses import (
     bce_towards,
+    per_sequence_means,
     covariance_loss,
     feature_mmd_loss,
     mask_mse,
@@ -110,16 +111,51 @@ class _Objective:
 
 
 class RCGANObjective(_Objective):
-    """A recurrent generator against a recurrent discriminator on the data, one phase."""
+    """A recurrent generator against a recurrent discriminator on the data, one phase.
 
-    def __init__(self, net, *, iterations: int, **settings):
+    With ``private`` (:class:`ursa.training.PrivateUpdates` over the discriminator) only the
+    discriminator reads the data, by DP-SGD steps; the generator learns through it alone (the
+    matching terms, which read real batches, are left out), so the released generator is a
+    post-processing of the private discriminator's updates. Synthetic batches have the expected
+    batch size and the full length, whatever the sampled real batch.
+    """
+
+    def __init__(self, net, *, iterations: int, private=None, n_steps: int | None = None,
+                 batch_size: int | None = None, **settings):
         super().__init__(net, sampling=[net.generator], **settings)
-        self.iterations = iterations
+        self.iterations, self.private = iterations, private
         self.opt_gen, self.p_gen = self.optimizer(net.generator)
         self.opt_disc, self.p_disc = self.optimizer(net.discriminator)
+        if private is not None:
+            self.matching = {}
+            self.dp_disc = private.optimizer(self.opt_disc)
+            self.n_steps, self.batch_size = n_steps, batch_size
+            self.stateful["privacy"] = private
 
     def phases(self) -> list[Phase]:
-        return [Phase("adversarial", self.step, iterations=self.iterations)]
+        return [Phase("adversarial", self.step if self.private is None else self.private_step,
+                      iterations=self.iterations)]
+
+    def private_step(self, x, lengths, index) -> dict:
+        net, private = self.net, self.private
+        private.check_budget()
+        batch, n_steps = self.batch_size, self.n_steps
+        full = torch.full((batch,), n_steps, dtype=torch.long, device=x.device)
+        fake_mask = step_mask(full, n_steps)
+        fake = net(self.noise(batch, n_steps, x.device), None)
+        fake_loss = bce_towards(net.discriminate_data(fake.detach(), full, None), 0.0, fake_mask)
+        public = torch.autograd.grad(fake_loss, self.p_disc, allow_unused=True)
+        with private.capture(), per_sequence_means():
+            real_loss = None
+            if len(index):
+                real_loss = bce_towards(net.discriminate_data(x, lengths, None), 1.0,
+                                        step_mask(lengths, x.size(1)))
+            private.update(self.dp_disc, self.p_disc, real_loss, len(index), public_grads=public)
+        fooled = bce_towards(net.discriminate_data(fake, full, None), 1.0, fake_mask)
+        self.update(self.opt_gen, self.p_gen, fooled)
+        self.average_step()
+        d_loss = fake_loss.item() + (0.0 if real_loss is None else real_loss.item())
+        return {"generator_loss": fooled.item(), "discriminator_loss": d_loss}
 
     def step(self, x, lengths, index) -> dict:
         net = self.net

@@ -21,7 +21,7 @@ from ..networks import (
 )
 from ..persistence import register
 from ..training import TrainingDiverged, train
-from .base import COMMON_CONSTRAINTS, BaseSequenceEstimator
+from .base import COMMON_CONSTRAINTS, PRIVACY_CONSTRAINTS, BaseSequenceEstimator
 
 __all__ = ["SequenceAutoencoder"]
 
@@ -115,6 +115,12 @@ class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, BaseSequenceE
         generator of its own, which no checkpoint can hold.
     checkpoint_every : int, default=1
         Epochs between checkpoints.
+    privacy : dict or None, default=None
+        Train with differential privacy (DP-SGD): ``{"epsilon": 3.0, "delta": 1e-5,
+        "max_grad_norm": 1.0}`` guarantees (epsilon, delta)-DP for each training sequence
+        (``delta`` defaults to 1 / n_sequences, ``max_grad_norm`` to 1). Needs ``scaling=None``
+        (a fitted scaler would publish the data's statistics) and the ``privacy`` extra
+        (opacus). All sequences train (no validation split); see docs/privacy.md.
 
     Attributes
     ----------
@@ -128,6 +134,9 @@ class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, BaseSequenceE
         Per epoch: ``train_loss``, ``val_loss`` (when validating) and ``seconds``.
     loss_curve_, validation_scores_, n_iter_
         scikit-learn style views of ``history_``.
+    privacy_spent_ : dict
+        With ``privacy``: the epsilon the fit spent (at most the budget), delta, the noise
+        multiplier, sample rate and steps (saved with the model).
 
     Examples
     --------
@@ -142,7 +151,8 @@ class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, BaseSequenceE
     (40, 30)
     """
 
-    _parameter_constraints = {**COMMON_CONSTRAINTS, "callbacks": [Instance((list, tuple)), None]}
+    _parameter_constraints = {**COMMON_CONSTRAINTS, **PRIVACY_CONSTRAINTS,
+                              "callbacks": [Instance((list, tuple)), None]}
 
     def __sklearn_tags__(self):
         # A transformer (TransformerMixin) whose outputs are float32, the precision the network
@@ -156,7 +166,7 @@ class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, BaseSequenceE
         latent_dim=16, epochs=100, batch_size=32, learning_rate=5e-3, max_grad_norm=1.0,
         validation_fraction=0.1, patience=10, scaling="standard", random_state=None,
         device="auto", verbose=True, n_threads=None, precision="float32", callbacks=None,
-        checkpoint_dir=None, checkpoint_every=1,
+        checkpoint_dir=None, checkpoint_every=1, privacy=None,
     ):
         self._init_params(locals())
 
@@ -185,13 +195,15 @@ class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, BaseSequenceE
             callbacks = self._callbacks(seqs, resume=resume)
             try:
                 history = train(network, self._loss, scaled, self._training_config(),
-                                rng=rng, device=device, callbacks=callbacks)
+                                rng=rng, device=device, callbacks=callbacks,
+                                privacy=self._privacy_budget())
             except TrainingDiverged as exc:  # keep the last good weights, usable and inspectable
                 self.network_ = network
                 self._set_history(exc.history)
                 raise
         self.network_ = network
         self._set_history(history)
+        self._set_privacy_spent(history.privacy_spent)
         return self
 
     def _unscaled_network(self) -> SequenceAutoencoderNet:

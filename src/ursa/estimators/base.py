@@ -27,9 +27,10 @@ from ..training import (
     autocast,
     check_precision,
     intra_op_threads,
+    privacy_budget,
 )
 
-__all__ = ["BaseSequenceEstimator"]
+__all__ = ["BaseSequenceEstimator", "COMMON_CONSTRAINTS", "PRIVACY_CONSTRAINTS"]
 
 # n_threads=None fits on one intra-op thread unless the recurrent products of a training step are
 # large enough to gain from torch's own setting (one thread per physical core): measured, a second
@@ -63,6 +64,8 @@ COMMON_CONSTRAINTS = {
     "checkpoint_dir": [Instance((str, os.PathLike)), None],
     "checkpoint_every": [Interval(int, 1)],
 }
+# The estimators that train privately (a dict checked by ursa.training.privacy_budget).
+PRIVACY_CONSTRAINTS = {"privacy": [Instance((dict,)), None]}
 
 # Parameters that may change between an interrupted fit and its resumption: they do not change
 # what is learned (or, for epochs, let a finished run be extended).
@@ -112,6 +115,32 @@ class BaseSequenceEstimator(BaseEstimator):
     # ----------------------------------------------------------------- fitting helpers
     def _validate_params(self) -> None:
         check_params(self, self._parameter_constraints)
+        if "privacy" in self._parameter_constraints:
+            self._privacy_budget()
+
+    def _privacy_budget(self):
+        """``privacy`` as a :class:`ursa.training.PrivacyBudget` (None without privacy), checked
+        against the settings it cannot cover: a scaler fitted on the data (its statistics would
+        be released outside the budget) and bfloat16 (per-sequence gradients are float32)."""
+        budget = privacy_budget(self.privacy)
+        if budget is None:
+            return None
+        if self.scaling is not None:
+            raise ValueError(
+                f"privacy is set, but scaling={self.scaling!r} learns each channel's statistics "
+                "from the training data, outside the privacy budget. Scale the data with bounds "
+                "that do not come from it (e.g. a sensor's known range) and pass scaling=None.")
+        if self.precision != "float32":
+            raise ValueError(f"privacy needs precision='float32' (got {self.precision!r}): "
+                             "per-sequence gradients are taken in float32.")
+        return budget
+
+    def _set_privacy_spent(self, spent: dict | None) -> None:
+        """Record what a fit spent (``privacy_spent_``; absent after a fit without privacy)."""
+        if spent is None:
+            self.__dict__.pop("privacy_spent_", None)
+        else:
+            self.privacy_spent_ = spent
 
     def _validate_data(self, X, *, reset: bool, name: str = "X") -> Sequences:
         if reset:
@@ -347,6 +376,8 @@ class BaseSequenceEstimator(BaseEstimator):
         names = getattr(self, "feature_names_in_", None)
         if names is not None:
             document["feature_names_in"] = _feature_names(names, self.n_features_in_)
+        if getattr(self, "privacy_spent_", None) is not None:
+            document["privacy_spent"] = self.privacy_spent_
         return document, arrays
 
     @classmethod
@@ -374,6 +405,11 @@ class BaseSequenceEstimator(BaseEstimator):
             {k[len("scaler."):]: v for k, v in arrays.items() if k.startswith("scaler.")},
         )
         self._set_history(list(document["history"]))
+        spent = document.get("privacy_spent")
+        if spent is not None and not (isinstance(spent, dict) and isinstance(
+                spent.get("epsilon"), (int, float)) and isinstance(spent.get("delta"), (int, float))):
+            raise ValueError("'privacy_spent' must be a mapping with numbers 'epsilon' and 'delta'")
+        self._set_privacy_spent(spent)
         if document.get("feature_names_in") is not None:
             self.feature_names_in_ = np.asarray(
                 _feature_names(document["feature_names_in"], self.n_features_in_), dtype=object)
@@ -424,4 +460,7 @@ def _jsonable_param(value):
     if isinstance(value, (list, tuple)) and all(isinstance(v, (int, float, str, bool))
                                                 for v in value):
         return value
+    if isinstance(value, dict) and all(isinstance(k, str) and (v is None or isinstance(
+            v, (int, float, str, bool))) for k, v in value.items()):
+        return value  # e.g. privacy={"epsilon": 3.0}
     return None

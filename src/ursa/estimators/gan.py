@@ -17,10 +17,10 @@ from ..data import Sequences, SequenceScaler, map_rows, restore_layout
 from ..networks.gan import ARCHITECTURES, GANConfig, build_gan
 from ..networks.recurrent import step_mask
 from ..persistence import register
-from ..training import OptimizerSet, available_cores, run, step_executor
+from ..training import OptimizerSet, PrivateUpdates, available_cores, run, step_executor
 from ._conditions import ConditionEncoder
 from ._gan_objectives import RCGANObjective, TimeGANObjective, draw_noise
-from .base import COMMON_CONSTRAINTS, BaseSequenceEstimator
+from .base import COMMON_CONSTRAINTS, PRIVACY_CONSTRAINTS, BaseSequenceEstimator
 
 __all__ = ["RecurrentGAN"]
 
@@ -140,6 +140,13 @@ class RecurrentGAN(BaseSequenceEstimator):
         CPU (on a GPU not with dropout between layers: cuDNN draws it from its own generator).
     checkpoint_every : int, default=1
         History records (of 100 iterations each) between checkpoints.
+    privacy : dict or None, default=None
+        Train with differential privacy: ``{"epsilon": 10.0, "delta": 1e-5, "max_grad_norm":
+        1.0}`` (``delta`` defaults to 1 / n_sequences). The discriminator, the one network that
+        reads the data, takes DP-SGD steps; the generator learns only through it, so samples
+        are covered by the same guarantee. Needs ``architecture="rcgan"``, ``scaling=None``
+        (scale with bounds that do not come from the data), equal-length sequences, no ``y``,
+        and the ``privacy`` extra (opacus). See docs/privacy.md.
 
     Attributes
     ----------
@@ -162,7 +169,11 @@ class RecurrentGAN(BaseSequenceEstimator):
         What ``y`` was in fit, and its classes when it held labels.
     diversity_ratio_ : float
         Mean pairwise distance of synthetic sequences over that of training sequences (scaled
-        data); near 0 means mode collapse (``fit`` warns below 0.3).
+        data); near 0 means mode collapse (``fit`` warns below 0.3). Not computed under
+        ``privacy`` (it reads the training data outside the budget).
+    privacy_spent_ : dict
+        With ``privacy``: the epsilon the fit spent (at most the budget), delta, the noise
+        multiplier, sample rate and steps (saved with the model).
 
     Examples
     --------
@@ -180,6 +191,7 @@ class RecurrentGAN(BaseSequenceEstimator):
 
     _parameter_constraints = {
         **{k: COMMON_CONSTRAINTS[k] for k in _SHARED},
+        **PRIVACY_CONSTRAINTS,
         "architecture": [Options(ARCHITECTURES)], "noise_dim": [Interval(int, 1), None],
         "static_noise_dim": [Interval(int, 0), None], "iterations": [Interval(int, 1)],
         "generator_steps": [Interval(int, 1)], "pretrain_iterations": [Interval(int, 0), None],
@@ -212,7 +224,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         feature_distribution_weight=0.0, data_weight=None, ema_decay=0.999, scaling="minmax",
         output_margin=0.0, random_state=None, device="auto", verbose=True, n_threads=None,
         precision="float32", step_threads="auto", callbacks=None, checkpoint_dir=None,
-        checkpoint_every=1,
+        checkpoint_every=1, privacy=None,
     ):
         self._init_params(locals())
 
@@ -263,14 +275,15 @@ class RecurrentGAN(BaseSequenceEstimator):
             return int(self.step_threads)
         return 2 if torch.device(device).type == "cpu" and available_cores() >= 2 else 1
 
-    def _objective(self, network, conditions, executor):
+    def _objective(self, network, conditions, executor, private=None, n_steps=None):
         matching = {f"{name}_loss": getattr(self, f"{name}_weight") for name in (
             "covariance", "distribution", "feature_distribution")}
         settings = dict(noise=self._noise, conditions=conditions, matching=matching,
                         learning_rate=self.learning_rate, max_grad_norm=self.max_grad_norm,
                         ema_decay=self.ema_decay)
         if self.architecture == "rcgan":
-            return RCGANObjective(network, iterations=self.iterations, **settings)
+            return RCGANObjective(network, iterations=self.iterations, private=private,
+                                  n_steps=n_steps, batch_size=self.batch_size, **settings)
         pre = self.iterations if self.pretrain_iterations is None else self.pretrain_iterations
         return TimeGANObjective(
             network, pretrain_iterations=pre, iterations=self.iterations,
@@ -305,6 +318,7 @@ class RecurrentGAN(BaseSequenceEstimator):
             raise ValueError(f"data_weight={self.data_weight!r} applies to architecture='timegan' "
                              "only: rcgan's discriminator reads the data. Leave it None (or 0).")
         seqs = self._validate_data(X, reset=True)
+        budget = self._check_private_fit(seqs, y)
         self._set_conditions(ConditionEncoder().fit(y, len(seqs)))
         conditions = self.conditions_.transform(y, len(seqs))
         scaled = self._fit_scaler(seqs)
@@ -316,22 +330,49 @@ class RecurrentGAN(BaseSequenceEstimator):
             c_all = None if conditions is None else torch.from_numpy(conditions).to(device)
             callbacks = self._callbacks(seqs, resume=resume, targets=conditions)
             threads = self._step_threads(device)
+            # One private discriminator step per iteration.
+            private = None if budget is None else PrivateUpdates(
+                budget, [network.discriminator], n_sequences=len(seqs),
+                sample_rate=min(1.0, self.batch_size / len(seqs)), steps=self.iterations)
             with step_executor(threads, share_cores=self.n_threads is None) as executor:
-                objective = self._objective(network, c_all, executor)
+                objective = self._objective(network, c_all, executor, private,
+                                            seqs.max_length)
                 history = run(network, objective.phases(), scaled, batch_size=self.batch_size,
                               rng=rng, device=device, callbacks=callbacks,
                               optimizer=OptimizerSet(objective.optimizers),
-                              stateful=objective.stateful)
+                              stateful=objective.stateful,
+                              sample_rate=None if private is None else private.sample_rate)
             objective.finish()  # sample with the averaged generator
             self.network_ = network
             self._set_history(history)
-            self.diversity_ratio_ = self._diversity(scaled, conditions, rng)
+            self._set_privacy_spent(None if private is None else private.spent())
+            self.diversity_ratio_ = (float("nan") if private is not None
+                                     else self._diversity(scaled, conditions, rng))
         if self.diversity_ratio_ < COLLAPSE_RATIO:
             warnings.warn(
                 f"Possible mode collapse: synthetic sequences are {self.diversity_ratio_:.2f} times "
                 "as diverse as the training data (mean pairwise distance). Train longer, lower "
                 "learning_rate or try another random_state.", UserWarning, stacklevel=2)
         return self
+
+    def _check_private_fit(self, seqs, y):
+        """The privacy budget, after checking that this fit can keep to it (None: no privacy)."""
+        budget = self._privacy_budget()
+        if budget is None:
+            return None
+        if self.architecture != "rcgan":
+            raise ValueError(
+                f"privacy needs architecture='rcgan' (got {self.architecture!r}): TimeGAN's "
+                "generator losses read real batches directly (moments, supervised term), "
+                "outside what DP-SGD on its networks covers.")
+        if y is not None:
+            raise ValueError("privacy does not cover conditions yet: fit without y, or fit one "
+                             "private model per condition.")
+        if not seqs.equal_length:
+            raise ValueError("privacy needs equal-length sequences: the lengths of the training "
+                             "sequences would otherwise be released by sampling. Crop or pad "
+                             "them to one length (NaN padding marks variable length).")
+        return budget
 
     def _set_history(self, history: list[dict]) -> None:
         super()._set_history(history)  # n_iter_: adversarial iterations, not records
