@@ -1,0 +1,184 @@
+"""Differentially private training: per-sequence gradients, the budget, the estimators' privacy
+parameter, and the membership-inference metric."""
+
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import ursa
+from ursa.metrics import membership_inference_auc
+from ursa.networks import RecurrentConfig, SequenceAutoencoderNet
+from ursa.networks.losses import masked_mse, per_sequence_means
+from ursa.training import BatchStream, PrivacyBudget, PrivacyBudgetExceeded, PrivateUpdates
+from ursa.data import as_sequences
+
+pytest.importorskip("opacus")
+pytestmark = pytest.mark.filterwarnings("ignore:Optimal order is the largest alpha")
+
+
+def _sines(n=64, t=12, seed=0):
+    rng = np.random.default_rng(seed)
+    grid = np.linspace(0, 6, t)
+    return (0.5 + 0.5 * np.sin(grid[None] * rng.uniform(1, 2, (n, 1))
+                               + rng.uniform(0, 6, (n, 1))))[..., None].astype("float32")
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_per_sequence_gradients_equal_each_sequence_alone(cell):
+    torch.manual_seed(0)
+    net = SequenceAutoencoderNet(RecurrentConfig(3, 8, num_layers=2, cell=cell), 4)
+    x, lengths = torch.randn(5, 7, 3), torch.tensor([7, 5, 7, 3, 6])
+    private = PrivateUpdates(PrivacyBudget(3.0), [net], n_sequences=100, sample_rate=0.05,
+                             steps=10)
+    with private.capture(), per_sequence_means():
+        (masked_mse(net(x, lengths)[0], x, lengths) * 5).backward()
+    samples = {name: p.grad_sample.clone() for name, p in net.named_parameters()}
+    for i in range(5):
+        net.zero_grad()
+        xi = x[i:i + 1, :lengths[i]]
+        masked_mse(net(xi, lengths[i:i + 1])[0], xi, lengths[i:i + 1]).backward()
+        for name, p in net.named_parameters():
+            torch.testing.assert_close(samples[name][i], p.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_per_sequence_means_weigh_sequences_equally():
+    prediction, target = torch.zeros(2, 4, 1), torch.ones(2, 4, 1)
+    target[1] = 3.0
+    lengths = torch.tensor([4, 1])
+    assert float(masked_mse(prediction, target, lengths)) == pytest.approx((4 + 9) / 5)
+    with per_sequence_means():
+        assert float(masked_mse(prediction, target, lengths)) == pytest.approx((1 + 9) / 2)
+
+
+@pytest.mark.parametrize("epsilon,rate,steps", [(0.5, 0.01, 500), (3.0, 0.1, 200),
+                                                (10.0, 0.25, 40), (1.0, 1.0, 5)])
+def test_accountant_never_exceeds_the_requested_epsilon(epsilon, rate, steps):
+    from opacus.accountants import RDPAccountant
+
+    net = torch.nn.Linear(2, 1)
+    private = PrivateUpdates(PrivacyBudget(epsilon, 1e-5), [net], n_sequences=1000,
+                             sample_rate=rate, steps=steps)
+    reference = RDPAccountant()
+    for _ in range(steps):
+        reference.step(noise_multiplier=private.noise_multiplier, sample_rate=rate)
+    private.taken = steps
+    spent = private.spent()["epsilon"]
+    assert spent <= epsilon
+    assert spent == pytest.approx(reference.get_epsilon(1e-5), rel=1e-9)
+    assert spent > 0.8 * epsilon  # calibrated to the budget, not far below it
+
+
+def test_a_step_past_the_budget_is_refused():
+    net = torch.nn.Linear(2, 1)
+    private = PrivateUpdates(PrivacyBudget(1.0), [net], n_sequences=10, sample_rate=0.5, steps=2)
+    optimizer = private.optimizer(torch.optim.SGD(net.parameters(), lr=0.1))
+    x = torch.randn(4, 2)
+    for _ in range(2):
+        with private.capture():
+            private.update(optimizer, list(net.parameters()), net(x).pow(2).mean(), 4)
+    with pytest.raises(PrivacyBudgetExceeded, match="budget 1"):
+        with private.capture():
+            private.update(optimizer, list(net.parameters()), net(x).pow(2).mean(), 4)
+    assert private.spent()["epsilon"] <= 1.0 and private.spent()["steps"] == 2
+
+
+def test_poisson_batches_vary_in_size_and_survive_a_checkpoint():
+    seqs = as_sequences(np.zeros((200, 3, 1), dtype="float32"))
+    stream = BatchStream(seqs, 20, np.random.default_rng(0), sample_rate=0.1)
+    assert stream.new_pass() == 10
+    sizes = [len(b) for b in list(stream.pending)]
+    assert len(set(sizes)) > 1 and 10 <= np.mean(sizes) <= 30
+    copy = BatchStream(seqs, 20, np.random.default_rng(1), sample_rate=0.1)
+    copy.load_state_dict(stream.state_dict())
+    assert all(np.array_equal(a, b) for a, b in zip(copy.pending, stream.pending))
+
+
+def test_private_autoencoder_spends_at_most_its_budget_and_saves_it(tmp_path):
+    X = _sines()
+    model = ursa.SequenceAutoencoder(hidden_size=8, latent_dim=4, epochs=3, batch_size=16,
+                                     scaling=None, privacy={"epsilon": 2.0, "delta": 1e-3},
+                                     verbose=False, random_state=0).fit(X)
+    spent = model.privacy_spent_
+    assert 0 < spent["epsilon"] <= 2.0 and spent["delta"] == 1e-3
+    assert spent["steps"] == 3 * 4 and spent["sample_rate"] == 0.25
+    assert "val_loss" not in model.history_[-1]  # every sequence trains
+    again = ursa.SequenceAutoencoder(**model.get_params()).fit(X)
+    np.testing.assert_array_equal(again.transform(X), model.transform(X))  # repeatable
+    plain = ursa.SequenceAutoencoder(**{**model.get_params(), "privacy": None}).fit(X)
+    assert not hasattr(plain, "privacy_spent_")
+    assert not np.allclose(plain.transform(X), model.transform(X))
+    path = model.save(tmp_path / "private.ursa")
+    loaded = ursa.load(path)
+    assert loaded.privacy_spent_ == spent and loaded.privacy == {"epsilon": 2.0, "delta": 1e-3}
+    assert ursa.persistence.describe_model(path)["privacy"] == spent
+
+
+def test_private_fit_resumed_with_a_longer_schedule_is_refused(tmp_path):
+    X = _sines(32)
+    params = dict(hidden_size=4, latent_dim=2, epochs=2, batch_size=8, scaling=None,
+                  privacy={"epsilon": 1.0}, verbose=False, random_state=0,
+                  checkpoint_dir=str(tmp_path))
+    ursa.SequenceAutoencoder(**params).fit(X)
+    with pytest.raises(ValueError, match="schedule changed"):
+        ursa.SequenceAutoencoder(**{**params, "epochs": 4}).fit(X, resume=True)
+
+
+def test_private_rcgan_trains_only_the_discriminator_on_data():
+    X = _sines(64, 8)
+    gan = ursa.RecurrentGAN(architecture="rcgan", hidden_size=8, num_layers=1, latent_dim=4,
+                            iterations=30, batch_size=16, scaling=None, verbose=False,
+                            distribution_weight=1.0, privacy={"epsilon": 5.0},
+                            random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        gan.fit(X)
+    assert 0 < gan.privacy_spent_["epsilon"] <= 5.0 and gan.privacy_spent_["steps"] == 30
+    assert "distribution_loss" not in gan.history_[-1]  # it reads real batches: left out
+    sample = gan.sample(5, random_state=0)
+    assert sample.shape == (5, 8, 1) and np.isfinite(sample).all()
+
+
+@pytest.mark.parametrize("params,match", [
+    ({"privacy": {"epsilon": 1.0}}, "scaling='standard'"),
+    ({"privacy": {"epsilon": 0.0}, "scaling": None}, r"privacy\['epsilon'\]"),
+    ({"privacy": {"epsilon": 1.0, "delta": 1.5}, "scaling": None}, r"privacy\['delta'\]"),
+    ({"privacy": {"eps": 1.0}, "scaling": None}, "unknown keys"),
+    ({"privacy": {"epsilon": 1.0}, "scaling": None, "precision": "bfloat16"}, "float32"),
+])
+def test_bad_privacy_settings_are_named(params, match):
+    with pytest.raises(ValueError, match=match):
+        ursa.SequenceAutoencoder(verbose=False, **params).fit(_sines(8))
+
+
+def test_private_gan_refuses_what_it_cannot_cover():
+    X = _sines(16, 6)
+    base = dict(scaling=None, privacy={"epsilon": 1.0}, verbose=False)
+    with pytest.raises(ValueError, match="architecture='rcgan'"):
+        ursa.RecurrentGAN(**base).fit(X)
+    with pytest.raises(ValueError, match="conditions"):
+        ursa.RecurrentGAN(architecture="rcgan", **base).fit(X, y=np.arange(16) % 2)
+    ragged = [X[i, : 3 + i % 3] for i in range(16)]
+    with pytest.raises(ValueError, match="equal-length"):
+        ursa.RecurrentGAN(architecture="rcgan", **base).fit(ragged)
+
+
+def test_missing_opacus_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "opacus", None)
+    with pytest.raises(ImportError, match=r"ursa\[privacy\]"):
+        ursa.SequenceAutoencoder(scaling=None, privacy={"epsilon": 1.0}, epochs=1,
+                                 verbose=False).fit(_sines(8))
+
+
+def test_membership_inference_auc():
+    assert membership_inference_auc([0.1, 0.2], [0.3, 0.4]) == 1.0
+    assert membership_inference_auc([0.3, 0.4], [0.1, 0.2]) == 0.0
+    assert membership_inference_auc([1.0, 2.0], [1.0, 2.0]) == 0.5
+    rng = np.random.default_rng(0)
+    assert abs(membership_inference_auc(rng.normal(size=2000), rng.normal(size=2000)) - 0.5) < 0.03
+    with pytest.raises(ValueError, match=r"holdout_losses\[1\]"):
+        membership_inference_auc([0.1], [0.2, np.nan])
+    with pytest.raises(ValueError, match="train_losses must be a non-empty 1-D"):
+        membership_inference_auc([], [0.2])
