@@ -42,6 +42,9 @@ class OutlierDetectorMixin:
     ``threshold`` chooses how ``threshold_`` is set from the training scores: ``"contamination"``,
     their ``1 - contamination`` quantile (PyOD's rule); ``"pot"``, :func:`pot_threshold` with
     ``pot_level`` and ``pot_risk``; a float ``q`` in (0, 1], their ``q`` quantile.
+    :meth:`calibrate` sets it by the same rule from the scores of other data. An estimator that
+    must not score its training data (a private fit) passes None to ``_set_decision_scores``:
+    ``threshold_`` is then None until :meth:`calibrate`.
     """
 
     def __sklearn_tags__(self):
@@ -50,10 +53,35 @@ class OutlierDetectorMixin:
         return tags
 
     def _set_decision_scores(self, scores) -> None:
-        """Set ``decision_scores_``, ``threshold_`` and ``labels_`` from the training scores."""
+        """Set ``decision_scores_``, ``threshold_`` and ``labels_`` from the training scores
+        (None: no training scores, no threshold until :meth:`calibrate`)."""
+        if scores is None:
+            for name in ("decision_scores_", "labels_"):
+                self.__dict__.pop(name, None)
+            self.threshold_ = None
+            return
         self.decision_scores_ = np.asarray(scores, dtype=np.float64)
         self.threshold_ = self._threshold_of(self.decision_scores_)
         self.labels_ = self._flags(self.decision_scores_)
+
+    def calibrate(self, X):
+        """Set ``threshold_`` from the scores of ``X`` by the ``threshold`` rule (the rule
+        ``fit`` applies to the training scores), e.g. normal data held out from training, or
+        after a private fit, which does not score its training data. ``decision_scores_`` and
+        ``labels_`` (the training data's) are left as they are.
+
+        Returns
+        -------
+        self
+        """
+        out = self.decision_function(X)
+        parts = out if isinstance(out, list) else [out]
+        values = np.concatenate([np.ravel(np.asarray(o, dtype=np.float64)) for o in parts])
+        values = values[~np.isnan(values)]  # padding
+        if len(values) == 0:
+            raise ValueError("X has no scored steps to calibrate the threshold on")
+        self.threshold_ = self._threshold_of(values)
+        return self
 
     def _threshold_of(self, scores: np.ndarray) -> float:
         if self.threshold == "contamination":
@@ -66,6 +94,11 @@ class OutlierDetectorMixin:
         """0/1 per score above ``threshold_``, -1 where the score is NaN (padding)."""
         if isinstance(scores, list):
             return [self._flags(s) for s in scores]
+        if self.threshold_ is None:
+            raise ValueError(
+                "threshold_ is not set: this detector was fitted with privacy, which does not "
+                "score the training data. Call calibrate(X) with data whose scores may set the "
+                "threshold (e.g. normal data you may use), then predict.")
         flags = (scores > self.threshold_).astype(np.int64)
         flags[np.isnan(scores)] = -1
         return flags
@@ -112,14 +145,17 @@ class OutlierDetectorMixin:
     def _get_state(self):
         document, arrays = super()._get_state()
         document["threshold"] = self.threshold_
-        arrays["decision_scores"] = self.decision_scores_
+        if getattr(self, "decision_scores_", None) is not None:
+            arrays["decision_scores"] = self.decision_scores_
         return document, arrays
 
     def _set_state(self, document, arrays):
         super()._set_state(document, arrays)
-        self.threshold_ = float(document["threshold"])
-        self.decision_scores_ = np.asarray(arrays["decision_scores"], dtype=np.float64)
-        self.labels_ = self._flags(self.decision_scores_)
+        threshold = document["threshold"]
+        self.threshold_ = None if threshold is None else float(threshold)
+        if "decision_scores" in arrays:
+            self.decision_scores_ = np.asarray(arrays["decision_scores"], dtype=np.float64)
+            self.labels_ = self._flags(self.decision_scores_)
 
 
 def pot_threshold(scores, level: float = 0.98, risk: float = 1e-3) -> float:

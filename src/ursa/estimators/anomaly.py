@@ -26,7 +26,7 @@ from ..training import train
 from ._outlier import OUTLIER_CONSTRAINTS, OutlierDetectorMixin, pot_threshold
 from ._streaming import StreamingScorer, _Accumulator
 from .autoencoder import ReconstructionNetwork
-from .base import COMMON_CONSTRAINTS, BaseSequenceEstimator
+from .base import COMMON_CONSTRAINTS, PRIVACY_CONSTRAINTS, BaseSequenceEstimator
 
 __all__ = ["SequenceAnomalyDetector", "StreamingScorer", "Explanation", "pot_threshold"]
 
@@ -211,6 +211,14 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         weights of an uninterrupted fit.
     checkpoint_every : int, default=1
         Epochs between checkpoints.
+    privacy : dict or None, default=None
+        Train with differential privacy (DP-SGD): ``{"epsilon": 3.0, "delta": 1e-5,
+        "max_grad_norm": 1.0}`` guarantees (epsilon, delta)-DP for each training window
+        (``delta`` defaults to 1 / n_windows). A step lies in up to ``window / stride`` windows,
+        so its own guarantee is that of a group of that size. The training series are then not
+        scored: ``decision_scores_`` and ``labels_`` are absent and ``threshold_`` is None until
+        :meth:`calibrate`. Needs a numeric ``window``, ``channels="all"``, ``scaling=None`` and
+        the ``privacy`` extra (opacus); see docs/privacy.md.
 
     Attributes
     ----------
@@ -229,12 +237,15 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         The trained autoencoder.
     decision_scores_ : ndarray of shape (n_training_steps,)
         Per-step scores of the training series, concatenated in order.
-    threshold_ : float
-        Scores above it are flagged.
+    threshold_ : float or None
+        Scores above it are flagged (None after a private fit, until :meth:`calibrate`).
     labels_ : ndarray of shape (n_training_steps,)
         0/1 flags of the training steps.
     history_, loss_curve_, validation_scores_, n_iter_
         Training diagnostics.
+    privacy_spent_ : dict
+        With ``privacy``: the epsilon the fit spent (at most the budget), delta, the noise
+        multiplier, sample rate and steps (saved with the model).
 
     Examples
     --------
@@ -258,6 +269,7 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
 
     _parameter_constraints = {
         **COMMON_CONSTRAINTS,
+        **PRIVACY_CONSTRAINTS,
         "window": [Interval(int, 2), Options(("auto",))],
         "channels": [Options(CHANNEL_CHOICES)],
         "stride": [Interval(int, 1)],
@@ -276,7 +288,7 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         validation_fraction=0.1, patience=5, max_train_windows=50000, scaling="standard",
         contamination=0.1, threshold="pot", pot_level=0.98, pot_risk=1e-3,
         random_state=None, device="auto", verbose=True, n_threads=None, precision="float32",
-        callbacks=None, checkpoint_dir=None, checkpoint_every=1,
+        callbacks=None, checkpoint_dir=None, checkpoint_every=1, privacy=None,
     ):
         self._init_params(locals())
 
@@ -349,6 +361,10 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         0/1 flags (PyOD; int64), one per step, laid out like :meth:`decision_function`'s
         scores (-1 on the padding of a 3-D array). Not scikit-learn's -1/1 per sample.
         """
+        if self.privacy is not None:
+            raise ValueError("fit_predict flags the training data by a threshold set on it, "
+                             "which a private fit does not do: fit, calibrate(X) on data you "
+                             "may use, then predict.")
         layout, lengths = self._fit(X)
         ends = np.cumsum(lengths)[:-1]
         scores = restore_series_layout(np.split(self.decision_scores_, ends), layout, lengths)
@@ -357,6 +373,12 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
     def _fit(self, X, resume: bool = False):
         """Fit; return the layout and lengths of ``X`` (:func:`ursa.data.as_series`)."""
         self._validate_params()
+        budget = self._privacy_budget()
+        if budget is not None and (self.window == "auto" or self.channels != "all"):
+            raise ValueError(
+                "privacy needs window set to a number of steps and channels='all' (got window="
+                f"{self.window!r}, channels={self.channels!r}): 'auto' and 'continuous' are "
+                "chosen by reading the training data, outside the privacy budget.")
         if self.window != "auto":
             self._check_score_stride(self.window)
         series, layout, lengths = as_series(
@@ -378,10 +400,12 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
             callbacks = self._callbacks(seqs, resume=resume)
             config = replace(self._training_config(), max_steps=self.max_steps)
             history = train(network, self._loss, seqs, config,
-                            rng=rng, device=device, callbacks=callbacks)
+                            rng=rng, device=device, callbacks=callbacks, privacy=budget)
         self.network_ = network
         self._set_history(history)
-        self._set_decision_scores(np.concatenate([self._score_one(s)[0] for s in series]))
+        self._set_privacy_spent(history.privacy_spent)
+        self._set_decision_scores(None if budget is not None else
+                                  np.concatenate([self._score_one(s)[0] for s in series]))
         return layout, lengths
 
     # ------------------------------------------------------------------ scoring core
