@@ -126,6 +126,20 @@ def test_private_fit_resumed_with_a_longer_schedule_is_refused(tmp_path):
         ursa.SequenceAutoencoder(**{**params, "epochs": 4}).fit(X, resume=True)
 
 
+def test_private_timegan_takes_a_private_step_for_every_step_that_reads_data():
+    X = _sines(64, 8)
+    gan = ursa.RecurrentGAN(hidden_size=8, num_layers=1, latent_dim=4, iterations=20,
+                            pretrain_iterations=10, batch_size=16, scaling=None, verbose=False,
+                            privacy={"epsilon": 5.0}, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        gan.fit(X)
+    assert gan.privacy_spent_["steps"] == 10 + 10 + 20 and gan.privacy_spent_["epsilon"] <= 5.0
+    last = gan.history_[-1]
+    assert "moment_loss" not in last and np.isfinite(last["discriminator_loss"])
+    assert np.isfinite(gan.sample(4, random_state=0)).all()
+
+
 def test_private_rcgan_trains_only_the_discriminator_on_data():
     X = _sines(64, 8)
     gan = ursa.RecurrentGAN(architecture="rcgan", hidden_size=8, num_layers=1, latent_dim=4,
@@ -156,8 +170,8 @@ def test_bad_privacy_settings_are_named(params, match):
 def test_private_gan_refuses_what_it_cannot_cover():
     X = _sines(16, 6)
     base = dict(scaling=None, privacy={"epsilon": 1.0}, verbose=False)
-    with pytest.raises(ValueError, match="architecture='rcgan'"):
-        ursa.RecurrentGAN(**base).fit(X)
+    with pytest.raises(ValueError, match="scaling='minmax'"):
+        ursa.RecurrentGAN(privacy={"epsilon": 1.0}, verbose=False).fit(X)
     with pytest.raises(ValueError, match="conditions"):
         ursa.RecurrentGAN(architecture="rcgan", **base).fit(X, y=np.arange(16) % 2)
     ragged = [X[i, : 3 + i % 3] for i in range(16)]

@@ -189,7 +189,8 @@ class TimeGANObjective(_Objective):
 
     def __init__(self, net, *, pretrain_iterations: int, iterations: int, generator_steps: int,
                  gamma: float, supervised_weight: float, moment_weight: float,
-                 data_weight: float, executor, **settings):
+                 data_weight: float, executor, private=None, n_steps: int | None = None,
+                 batch_size: int | None = None, **settings):
         # The sampling path's adversarially trained part. The recovery is left out: it is trained
         # as the embedder's decoder.
         super().__init__(net, sampling=[net.generator, net.supervisor], **settings)
@@ -219,12 +220,128 @@ class TimeGANObjective(_Objective):
         self.counters = self.stateful["joint"] = Counters(calls=0)
         for adversary in self.adversaries:
             self.counters[adversary.name + "discriminator_loss"] = float("nan")
+        self.private = private
+        if private is not None:
+            self._set_up_private(n_steps, batch_size)
 
     def phases(self) -> list[Phase]:
         pre = self.pretrain_iterations
-        return [Phase("embedding", self.embedding_step, iterations=pre),
-                Phase("supervised", self.supervised_step, iterations=pre),
-                Phase("joint", self.joint_step, iterations=self.iterations * self.generator_steps)]
+        private = self.private is not None
+        return [Phase("embedding", self.private_embedding_step if private
+                      else self.embedding_step, iterations=pre),
+                Phase("supervised", self.private_supervised_step if private
+                      else self.supervised_step, iterations=pre),
+                Phase("joint", self.private_joint_step if private else self.joint_step,
+                      iterations=self.iterations * self.generator_steps)]
+
+    # ------------------------------------------------------------------ private training
+    # Which networks read the data, phase by phase: the embedder and recovery (embedding phase:
+    # reconstruction; joint phase: reconstruction and the supervised term through the embedder),
+    # the supervisor (supervised phase: next-step prediction on embedded data), and the
+    # discriminators (joint phase: their loss on embedded or raw data). Each of those updates is
+    # a DP-SGD step of one PrivateUpdates (one noise level, one accountant over the three
+    # phases); in the joint phase the per-sequence gradients of the embedder, recovery and both
+    # discriminators are clipped together, one noisy release per step. The generator reads only
+    # noise and, through the supervisor, recovery and discriminators, what earlier private steps
+    # released: its updates are post-processing. So the generator's terms that read real
+    # batches are left out (the supervised term on embedded data, the moments, the matching
+    # terms), and the discriminators step every iteration (their skip rule reads their loss on
+    # real data). Synthetic batches have the expected batch size and the full length.
+
+    def _set_up_private(self, n_steps, batch_size) -> None:
+        net, private = self.net, self.private
+        self.matching, self.n_steps, self.batch_size = {}, n_steps, batch_size
+        self.stateful["privacy"] = private
+        self.dp_ae = private.optimizer(self.opt_ae)
+        p_supervisor = list(net.supervisor.parameters())
+        self.dp_sup = private.optimizer(torch.optim.Adam(p_supervisor, lr=self.learning_rate))
+        self.optimizers.append(self.dp_sup.original_optimizer)
+        self.p_supervisor = tuple(p_supervisor)
+        joint = [net.embedder, net.recovery] + [net.discriminator] + (
+            [net.data_discriminator] if len(self.adversaries) > 1 else [])
+        self.joint_modules = joint
+        self.p_joint = tuple(p for m in joint for p in m.parameters())
+        self.dp_joint = private.optimizer(torch.optim.Adam(self.p_joint, lr=self.learning_rate))
+        self.optimizers.append(self.dp_joint.original_optimizer)
+
+    def _fake_batch(self, device):
+        full = torch.full((self.batch_size,), self.n_steps, dtype=torch.long, device=device)
+        return full, step_mask(full, self.n_steps)
+
+    def private_embedding_step(self, x, lengths, index) -> dict:
+        net, private = self.net, self.private
+        private.check_budget()
+        with private.capture([net.embedder, net.recovery]), per_sequence_means():
+            recon = None
+            if len(index):
+                mask = step_mask(lengths, x.size(1))
+                recon = mask_mse(net.recovery(net.embed(x)), x, mask)
+            private.update(self.dp_ae, self.p_ae, recon, len(index))
+        return {"reconstruction_loss": 0.0 if recon is None else recon.item()}
+
+    def private_supervised_step(self, x, lengths, index) -> dict:
+        net, private = self.net, self.private
+        private.check_budget()
+        with private.capture([net.supervisor]), per_sequence_means():
+            loss = None
+            if len(index):
+                mask = step_mask(lengths, x.size(1))
+                with torch.no_grad():
+                    h = net.embed(x)
+                loss = mask_mse(net.supervise(h, None)[:, :-1], h[:, 1:], mask[:, 1:])
+            private.update(self.dp_sup, self.p_supervisor, loss, len(index))
+        return {"supervised_loss": 0.0 if loss is None else loss.item()}
+
+    def private_joint_step(self, x, lengths, index) -> dict:
+        net, private = self.net, self.private
+        private.check_budget()
+        self.counters["calls"] += 1
+        full, fake_mask = self._fake_batch(x.device)
+        z = self.noise(self.batch_size, self.n_steps, x.device)
+        e_hat = net.generate_latent(z, None)
+        h_hat = net.supervise(e_hat, None)
+        fakes = {"": [(h_hat, 1.0), (e_hat, self.gamma)], "data_": [(net.recovery(h_hat), 1.0)]}
+        # One call per adversary on its synthetic inputs serves the generator's loss (towards
+        # "real") and the adversary's own loss on synthetic data (towards "synthetic").
+        g_loss, d_fake, losses = 0.0, 0.0, {}
+        for adversary in self.adversaries:
+            inputs = fakes[adversary.name]
+            logits = adversary.discriminate(torch.cat([v for v, _ in inputs]),
+                                            full.repeat(len(inputs)), None).split(self.batch_size)
+            term = 0.0
+            for (_, weight), part in zip(inputs, logits):
+                term = term + weight * bce_towards(part, 1.0, fake_mask)
+                d_fake = d_fake + weight * bce_towards(part, 0.0, fake_mask)
+            losses[adversary.name + "generator_loss"] = bce_towards(logits[0], 1.0,
+                                                                    fake_mask).item()
+            g_loss = g_loss + adversary.weight * term
+        g_grads = torch.autograd.grad(g_loss, self.p_gen, retain_graph=True, allow_unused=True)
+        # The adversaries' loss on synthetic data reads no data: its gradient is public, added
+        # after the noise, unclipped (the embedder and recovery get none of it).
+        d_params = [p for adversary in self.adversaries for p in adversary.params]
+        d_grads = dict(zip(d_params, torch.autograd.grad(d_fake, d_params, allow_unused=True)))
+        public = [d_grads.get(p) for p in self.p_joint]
+        with private.capture(self.joint_modules), per_sequence_means():
+            real, recon, sup, d_real = None, None, None, 0.0
+            if len(index):
+                mask = step_mask(lengths, x.size(1))
+                h = net.embed(x)
+                recon = mask_mse(net.recovery(h), x, mask)
+                sup = mask_mse(net.supervise(h, None)[:, :-1], h[:, 1:], mask[:, 1:])
+                real = 10 * recon + 0.1 * sup
+                for adversary in self.adversaries:
+                    seen = h.detach() if adversary.name == "" else x
+                    term = bce_towards(adversary.discriminate(seen, lengths, None), 1.0, mask)
+                    real, d_real = real + term, d_real + term.item()
+            private.update(self.dp_joint, self.p_joint, real, len(index), public_grads=public)
+        for p in self.p_supervisor:  # the supervised term reached it: not an update of it
+            p.grad = None
+        self.apply(self.opt_gen, self.p_gen, g_grads)
+        self.average_step()
+        return {"generator_loss": losses.pop("generator_loss"),
+                "supervised_loss": 0.0 if sup is None else sup.item(),
+                "reconstruction_loss": 0.0 if recon is None else recon.item(),
+                **losses, "discriminator_loss": d_fake.item() + d_real}
 
     def embedding_step(self, x, lengths, index) -> dict:
         mask = step_mask(lengths, x.size(1))

@@ -142,11 +142,13 @@ class RecurrentGAN(BaseSequenceEstimator):
         History records (of 100 iterations each) between checkpoints.
     privacy : dict or None, default=None
         Train with differential privacy: ``{"epsilon": 10.0, "delta": 1e-5, "max_grad_norm":
-        1.0}`` (``delta`` defaults to 1 / n_sequences). The discriminator, the one network that
-        reads the data, takes DP-SGD steps; the generator learns only through it, so samples
-        are covered by the same guarantee. Needs ``architecture="rcgan"``, ``scaling=None``
-        (scale with bounds that do not come from the data), equal-length sequences, no ``y``,
-        and the ``privacy`` extra (opacus). See docs/privacy.md.
+        1.0}`` (``delta`` defaults to 1 / n_sequences). The networks that read the data (the
+        discriminators; with TimeGAN also the embedder, recovery and supervisor) take DP-SGD
+        steps; the generator learns only through them, so samples are covered by the same
+        guarantee, and its terms that read real batches (moments, matching, the supervised term
+        on embedded data) are left out. Needs ``scaling=None`` (scale with bounds that do not
+        come from the data), equal-length sequences, no ``y``, and the ``privacy`` extra
+        (opacus). See docs/privacy.md.
 
     Attributes
     ----------
@@ -284,12 +286,27 @@ class RecurrentGAN(BaseSequenceEstimator):
         if self.architecture == "rcgan":
             return RCGANObjective(network, iterations=self.iterations, private=private,
                                   n_steps=n_steps, batch_size=self.batch_size, **settings)
-        pre = self.iterations if self.pretrain_iterations is None else self.pretrain_iterations
         return TimeGANObjective(
-            network, pretrain_iterations=pre, iterations=self.iterations,
+            network, pretrain_iterations=self._pretrain_iterations(), iterations=self.iterations,
             generator_steps=self.generator_steps, gamma=self.gamma,
             supervised_weight=self.supervised_weight, moment_weight=self.moment_weight,
-            data_weight=self._data_weight(), executor=executor, **settings)
+            data_weight=self._data_weight(), executor=executor, private=private,
+            n_steps=n_steps, batch_size=self.batch_size, **settings)
+
+    def _pretrain_iterations(self) -> int:
+        return self.iterations if self.pretrain_iterations is None else self.pretrain_iterations
+
+    def _private_steps(self) -> int:
+        """Private steps of a fit: every step that reads the data (see _gan_objectives)."""
+        if self.architecture == "rcgan":
+            return self.iterations
+        return 2 * self._pretrain_iterations() + self.iterations * self.generator_steps
+
+    def _private_modules(self, network) -> list:
+        if self.architecture == "rcgan":
+            return [network.discriminator]
+        return [m for m in (network.embedder, network.recovery, network.supervisor,
+                            network.discriminator, network.data_discriminator) if m is not None]
 
     # ----------------------------------------------------------------- fitting
     def fit(self, X, y=None, *, resume=False):
@@ -330,10 +347,9 @@ class RecurrentGAN(BaseSequenceEstimator):
             c_all = None if conditions is None else torch.from_numpy(conditions).to(device)
             callbacks = self._callbacks(seqs, resume=resume, targets=conditions)
             threads = self._step_threads(device)
-            # One private discriminator step per iteration.
             private = None if budget is None else PrivateUpdates(
-                budget, [network.discriminator], n_sequences=len(seqs),
-                sample_rate=min(1.0, self.batch_size / len(seqs)), steps=self.iterations)
+                budget, self._private_modules(network), n_sequences=len(seqs),
+                sample_rate=min(1.0, self.batch_size / len(seqs)), steps=self._private_steps())
             with step_executor(threads, share_cores=self.n_threads is None) as executor:
                 objective = self._objective(network, c_all, executor, private,
                                             seqs.max_length)
@@ -360,11 +376,6 @@ class RecurrentGAN(BaseSequenceEstimator):
         budget = self._privacy_budget()
         if budget is None:
             return None
-        if self.architecture != "rcgan":
-            raise ValueError(
-                f"privacy needs architecture='rcgan' (got {self.architecture!r}): TimeGAN's "
-                "generator losses read real batches directly (moments, supervised term), "
-                "outside what DP-SGD on its networks covers.")
         if y is not None:
             raise ValueError("privacy does not cover conditions yet: fit without y, or fit one "
                              "private model per condition.")

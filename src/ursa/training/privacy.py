@@ -173,10 +173,12 @@ class PrivateUpdates:
             loss_reduction="mean")
 
     @contextlib.contextmanager
-    def capture(self):
-        """Record per-sequence gradients (``param.grad_sample``) of the forward passes run inside."""
+    def capture(self, modules=None):
+        """Record the per-sequence gradients (``param.grad_sample``) of ``modules`` (default:
+        all the private modules) in the forward and backward passes run inside."""
+        modules = self.modules if modules is None else list(modules)
         handles = []
-        for module in self.modules:
+        for module in modules:
             for sub in module.modules():
                 if isinstance(sub, nn.Linear):
                     handles.append(sub.register_forward_hook(_linear_hook))
@@ -187,7 +189,7 @@ class PrivateUpdates:
         finally:
             for handle in handles:
                 handle.remove()
-            for module in self.modules:
+            for module in modules:
                 for sub in module.modules():
                     if isinstance(sub, PerSampleRecurrent):
                         sub.record = None
