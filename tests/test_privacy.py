@@ -140,6 +140,48 @@ def test_private_timegan_takes_a_private_step_for_every_step_that_reads_data():
     assert np.isfinite(gan.sample(4, random_state=0)).all()
 
 
+def test_private_clusterer_finds_clusters_within_its_budget(tmp_path):
+    rng = np.random.default_rng(0)
+    grid = np.linspace(0, 1, 40)
+    X = np.concatenate([np.sin(2 * np.pi * (f * grid[None] + rng.uniform(size=(300, 1))))
+                        + 0.1 * rng.normal(size=(300, 40)) for f in (1, 3, 6)]).astype("float32")
+    y = np.repeat([0, 1, 2], 300)
+    model = ursa.RecurrentClusterer(n_clusters=3, pool=2, differences=False, scaling=None,
+                                    batch_size=128, privacy={"epsilon": 10.0}, verbose=False,
+                                    random_state=0)
+    model.fit(X)
+    spent = model.privacy_spent_
+    assert 0 < spent["epsilon"] <= 10.0 and spent["releases"] == 5
+    assert all(r["stage"] == "pretrain" for r in model.history_)  # no clustering stage
+    assert np.linalg.norm(model.cluster_centers_, axis=1) == pytest.approx(4.0, rel=1e-5)
+    from sklearn.metrics import normalized_mutual_info_score
+    assert normalized_mutual_info_score(y, model.labels_) > 0.5  # it learned under the noise
+    loaded = ursa.load(model.save(tmp_path / "c.ursa"))
+    assert not hasattr(loaded, "labels_")  # the training data's labels stay in memory
+    np.testing.assert_array_equal(loaded.predict(X), model.labels_)
+    with pytest.raises(ValueError, match="numeric pool, differences=False"):
+        ursa.RecurrentClusterer(scaling=None, privacy={"epsilon": 1.0}, verbose=False).fit(X)
+
+
+def test_private_detector_leaves_the_threshold_to_calibrate(tmp_path):
+    t = np.arange(1200)
+    series = np.sin(2 * np.pi * t / 40).astype("float32")
+    det = ursa.SequenceAnomalyDetector(window=16, hidden_size=8, epochs=2, channels="all",
+                                       scaling=None, privacy={"epsilon": 3.0}, verbose=False,
+                                       random_state=0).fit(series[:600])
+    assert det.threshold_ is None and not hasattr(det, "decision_scores_")
+    assert det.privacy_spent_["epsilon"] <= 3.0
+    with pytest.raises(ValueError, match=r"calibrate\(X\)"):
+        det.predict(series)
+    flags = det.calibrate(series[600:900]).predict(series)
+    assert det.threshold_ > 0 and flags.shape == series.shape
+    loaded = ursa.load(det.save(tmp_path / "d.ursa"))
+    assert loaded.threshold_ == det.threshold_ and not hasattr(loaded, "decision_scores_")
+    with pytest.raises(ValueError, match="window set to a number"):
+        ursa.SequenceAnomalyDetector(window="auto", channels="all", scaling=None,
+                                     privacy={"epsilon": 1.0}, verbose=False).fit(series)
+
+
 def test_private_rcgan_trains_only_the_discriminator_on_data():
     X = _sines(64, 8)
     gan = ursa.RecurrentGAN(architecture="rcgan", hidden_size=8, num_layers=1, latent_dim=4,

@@ -1,5 +1,6 @@
 """RecurrentClusterer's helpers outside the estimator: the training sequences' smoothness, the
-pooled encoder input computed once per fit, and the clustering stage's target refresh."""
+pooled encoder input computed once per fit, a private k-means, and the clustering stage's target
+refresh."""
 
 from __future__ import annotations
 
@@ -34,6 +35,51 @@ def _smoothness(seqs: Sequences) -> float:
     rho = torch.where(variance > 1e-12, 1.0 - step_change / (2.0 * variance.clamp_min(1e-12)),
                       torch.ones_like(variance))
     return float(rho.mean())
+
+
+def private_centers(codes: np.ndarray, n_clusters: int, radius: float, private,
+                    iterations: int, rng: np.random.Generator) -> np.ndarray:
+    """Differentially private k-means on codes that lie on the sphere of ``radius``.
+
+    Every step releases sums and counts with Gaussian noise through ``private.release``, each
+    sequence's contribution bounded by ``bound`` in L2 norm (counts scaled by it), so that one
+    sequence moves a release by at most ``bound * sqrt(2)``. The first step releases the whole
+    set's sum of codes (``bound = radius``); since the codes crowd on a small part of the
+    sphere, the next ``iterations - 1`` Lloyd steps work on each code's offset from that noisy
+    mean, clipped to twice the spread the mean's norm implies (which cuts the noise as much as
+    the codes are crowded), the centres starting around the mean at half that spread.
+    ``private.release_noise`` is the releases' noise multiplier.
+    """
+    latent = codes.shape[1]
+
+    def noisy_stats(values, groups, k, bound):
+        norms = np.linalg.norm(values, axis=1, keepdims=True)
+        values = values * np.minimum(1.0, bound / np.maximum(norms, 1e-12))
+        sums = np.zeros((k, latent))
+        np.add.at(sums, groups, values)
+        counts = np.bincount(groups, minlength=k) * bound
+        noisy = private.release(torch.from_numpy(np.concatenate([sums.ravel(), counts])),
+                                sensitivity=bound * np.sqrt(2.0)).numpy()
+        return noisy[:-k].reshape(k, latent), np.maximum(noisy[-k:] / bound, 1.0)
+
+    total, count = noisy_stats(codes, np.zeros(len(codes), dtype=np.int64), 1, radius)
+    mean = total[0] / count[0]
+    # Codes on a sphere at mean squared distance d^2 from each other have a mean of squared
+    # norm radius^2 - d^2 / 2: the spread follows from the mean's norm.
+    spread = np.sqrt(max(radius ** 2 - min(float(mean @ mean), radius ** 2), 1e-6))
+    bound = min(2.0 * spread, 2.0 * radius)
+    offsets = codes - mean
+    centers = 0.5 * spread * rng.normal(size=(n_clusters, latent)) / np.sqrt(latent)
+    # A cluster whose noisy count is within two noise deviations of zero keeps its centre: its
+    # noisy mean would be mostly noise, thrown far from every code.
+    min_count = 2.0 * private.release_noise * np.sqrt(2.0)
+    for _ in range(iterations - 1):
+        nearest = ((offsets[:, None, :] - centers[None]) ** 2).sum(-1).argmin(1)
+        sums, counts = noisy_stats(offsets, nearest, n_clusters, bound)
+        centers = np.where(counts[:, None] > min_count, sums / counts[:, None], centers)
+    directions = mean[None] + centers
+    norms = np.linalg.norm(directions, axis=1, keepdims=True)
+    return (directions * radius / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
 def _pool_sequences(seqs: Sequences, size: int, features: str,

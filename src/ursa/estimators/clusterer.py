@@ -23,9 +23,9 @@ from ..networks.clustering import (
 )
 from ..networks.recurrent import step_mask
 from ..persistence import register
-from ..training import LossStep, TrainingConfig, run, train
-from ._clustering_stage import _pool_sequences, _smoothness, _TargetRefresh
-from .base import COMMON_CONSTRAINTS, BaseSequenceEstimator
+from ..training import LossStep, TrainingConfig, fit_epochs, private_updates, run, train
+from ._clustering_stage import _pool_sequences, _smoothness, _TargetRefresh, private_centers
+from .base import COMMON_CONSTRAINTS, PRIVACY_CONSTRAINTS, BaseSequenceEstimator
 
 __all__ = ["RecurrentClusterer"]
 
@@ -42,6 +42,9 @@ AUTO_DIFFERENCES_SMOOTHNESS = 0.7
 # learning_rate over this many epochs. Without it, the first full-size Adam steps can move most
 # codes to another centre in one epoch and leave a cluster (nearly) empty (docs/clustering.md).
 CLUSTERING_WARMUP_EPOCHS = 5
+# Steps of a private fit's k-means (each a noisy release of sums and counts): the whole set's
+# mean, then Lloyd steps. Each costs privacy: few, as measured (docs/privacy.md).
+PRIVATE_KMEANS_STEPS = 5
 # n_init > 1 picks the restart by the silhouette of its codes, on at most this many of them
 # (silhouette costs time quadratic in the number of codes).
 SILHOUETTE_SAMPLE = 2000
@@ -184,6 +187,17 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, BaseSequenceEstimator):
         dropout from a generator of its own, which no checkpoint can hold.
     checkpoint_every : int, default=1
         Epochs between checkpoints.
+    privacy : dict or None, default=None
+        Fit with differential privacy: ``{"epsilon": 3.0, "delta": 1e-5, "max_grad_norm":
+        1.0}`` guarantees (epsilon, delta)-DP for each training sequence (``delta`` defaults to
+        1 / n_sequences). Pretraining takes DP-SGD steps (without the contrastive term, which
+        compares the sequences of a batch with each other) and the centres come from a private
+        k-means on the latent codes (a quarter of epsilon); the clustering stage is skipped
+        (its noisy steps pulled every sequence into one cluster in trials, docs/privacy.md).
+        Needs ``scaling=None``, a
+        numeric ``pool``, ``differences=False``, ``n_init=1``, ``clusterer=None`` and the
+        ``privacy`` extra (opacus). ``labels_`` is not saved with the model; see
+        docs/privacy.md.
 
     Attributes
     ----------
@@ -204,7 +218,10 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, BaseSequenceEstimator):
         compares with 0.7 (see ``differences``); NaN in a file saved before it existed.
     restart_scores_ : ndarray of shape (n_init,)
         Silhouette of each restart's labels on its latent codes (-1 where it is undefined: a
-        single cluster); NaN in a file saved before ``n_init`` existed.
+        single cluster); NaN in a file saved before ``n_init`` existed, and after a private fit.
+    privacy_spent_ : dict
+        With ``privacy``: the epsilon the fit spent (at most the budget), delta, the noise
+        multipliers, sample rate, steps and k-means releases (saved with the model).
     best_restart_ : int
         Index of the kept restart (the highest score).
     n_features_in_, scaler_, network_ (ursa.networks.ClusteringNet)
@@ -230,6 +247,7 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, BaseSequenceEstimator):
 
     _parameter_constraints = {
         **COMMON_CONSTRAINTS,
+        **PRIVACY_CONSTRAINTS,
         "n_clusters": [Interval(int, 1)],
         "pool": [Interval(int, 1), Options(("auto",))],
         "pool_features": [Options(POOL_FEATURES)],
@@ -263,6 +281,7 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, BaseSequenceEstimator):
         contrastive=0.3, gamma=1.0, alpha=1.0, update_interval=1, tol=1e-3, clusterer=None,
         scaling="standard", random_state=None, device="auto", verbose=True, n_threads=None,
         precision="float32", callbacks=None, checkpoint_dir=None, checkpoint_every=1,
+        privacy=None,
     ):
         self._init_params(locals())
 
@@ -311,9 +330,11 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, BaseSequenceEstimator):
         if self.n_clusters > len(seqs):
             raise ValueError(f"n_clusters={self.n_clusters} is larger than the number of sequences "
                              f"in X ({len(seqs)}); pass at most {len(seqs)} clusters or more data.")
+        budget = self._check_private_fit()
         scaled = self._fit_scaler(seqs)
         self.pool_size_ = self._choose_pool(scaled)
-        self.smoothness_ = _smoothness(scaled)
+        # (A private fit reads nothing outside its budget: its differences are off.)
+        self.smoothness_ = float("nan") if budget is not None else _smoothness(scaled)
         self.differences_ = (self.smoothness_ >= AUTO_DIFFERENCES_SMOOTHNESS
                              if self.differences == "auto" else self.differences)
         difference_scale = self._difference_scale(scaled)
@@ -329,11 +350,12 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, BaseSequenceEstimator):
                     rng = children[restart - 1]
                     torch.manual_seed(int(rng.integers(2**31 - 1)))
                 network, history = self._fit_once(seqs, pooled, rng, device, resume, restart,
-                                                  difference_scale)
+                                                  difference_scale, budget)
                 codes, q = self._codes_and_soft(network, pooled)
                 labels = q.argmax(1)
-                scores.append(self._internal_score(codes, labels))
-                if best is None or scores[-1] > scores[best[0]]:
+                scores.append(float("nan") if budget is not None
+                              else self._internal_score(codes, labels))
+                if best is None or scores[-1] > scores[best[0]]:  # (NaN: the only restart)
                     best = (restart, network, history, labels)
         restart, network, history, labels = best
         network.eval()
@@ -343,27 +365,56 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, BaseSequenceEstimator):
         self.best_restart_ = restart
         self.cluster_centers_ = network.centers.detach().cpu().numpy().copy()
         self.labels_ = labels
+        private = self.__dict__.pop("_private", None)  # set by _fit_once for a private fit
+        self._set_privacy_spent(None if private is None else private.spent())
         return self
 
+    def _check_private_fit(self):
+        """The privacy budget after checking that the settings keep to it (None: no privacy)."""
+        budget = self._privacy_budget()
+        if budget is None:
+            return None
+        wrong = {name: getattr(self, name) for name, ok in (
+            ("pool", self.pool != "auto"), ("differences", self.differences is False),
+            ("n_init", self.n_init == 1), ("clusterer", self.clusterer is None)) if not ok}
+        if wrong:
+            raise ValueError(
+                f"privacy needs a numeric pool, differences=False, n_init=1 and clusterer=None "
+                f"(got {wrong}): each of these reads the training data outside the privacy "
+                "budget (the lengths, the smoothness, the restarts' silhouettes, a clusterer "
+                "without noise).")
+        return budget
+
     def _fit_once(self, seqs: Sequences, pooled: Sequences, rng, device, resume: bool,
-                  restart: int, difference_scale: torch.Tensor | None = None):
+                  restart: int, difference_scale: torch.Tensor | None = None, budget=None):
         """One restart: pretrain a fresh network, initialise the centres, cluster."""
         network = self._build_network().to(device)
         if difference_scale is not None:
             network.difference_scale.copy_(difference_scale)
+        private = None
+        if budget is not None:
+            n, config = len(pooled), self._pretrain_config()
+            private = self._private = private_updates(
+                budget, [network], n, config.batch_size,
+                fit_epochs(config, n), releases=PRIVATE_KMEANS_STEPS)
         # Each restart keeps its own pretraining checkpoint, so an interrupted n_init > 1 fit
         # resumes where it stopped.
         phase = "pretrain" if restart == 0 else f"pretrain-{restart}"
         callbacks = self._callbacks(seqs, resume=resume, phase=phase)
-        history = train(network, self._pretrain_loss(), pooled, self._pretrain_config(),
-                        rng=rng, device=device, callbacks=callbacks)
+        history = train(network, self._pretrain_loss(private is None), pooled,
+                        self._pretrain_config(), rng=rng, device=device, callbacks=callbacks,
+                        privacy=private)
         for record in history:
             record["stage"] = "pretrain"
         codes = self._codes(network, pooled)
-        centers = self._initial_centers(codes, rng)
+        if private is None:
+            centers = self._initial_centers(codes, rng)
+        else:
+            centers = private_centers(codes, self.n_clusters, float(self.latent_dim) ** 0.5,
+                                      private, PRIVATE_KMEANS_STEPS, rng)
         with torch.no_grad():
             network.centers.copy_(torch.from_numpy(centers).to(device))
-        if self.clustering_epochs > 0:
+        if self.clustering_epochs > 0 and private is None:
             history += self._cluster(network, seqs, pooled, rng, device, resume, restart)
         return network, history
 
@@ -381,8 +432,10 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, BaseSequenceEstimator):
     def _pretrain_config(self) -> TrainingConfig:
         return replace(self._training_config(), max_steps=self.max_steps)
 
-    def _pretrain_loss(self):
-        weight = float(self.contrastive)
+    def _pretrain_loss(self, contrastive: bool = True):
+        """The pretraining loss; without ``contrastive`` (a private fit: the term compares the
+        sequences of a batch with each other) reconstruction only."""
+        weight = float(self.contrastive) if contrastive else 0.0
 
         def loss(module, values, lengths):
             autoencoder = module.autoencoder
@@ -563,7 +616,8 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, BaseSequenceEstimator):
         document["smoothness"] = float(self.smoothness_)
         document["restart_scores"] = [float(v) for v in self.restart_scores_]
         document["best_restart"] = int(self.best_restart_)
-        arrays["labels"] = np.asarray(self.labels_, dtype=np.int64)
+        if getattr(self, "privacy_spent_", None) is None:  # a private fit's labels stay here
+            arrays["labels"] = np.asarray(self.labels_, dtype=np.int64)
         return document, arrays
 
     def _set_state(self, document: dict, arrays: dict) -> None:
@@ -591,5 +645,6 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, BaseSequenceEstimator):
             raise ValueError(f"best_restart must be an index into restart_scores, got {best!r}")
         self.best_restart_ = best
         super()._set_state(document, {k: v for k, v in arrays.items() if k != "labels"})
-        self.labels_ = np.array(arrays["labels"], dtype=np.int64)
+        if "labels" in arrays:
+            self.labels_ = np.array(arrays["labels"], dtype=np.int64)
         self.cluster_centers_ = self.network_.centers.detach().cpu().numpy().copy()

@@ -83,8 +83,12 @@ def clustering_inputs(x: torch.Tensor, lengths: torch.Tensor, size: int, feature
 
 
 def soft_assignments(z: torch.Tensor, centers: torch.Tensor, alpha: float) -> torch.Tensor:
-    """Student-t kernel q_ij ∝ (1 + |z_i - mu_j|^2 / alpha)^(-(alpha + 1) / 2): (B, L), (K, L) -> (B, K)."""
-    distance = torch.cdist(z, centers).pow(2)  # (B, K)
+    """Student-t kernel q_ij ∝ (1 + |z_i - mu_j|^2 / alpha)^(-(alpha + 1) / 2): (B, L), (K, L) -> (B, K).
+    ``centers`` may also be (B, K, L), one set per row (per-sequence gradients)."""
+    if centers.dim() == 3:
+        distance = (z[:, None, :] - centers).pow(2).sum(-1)  # (B, K)
+    else:
+        distance = torch.cdist(z, centers).pow(2)  # (B, K)
     logits = -(alpha + 1.0) / 2.0 * torch.log1p(distance / alpha)
     return torch.softmax(logits, dim=1)
 
@@ -166,8 +170,18 @@ class ClusteringNet(nn.Module):
         """Latent codes of raw (unpooled) sequences: (B, T, C) -> (B, latent)."""
         return self.autoencoder.encoder(*self.inputs(x, lengths))
 
+    # Per-sequence gradients of the centres (private training): with ``record_sample`` set,
+    # each sequence reads its own copy of them, whose gradient is that sequence's own, passed
+    # to ``record_sample(parameter, (batch, K, latent) gradients)``.
+    per_sample_parameters = ("centers",)
+    record_sample = None
+
     def assign(self, z: torch.Tensor) -> torch.Tensor:
-        return soft_assignments(z, self.centers, self.alpha)
+        centers = self.centers
+        if self.record_sample is not None and torch.is_grad_enabled() and centers.requires_grad:
+            centers = centers.expand(z.size(0), *centers.shape)
+            centers.register_hook(lambda grad: self.record_sample(self.centers, grad))
+        return soft_assignments(z, centers, self.alpha)
 
     def forward(self, pooled: torch.Tensor, lengths: torch.Tensor):
         """On encoder input (:meth:`inputs`): (reconstruction (B, T', target_width), codes (B, L),

@@ -39,8 +39,8 @@ from .state import (
     copy_weights,
 )
 
-__all__ = ["LossStep", "Phase", "TrainingDiverged", "TrainingInterrupted", "private_updates", "run",
-           "train"]
+__all__ = ["History", "LossStep", "Phase", "TrainingDiverged", "TrainingInterrupted", "fit_epochs",
+           "private_updates", "run", "train"]
 
 StepFn = Callable[[torch.Tensor, torch.Tensor, np.ndarray], Mapping[str, float]]
 LossFn = Callable[..., torch.Tensor]
@@ -402,7 +402,7 @@ def _interruption(state: TrainingState, callbacks: Sequence, where: str,
     )
 
 
-def _epochs(config: TrainingConfig, n_sequences: int) -> int:
+def fit_epochs(config: TrainingConfig, n_sequences: int) -> int:
     """Epochs of a one-phase fit: ``config.epochs``, cut to whole epochs by ``max_steps``."""
     if config.max_steps is None:
         return config.epochs
@@ -412,12 +412,12 @@ def _epochs(config: TrainingConfig, n_sequences: int) -> int:
 
 
 def private_updates(budget: PrivacyBudget, modules, n_sequences: int, batch_size: int,
-                    epochs: int) -> PrivateUpdates:
+                    epochs: int, releases: int = 0) -> PrivateUpdates:
     """DP-SGD over ``epochs`` passes of Poisson-sampled batches of expected size
-    ``batch_size`` (``round(n / batch_size)`` steps a pass)."""
+    ``batch_size`` (``round(n / batch_size)`` steps a pass), and ``releases`` noisy statistics."""
     rate = min(1.0, batch_size / n_sequences)
     return PrivateUpdates(budget, modules, n_sequences=n_sequences, sample_rate=rate,
-                          steps=epochs * max(1, round(1 / rate)))
+                          steps=epochs * max(1, round(1 / rate)), releases=releases)
 
 
 def train(
@@ -430,7 +430,7 @@ def train(
     device: torch.device | str = "cpu",
     callbacks: Sequence = (),
     pass_index: bool = False,
-    privacy: PrivacyBudget | None = None,
+    privacy: PrivacyBudget | PrivateUpdates | None = None,
 ) -> list[dict]:
     """Minimise ``loss_fn(module, values, lengths)`` over ``seqs``: the one-phase case of
     :func:`run`, with Adam, clipping, a validation split and early stopping from ``config``.
@@ -439,16 +439,18 @@ def train(
     ``index`` being the batch's positions in ``seqs``. With a validation split and ``patience``,
     training stops once the validation loss has not improved for ``patience`` epochs and the best
     weights are restored. With ``privacy``, training is DP-SGD within that budget (all of
-    ``seqs`` trains, no validation split: :func:`private_updates`); what it spent is then
-    ``history.privacy_spent``. Returns the history (one dict per epoch).
+    ``seqs`` trains, no validation split: :func:`private_updates`), or by the given
+    :class:`PrivateUpdates` when a fit spends one budget over several stages; what it spent is
+    then ``history.privacy_spent``. Returns the history (one dict per epoch).
     """
     module.to(device)  # before the optimiser is built over its parameters
-    private = None
+    private = privacy if isinstance(privacy, PrivateUpdates) else None
     if privacy is not None:
         config = replace(config, validation_fraction=0.0, patience=None)
+    if isinstance(privacy, PrivacyBudget):
         private = private_updates(privacy, [module], seqs.n_sequences, config.batch_size,
-                                  _epochs(config, seqs.n_sequences))
-    epochs = _epochs(config, seqs.n_sequences)
+                                  fit_epochs(config, seqs.n_sequences))
+    epochs = fit_epochs(config, seqs.n_sequences)
     objective = LossStep(module, loss_fn, config, pass_index=pass_index, private=private)
     history = run(module, [objective.phase(epochs, patience=config.patience)], seqs,
                   batch_size=config.batch_size, rng=rng, device=device, callbacks=callbacks,

@@ -4,11 +4,16 @@ A private fit samples each batch by Poisson sampling (every sequence joins a ste
 probability ``batch_size / n``), takes every sequence's own gradient, clips it to
 ``max_grad_norm``, adds Gaussian noise to their sum and steps on that (Abadi et al., CCS 2016).
 opacus supplies the noisy optimiser (``DPOptimizer``: clipping, noise, averaging by the expected
-batch size) and the accountant (Rényi DP, Mironov 2017) that calibrates the noise to the budget
-and reports the epsilon spent. The per-sequence gradients are taken here, by hooks on the
-modules that read the private data: ``nn.Linear`` layers, and the fused recurrent layers through
+batch size) and the Rényi DP analysis (Mironov 2017) of the subsampled Gaussian mechanism that
+calibrates the noise to the budget and gives the epsilon spent; a fit that also releases noisy
+statistics of the whole data (a private k-means) composes them in the same analysis.
+
+The per-sequence gradients are taken here, by hooks on the modules that read the private data:
+``nn.Linear`` layers; the fused recurrent layers through
 :class:`ursa.networks.recurrent.PerSampleRecurrent`, which keeps torch's fused kernels (opacus'
-own DPLSTM/DPGRU layers loop over time steps in Python, several times slower).
+own DPLSTM/DPGRU layers loop over time steps in Python, several times slower); and modules that
+name the parameters they report themselves in ``per_sample_parameters`` (calling
+``record_sample(parameter, gradients)``, e.g. a clusterer's centres).
 
 The unit of privacy is one training sequence (a window, for a detector fitted on one long
 series: a step lies in up to ``window`` windows).
@@ -29,6 +34,11 @@ from ..networks.recurrent import PerSampleRecurrent
 __all__ = ["PrivacyBudget", "PrivacyBudgetExceeded", "PrivateUpdates", "privacy_budget"]
 
 _KEYS = ("epsilon", "delta", "max_grad_norm")
+
+
+# A fit that also releases noisy statistics (a private k-means) gives them this share of epsilon:
+# a tenth left the k-means centres mostly noise (docs/privacy.md).
+RELEASE_SHARE = 0.25
 
 
 class PrivacyBudgetExceeded(RuntimeError):
@@ -129,7 +139,9 @@ def _recurrent_record(module, layer, inputs, previous, input_delta, recurrent_de
 def _check_supported(modules) -> None:
     for module in modules:
         for name, sub in module.named_modules():
-            own = [p for p in sub.parameters(recurse=False) if p.requires_grad]
+            handled = set(getattr(sub, "per_sample_parameters", ()))
+            own = [n for n, p in sub.named_parameters(recurse=False)
+                   if p.requires_grad and n not in handled]
             if own and not isinstance(sub, (nn.Linear, PerSampleRecurrent)):
                 raise TypeError(
                     f"private training cannot take per-sequence gradients of "
@@ -140,10 +152,22 @@ def _check_supported(modules) -> None:
                                 "(ursa builds bidirectional stacks from them)")
 
 
+def _smallest_noise(epsilon_of, target: float) -> float:
+    """The smallest noise multiplier (to 0.1 %) whose ``epsilon_of(noise)`` is within ``target``."""
+    low, high = 1e-2, 1e4
+    if epsilon_of(high) > target:
+        raise ValueError(f"no noise level keeps this fit within epsilon={target:g}: shorten it")
+    while high / low > 1.001:
+        middle = math.sqrt(low * high)
+        low, high = (low, middle) if epsilon_of(middle) <= target else (middle, high)
+    return high
+
+
 class PrivateUpdates:
     """DP-SGD updates of the parameters of ``modules``, over ``steps`` steps that sample
-    ``n_sequences`` sequences at rate ``sample_rate``: the noise is calibrated at construction
-    so that all of them together spend at most ``budget.epsilon`` (at ``delta``).
+    ``n_sequences`` sequences at rate ``sample_rate``, and ``releases`` noisy statistics of
+    the whole data (:meth:`release`): the noise is calibrated at construction so that all of
+    them together spend at most ``budget.epsilon`` (at ``delta``), composed in Rényi DP.
 
     Use :meth:`optimizer` to wrap each optimiser of private parameters and :meth:`update` for
     each step; the loop draws the batches by Poisson sampling (``BatchStream`` with
@@ -151,17 +175,28 @@ class PrivateUpdates:
     """
 
     def __init__(self, budget: PrivacyBudget, modules, *, n_sequences: int, sample_rate: float,
-                 steps: int):
-        RDPAccountant, get_noise_multiplier, self._DPOptimizer = _opacus()
+                 steps: int, releases: int = 0, release_share: float = RELEASE_SHARE):
+        _, get_noise_multiplier, self._DPOptimizer = _opacus()
         _check_supported(modules)
         self.budget, self.modules = budget, list(modules)
         self.n_sequences, self.sample_rate, self.steps = n_sequences, float(sample_rate), steps
+        self.releases = releases
         self.delta = budget.delta_for(n_sequences)
-        self.noise_multiplier = float(get_noise_multiplier(
-            target_epsilon=budget.epsilon, target_delta=self.delta,
-            sample_rate=self.sample_rate, steps=max(1, steps), accountant="rdp"))
-        self.accountant = RDPAccountant()
-        self.taken = 0
+        self.release_noise = None
+        if releases:
+            # The releases alone would spend release_share of the budget; the gradient noise is
+            # then set so that everything together spends at most all of it.
+            self.release_noise = _smallest_noise(
+                lambda sigma: self._epsilon(0, releases, release_noise=sigma),
+                release_share * budget.epsilon)
+            self.noise_multiplier = _smallest_noise(
+                lambda sigma: self._epsilon(max(1, steps), releases, noise=sigma),
+                budget.epsilon)
+        else:
+            self.noise_multiplier = float(get_noise_multiplier(
+                target_epsilon=budget.epsilon, target_delta=self.delta,
+                sample_rate=self.sample_rate, steps=max(1, steps), accountant="rdp"))
+        self.taken = self.released = 0
 
     # ------------------------------------------------------------------ stepping
     def optimizer(self, optimizer: torch.optim.Optimizer):
@@ -184,6 +219,8 @@ class PrivateUpdates:
                     handles.append(sub.register_forward_hook(_linear_hook))
                 elif isinstance(sub, PerSampleRecurrent):
                     sub.record = _recurrent_record
+                if getattr(sub, "per_sample_parameters", ()):
+                    sub.record_sample = _accumulate
         try:
             yield
         finally:
@@ -193,11 +230,13 @@ class PrivateUpdates:
                 for sub in module.modules():
                     if isinstance(sub, PerSampleRecurrent):
                         sub.record = None
+                    if getattr(sub, "per_sample_parameters", ()):
+                        sub.record_sample = None
 
     def check_budget(self) -> None:
         """Raise :class:`PrivacyBudgetExceeded` if one more step would go past the budget."""
         if self.taken >= self.steps:
-            spent = self._epsilon(self.taken + 1)
+            spent = self._epsilon(self.taken + 1, self.released)
             raise PrivacyBudgetExceeded(
                 f"this fit would spend epsilon={spent:.3g} > the budget {self.budget.epsilon:g}: "
                 f"the noise was calibrated for {self.steps} steps and all have been taken. "
@@ -228,30 +267,55 @@ class PrivateUpdates:
             dp_optimizer.original_optimizer.step()
         for p in params:
             p.grad_sample = None
-        self.accountant.step(noise_multiplier=self.noise_multiplier,
-                             sample_rate=self.sample_rate)
         self.taken += 1
 
+    def release(self, values: torch.Tensor, sensitivity: float) -> torch.Tensor:
+        """``values`` (a statistic of the whole data that one sequence changes by at most
+        ``sensitivity`` in L2 norm) plus Gaussian noise: one of the planned releases."""
+        if self.released >= self.releases:
+            raise PrivacyBudgetExceeded(
+                f"this fit planned {self.releases} noisy releases and all have been made")
+        noise = torch.normal(0.0, self.release_noise * sensitivity, size=values.shape,
+                             dtype=values.dtype)
+        self.released += 1
+        return values + noise.to(values.device)
+
     # ------------------------------------------------------------------ reporting
-    def _epsilon(self, steps: int) -> float:
+    def _epsilon(self, steps: int, releases: int = 0, *, noise: float | None = None,
+                 release_noise: float | None = None) -> float:
+        """Epsilon at ``delta`` after ``steps`` gradient steps and ``releases`` releases
+        (RDP of the subsampled Gaussian mechanism, composed, then converted)."""
+        from opacus.accountants import RDPAccountant
         from opacus.accountants.analysis import rdp as analysis
 
-        orders = self.accountant.DEFAULT_ALPHAS
-        rdp = analysis.compute_rdp(q=self.sample_rate, noise_multiplier=self.noise_multiplier,
-                                   steps=steps, orders=orders)
+        orders = RDPAccountant.DEFAULT_ALPHAS
+        rdp = 0.0
+        if steps:
+            rdp = rdp + analysis.compute_rdp(
+                q=self.sample_rate, steps=steps, orders=orders,
+                noise_multiplier=self.noise_multiplier if noise is None else noise)
+        if releases:
+            rdp = rdp + analysis.compute_rdp(
+                q=1.0, steps=releases, orders=orders,
+                noise_multiplier=self.release_noise if release_noise is None else release_noise)
+        if not steps and not releases:
+            return 0.0
         epsilon, _ = analysis.get_privacy_spent(orders=orders, rdp=rdp, delta=self.delta)
         return float(epsilon)
 
     def spent(self) -> dict:
         """What the fit spent, as saved with the model (``privacy_spent_``)."""
-        return {"epsilon": self._epsilon(self.taken) if self.taken else 0.0,
-                "delta": self.delta, "epsilon_budget": self.budget.epsilon,
-                "max_grad_norm": self.budget.max_grad_norm,
-                "noise_multiplier": self.noise_multiplier, "sample_rate": self.sample_rate,
-                "steps": self.taken, "accountant": "rdp"}
+        spent = {"epsilon": self._epsilon(self.taken, self.released),
+                 "delta": self.delta, "epsilon_budget": self.budget.epsilon,
+                 "max_grad_norm": self.budget.max_grad_norm,
+                 "noise_multiplier": self.noise_multiplier, "sample_rate": self.sample_rate,
+                 "steps": self.taken, "accountant": "rdp"}
+        if self.releases:
+            spent.update(releases=self.released, release_noise_multiplier=self.release_noise)
+        return spent
 
     def state_dict(self) -> dict:
-        return {"taken": torch.tensor(self.taken),
+        return {"taken": torch.tensor(self.taken), "released": torch.tensor(self.released),
                 "noise_multiplier": torch.tensor(self.noise_multiplier, dtype=torch.float64)}
 
     def load_state_dict(self, state: dict) -> None:
@@ -260,6 +324,4 @@ class PrivateUpdates:
                 "the checkpoint's privacy noise differs from this fit's: the schedule changed "
                 "since it was written; start the fit afresh (resume=False)")
         self.taken = int(state["taken"])
-        for _ in range(self.taken):
-            self.accountant.step(noise_multiplier=self.noise_multiplier,
-                                 sample_rate=self.sample_rate)
+        self.released = int(state.get("released", torch.tensor(0)))
