@@ -236,14 +236,16 @@ class TimeGANObjective(_Objective):
 
     # ------------------------------------------------------------------ private training
     # Which networks read the data, phase by phase: the embedder and recovery (embedding phase:
-    # reconstruction; joint phase: reconstruction and the supervised term through the embedder),
-    # the supervisor (supervised phase: next-step prediction on embedded data), and the
-    # discriminators (joint phase: their loss on embedded or raw data). Each of those updates is
-    # a DP-SGD step of one PrivateUpdates (one noise level, one accountant over the three
-    # phases); in the joint phase the per-sequence gradients of the embedder, recovery and both
-    # discriminators are clipped together, one noisy release per step. The generator reads only
-    # noise and, through the supervisor, recovery and discriminators, what earlier private steps
-    # released: its updates are post-processing. So the generator's terms that read real
+    # reconstruction), the supervisor (supervised phase: next-step prediction on embedded data)
+    # and the discriminators (joint phase: their loss on embedded or raw data). Each of those
+    # updates is a DP-SGD step of one PrivateUpdates (one noise level, one accountant over the
+    # three phases); in the joint phase both discriminators' per-sequence gradients are clipped
+    # together, one noisy release per step, and their loss on synthetic sequences is added
+    # clipped row by row like the real rows (so that both weigh alike) but without noise. The
+    # embedder and recovery stay as the embedding phase left them: refined jointly, their
+    # gradients outweighed the discriminators' under the shared clipping norm. The generator
+    # reads only noise and, through the supervisor, recovery and discriminators, what private
+    # steps released: its updates are post-processing. So the generator's terms that read real
     # batches are left out (the supervised term on embedded data, the moments, the matching
     # terms), and the discriminators step every iteration (their skip rule reads their loss on
     # real data). Synthetic batches have the expected batch size and the full length.
@@ -257,7 +259,7 @@ class TimeGANObjective(_Objective):
         self.dp_sup = private.optimizer(torch.optim.Adam(p_supervisor, lr=self.learning_rate))
         self.optimizers.append(self.dp_sup.original_optimizer)
         self.p_supervisor = tuple(p_supervisor)
-        joint = [net.embedder, net.recovery] + [net.discriminator] + (
+        joint = [net.discriminator] + (
             [net.data_discriminator] if len(self.adversaries) > 1 else [])
         self.joint_modules = joint
         self.p_joint = tuple(p for m in joint for p in m.parameters())
@@ -301,47 +303,38 @@ class TimeGANObjective(_Objective):
         e_hat = net.generate_latent(z, None)
         h_hat = net.supervise(e_hat, None)
         fakes = {"": [(h_hat, 1.0), (e_hat, self.gamma)], "data_": [(net.recovery(h_hat), 1.0)]}
-        # One call per adversary on its synthetic inputs serves the generator's loss (towards
-        # "real") and the adversary's own loss on synthetic data (towards "synthetic").
-        g_loss, d_fake, losses = 0.0, 0.0, {}
+        # The generator (and supervisor): the adversaries' terms only.
+        g_loss, losses = 0.0, {}
         for adversary in self.adversaries:
             inputs = fakes[adversary.name]
             logits = adversary.discriminate(torch.cat([v for v, _ in inputs]),
                                             full.repeat(len(inputs)), None).split(self.batch_size)
-            term = 0.0
-            for (_, weight), part in zip(inputs, logits):
-                term = term + weight * bce_towards(part, 1.0, fake_mask)
-                d_fake = d_fake + weight * bce_towards(part, 0.0, fake_mask)
-            losses[adversary.name + "generator_loss"] = bce_towards(logits[0], 1.0,
-                                                                    fake_mask).item()
-            g_loss = g_loss + adversary.weight * term
-        g_grads = torch.autograd.grad(g_loss, self.p_gen, retain_graph=True, allow_unused=True)
-        # The adversaries' loss on synthetic data reads no data: its gradient is public, added
-        # after the noise, unclipped (the embedder and recovery get none of it).
-        d_params = [p for adversary in self.adversaries for p in adversary.params]
-        d_grads = dict(zip(d_params, torch.autograd.grad(d_fake, d_params, allow_unused=True)))
-        public = [d_grads.get(p) for p in self.p_joint]
+            terms = [bce_towards(part, 1.0, fake_mask) for part in logits]
+            losses[adversary.name + "generator_loss"] = terms[0].item()
+            g_loss = g_loss + adversary.weight * sum(w * t for (_, w), t in zip(inputs, terms))
+        g_grads = torch.autograd.grad(g_loss, self.p_gen, allow_unused=True)
+        # The discriminators: their loss on synthetic sequences, each clipped like a real one
+        # (but without noise: it reads no data), then the private step on real data.
         with private.capture(self.joint_modules), per_sequence_means():
-            real, recon, sup, d_real = None, None, None, 0.0
+            d_fake = sum(bce_towards(adversary.discriminate(value.detach(), full, None), 0.0,
+                                     fake_mask) * weight
+                         for adversary in self.adversaries
+                         for value, weight in fakes[adversary.name])
+            public = private.clipped_mean(self.p_joint, d_fake, self.batch_size)
+        with private.capture(self.joint_modules), per_sequence_means():
+            real = None
             if len(index):
                 mask = step_mask(lengths, x.size(1))
-                h = net.embed(x)
-                recon = mask_mse(net.recovery(h), x, mask)
-                sup = mask_mse(net.supervise(h, None)[:, :-1], h[:, 1:], mask[:, 1:])
-                real = 10 * recon + 0.1 * sup
-                for adversary in self.adversaries:
-                    seen = h.detach() if adversary.name == "" else x
-                    term = bce_towards(adversary.discriminate(seen, lengths, None), 1.0, mask)
-                    real, d_real = real + term, d_real + term.item()
+                with torch.no_grad():
+                    h = net.embed(x)
+                real = sum(bce_towards(adversary.discriminate(h if adversary.name == "" else x,
+                                                              lengths, None), 1.0, mask)
+                           for adversary in self.adversaries)
             private.update(self.dp_joint, self.p_joint, real, len(index), public_grads=public)
-        for p in self.p_supervisor:  # the supervised term reached it: not an update of it
-            p.grad = None
         self.apply(self.opt_gen, self.p_gen, g_grads)
         self.average_step()
-        return {"generator_loss": losses.pop("generator_loss"),
-                "supervised_loss": 0.0 if sup is None else sup.item(),
-                "reconstruction_loss": 0.0 if recon is None else recon.item(),
-                **losses, "discriminator_loss": d_fake.item() + d_real}
+        return {"generator_loss": losses.pop("generator_loss"), **losses,
+                "discriminator_loss": d_fake.item() + (0.0 if real is None else real.item())}
 
     def embedding_step(self, x, lengths, index) -> dict:
         mask = step_mask(lengths, x.size(1))

@@ -233,6 +233,31 @@ class PrivateUpdates:
                     if getattr(sub, "per_sample_parameters", ()):
                         sub.record_sample = None
 
+    def clipped_mean(self, params, loss: torch.Tensor, rows: int) -> list:
+        """Gradients of ``loss`` (the mean over ``rows`` rows of per-row losses, computed inside
+        :meth:`capture`) with each row's gradient clipped to ``max_grad_norm`` like a private
+        sequence's, summed and divided by the expected batch size, but without noise: for
+        rows that read no private data (synthetic sequences), so that they weigh like the
+        private rows they are added to (:meth:`update`'s ``public_grads``). ``loss`` must
+        reach no parameter outside ``params`` (detach its synthetic inputs)."""
+        for p in params:
+            p.grad_sample = None
+        (loss * rows).backward()  # (the hooks record the per-row gradients)
+        for p in params:
+            p.grad = None
+        samples = [getattr(p, "grad_sample", None) for p in params]
+        present = [g for g in samples if g is not None]
+        if not present:
+            return [None] * len(params)
+        norms = torch.stack([g.reshape(len(g), -1).norm(dim=1) for g in present], 1).norm(dim=1)
+        factor = (self.budget.max_grad_norm / (norms + 1e-6)).clamp(max=1.0)
+        expected = max(1, round(self.sample_rate * self.n_sequences))
+        out = [None if g is None else torch.einsum("b,b...->...", factor, g) / expected
+               for g in samples]
+        for p in params:
+            p.grad_sample = None
+        return out
+
     def check_budget(self) -> None:
         """Raise :class:`PrivacyBudgetExceeded` if one more step would go past the budget."""
         if self.taken >= self.steps:
