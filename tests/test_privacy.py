@@ -126,18 +126,35 @@ def test_private_fit_resumed_with_a_longer_schedule_is_refused(tmp_path):
         ursa.SequenceAutoencoder(**{**params, "epochs": 4}).fit(X, resume=True)
 
 
-def test_private_timegan_takes_a_private_step_for_every_step_that_reads_data():
+@pytest.mark.parametrize("bound", [None, 1.0])
+def test_private_timegan_takes_a_private_step_for_every_step_that_reads_data(bound):
     X = _sines(64, 8)
     gan = ursa.RecurrentGAN(hidden_size=8, num_layers=1, latent_dim=4, iterations=20,
                             pretrain_iterations=10, batch_size=16, scaling=None, verbose=False,
-                            privacy={"epsilon": 5.0}, random_state=0)
+                            privacy={"epsilon": 5.0, "data_bound": bound}, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         gan.fit(X)
-    assert gan.privacy_spent_["steps"] == 10 + 10 + 20 and gan.privacy_spent_["epsilon"] <= 5.0
+    spent = gan.privacy_spent_
+    assert spent["steps"] == 10 + 10 + 20 and spent["epsilon"] <= 5.0
     last = gan.history_[-1]
-    assert "moment_loss" not in last and np.isfinite(last["discriminator_loss"])
+    assert np.isfinite(last["discriminator_loss"]) and "supervised_loss" not in last
+    # The moment term reads the data: only against a noisy release of its moments.
+    assert ("moment_loss" in last) == (bound is not None)
+    assert spent.get("releases", 0) == (1 if bound is not None else 0)
     assert np.isfinite(gan.sample(4, random_state=0)).all()
+
+
+def test_moment_gap_is_the_moment_loss_against_given_moments():
+    from ursa.networks.losses import moment_gap, moment_loss
+
+    rng = torch.Generator().manual_seed(0)
+    fake, real = torch.rand(64, 5, 3, generator=rng), torch.rand(64, 5, 3, generator=rng) * 2
+    mask = torch.ones(64, 5)
+    mean, std = real.mean(0), real.std(0, unbiased=False)
+    expected = moment_loss(fake, real, mask)
+    assert float(moment_gap(fake, mask, mean, std)) == pytest.approx(float(expected),
+                                                                          rel=1e-4)
 
 
 def test_private_clusterer_finds_clusters_within_its_budget(tmp_path):

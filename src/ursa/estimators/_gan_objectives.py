@@ -20,6 +20,7 @@ from ..networks.losses import (
     feature_mmd_loss,
     mask_mse,
     mmd_loss,
+    moment_gap,
     moment_loss,
 )
 from ..networks.recurrent import step_mask
@@ -221,6 +222,9 @@ class TimeGANObjective(_Objective):
         for adversary in self.adversaries:
             self.counters[adversary.name + "discriminator_loss"] = float("nan")
         self.private = private
+        # A private fit's (mean, std) of the data per (step, feature), released with noise, for
+        # the moment term; None: no moment term (see RecurrentGAN's privacy).
+        self.target_moments = None
         if private is not None:
             self._set_up_private(n_steps, batch_size)
 
@@ -312,6 +316,10 @@ class TimeGANObjective(_Objective):
             terms = [bce_towards(part, 1.0, fake_mask) for part in logits]
             losses[adversary.name + "generator_loss"] = terms[0].item()
             g_loss = g_loss + adversary.weight * sum(w * t for (_, w), t in zip(inputs, terms))
+        if self.target_moments is not None:
+            moment = moment_gap(fakes["data_"][0][0], fake_mask, *self.target_moments)
+            g_loss = g_loss + self.w_mom * moment
+            losses["moment_loss"] = moment.item()
         g_grads = torch.autograd.grad(g_loss, self.p_gen, allow_unused=True)
         # The discriminators: their loss on synthetic sequences, each clipped like a real one
         # (but without noise: it reads no data), then the private step on real data.

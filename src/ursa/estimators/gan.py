@@ -35,6 +35,24 @@ COLLAPSE_RATIO = 0.3
 DEFAULT_DATA_WEIGHT = 1.0
 
 
+def _private_moments(seqs: Sequences, private, bound: float, device):
+    """The per-(step, feature) mean and standard deviation of ``seqs`` (equal lengths), released
+    once with Gaussian noise: each sequence's values clipped to [-bound, bound], its sum, sum of
+    squares and a count scaled like them moving the release by at most the sensitivity below."""
+    values = np.clip(seqs.values.astype(np.float64), -bound, bound)  # (n, T, C)
+    cells = values.shape[1] * values.shape[2]
+    scale = bound * np.sqrt(cells)  # the count's weight: like one sequence's sum
+    stats = np.concatenate([values.sum(0).ravel(), (values ** 2).sum(0).ravel(),
+                            [len(values) * scale]])
+    sensitivity = np.sqrt(cells * bound ** 2 + cells * bound ** 4 + scale ** 2)
+    noisy = private.release(torch.from_numpy(stats), sensitivity).numpy()
+    count = max(noisy[-1] / scale, 1.0)
+    mean = (noisy[:cells] / count).reshape(values.shape[1:])
+    second = (noisy[cells:2 * cells] / count).reshape(values.shape[1:])
+    std = np.sqrt(np.maximum(second - mean ** 2, 0.0) + 1e-6)
+    return (torch.from_numpy(mean).float().to(device), torch.from_numpy(std).float().to(device))
+
+
 @register
 class RecurrentGAN(BaseSequenceEstimator):
     """Recurrent generative adversarial network for sequences (TimeGAN by default).
@@ -146,7 +164,10 @@ class RecurrentGAN(BaseSequenceEstimator):
         discriminators; with TimeGAN also the embedder, recovery and supervisor) take DP-SGD
         steps; the generator learns only through them, so samples are covered by the same
         guarantee, and its terms that read real batches (moments, matching, the supervised term
-        on embedded data) are left out. Needs ``scaling=None`` (scale with bounds that do not
+        on embedded data) are left out. With ``"data_bound": b`` (no value of the scaled data
+        beyond b in magnitude, known without reading it, e.g. 1 after min-max scaling to known
+        bounds) TimeGAN's moment term is kept against the data's per-step means and spreads,
+        released once with noise (a quarter of epsilon). Needs ``scaling=None`` (scale with bounds that do not
         come from the data), equal-length sequences, no ``y``, and the ``privacy`` extra
         (opacus). See docs/privacy.md.
 
@@ -302,6 +323,11 @@ class RecurrentGAN(BaseSequenceEstimator):
             return self.iterations
         return 2 * self._pretrain_iterations() + self.iterations * self.generator_steps
 
+    def _private_moments_used(self, budget) -> bool:
+        """Whether a private TimeGAN fit matches noisy data moments (needs ``data_bound``)."""
+        return (self.architecture == "timegan" and bool(self.moment_weight)
+                and budget.data_bound is not None)
+
     def _private_modules(self, network) -> list:
         if self.architecture == "rcgan":
             return [network.discriminator]
@@ -347,12 +373,17 @@ class RecurrentGAN(BaseSequenceEstimator):
             c_all = None if conditions is None else torch.from_numpy(conditions).to(device)
             callbacks = self._callbacks(seqs, resume=resume, targets=conditions)
             threads = self._step_threads(device)
+            moments = budget is not None and self._private_moments_used(budget)
             private = None if budget is None else PrivateUpdates(
                 budget, self._private_modules(network), n_sequences=len(seqs),
-                sample_rate=min(1.0, self.batch_size / len(seqs)), steps=self._private_steps())
+                sample_rate=min(1.0, self.batch_size / len(seqs)), steps=self._private_steps(),
+                releases=int(moments))
             with step_executor(threads, share_cores=self.n_threads is None) as executor:
                 objective = self._objective(network, c_all, executor, private,
                                             seqs.max_length)
+                if moments:
+                    objective.target_moments = _private_moments(scaled, private,
+                                                                budget.data_bound, device)
                 history = run(network, objective.phases(), scaled, batch_size=self.batch_size,
                               rng=rng, device=device, callbacks=callbacks,
                               optimizer=OptimizerSet(objective.optimizers),

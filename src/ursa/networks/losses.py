@@ -97,6 +97,18 @@ def moment_loss(fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor) -> t
     return ((std_gap + mean_gap) * valid).sum() / denom
 
 
+def moment_gap(fake: torch.Tensor, mask: torch.Tensor, mean: torch.Tensor,
+               std: torch.Tensor) -> torch.Tensor:
+    """:func:`moment_loss` against given per-(step, feature) moments ``mean`` and ``std`` (time,
+    features) instead of a real batch's (e.g. privately released ones)."""
+    centred, mean_f, count = _batch_moments(fake, mask)
+    std_f = torch.sqrt((centred ** 2).sum(0) / count + 1e-6)
+    steps = fake.size(1)
+    valid = (mask.sum(0) > 0).float().unsqueeze(-1).expand_as(mean_f)
+    gap = (std_f - std[:steps]).abs() + (mean_f - mean[:steps]).abs()
+    return (gap * valid).sum() / valid.sum().clamp(min=1.0)
+
+
 def covariance_loss(fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean absolute gap between the fake and real cross-feature covariances, each taken over the
     batch at every step: off-diagonal entries only (the moment loss matches the variances).

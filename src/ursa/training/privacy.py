@@ -33,7 +33,7 @@ from ..networks.recurrent import PerSampleRecurrent
 
 __all__ = ["PrivacyBudget", "PrivacyBudgetExceeded", "PrivateUpdates", "privacy_budget"]
 
-_KEYS = ("epsilon", "delta", "max_grad_norm")
+_KEYS = ("epsilon", "delta", "max_grad_norm", "data_bound")
 
 
 # A fit that also releases noisy statistics (a private k-means) gives them this share of epsilon:
@@ -49,11 +49,14 @@ class PrivacyBudgetExceeded(RuntimeError):
 class PrivacyBudget:
     """``epsilon`` and ``delta`` of (epsilon, delta)-differential privacy for each training
     sequence; ``max_grad_norm`` bounds one sequence's gradient (its clipping norm). ``delta``
-    None means 1 / n_sequences at fit time."""
+    None means 1 / n_sequences at fit time. ``data_bound``, the largest magnitude a value of
+    the (scaled) data can take, known without reading it, lets a fit release noisy statistics
+    of the values themselves (values beyond it are clipped to it); None: none are released."""
 
     epsilon: float
     delta: float | None = None
     max_grad_norm: float = 1.0
+    data_bound: float | None = None
 
     def delta_for(self, n_sequences: int) -> float:
         return self.delta if self.delta is not None else 1.0 / n_sequences
@@ -73,10 +76,11 @@ def privacy_budget(value, name: str = "privacy") -> PrivacyBudget | None:
         raise ValueError(f"{name} has unknown keys {unknown}: the keys are {list(_KEYS)}")
     if "epsilon" not in value:
         raise ValueError(f"{name} needs 'epsilon', the privacy budget (e.g. {{'epsilon': 3.0}})")
-    checks = {"epsilon": (False, None), "delta": (True, 1.0), "max_grad_norm": (False, None)}
+    checks = {"epsilon": (False, None), "delta": (True, 1.0), "max_grad_norm": (True, None),
+              "data_bound": (True, None)}
     for key, (optional, below) in checks.items():
         item = value.get(key)
-        if item is None and (optional or key == "max_grad_norm"):
+        if item is None and optional:
             continue
         if isinstance(item, bool) or not isinstance(item, Real) or not math.isfinite(item) \
                 or item <= 0 or (below is not None and item >= below):
@@ -84,7 +88,8 @@ def privacy_budget(value, name: str = "privacy") -> PrivacyBudget | None:
             raise ValueError(f"{name}[{key!r}] must be {bound}, got {item!r}")
     return PrivacyBudget(float(value["epsilon"]),
                          None if value.get("delta") is None else float(value["delta"]),
-                         float(value.get("max_grad_norm") or 1.0))
+                         float(value.get("max_grad_norm") or 1.0),
+                         None if value.get("data_bound") is None else float(value["data_bound"]))
 
 
 def _opacus():
