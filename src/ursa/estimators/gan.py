@@ -167,9 +167,9 @@ class RecurrentGAN(BaseSequenceEstimator):
         on embedded data) are left out. With ``"data_bound": b`` (no value of the scaled data
         beyond b in magnitude, known without reading it, e.g. 1 after min-max scaling to known
         bounds) TimeGAN's moment term is kept against the data's per-step means and spreads,
-        released once with noise (a quarter of epsilon). Needs ``scaling=None`` (scale with bounds that do not
-        come from the data), equal-length sequences, no ``y``, and the ``privacy`` extra
-        (opacus). See docs/privacy.md.
+        released once with noise (a quarter of epsilon). Needs ``scaling=None`` (scale with
+        bounds that do not come from the data), equal-length sequences, no ``y``, and the
+        ``privacy`` extra (opacus). See docs/privacy.md.
 
     Attributes
     ----------
@@ -187,7 +187,8 @@ class RecurrentGAN(BaseSequenceEstimator):
     n_iter_ : int
         Iterations of the joint (or adversarial) phase run, in units of ``iterations``.
     lengths_ : ndarray of shape (n_sequences,)
-        Training lengths; ``sample`` draws lengths from them when they vary.
+        Training lengths; ``sample`` draws lengths from them when they vary (after a private
+        fit, whose sequences have one length, that length alone).
     condition_kind_ : {None, "labels", "attributes"}; classes_ : ndarray or None
         What ``y`` was in fit, and its classes when it held labels.
     diversity_ratio_ : float
@@ -365,7 +366,8 @@ class RecurrentGAN(BaseSequenceEstimator):
         self._set_conditions(ConditionEncoder().fit(y, len(seqs)))
         conditions = self.conditions_.transform(y, len(seqs))
         scaled = self._fit_scaler(seqs)
-        self.lengths_ = seqs.lengths.copy()
+        # (A private fit keeps the one length, not one entry per training sequence.)
+        self.lengths_ = seqs.lengths[:1].copy() if budget is not None else seqs.lengths.copy()
         device = self._device()
         with self._fit_context() as rng:
             network = self._build_network()

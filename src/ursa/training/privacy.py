@@ -51,7 +51,8 @@ class PrivacyBudget:
     sequence; ``max_grad_norm`` bounds one sequence's gradient (its clipping norm). ``delta``
     None means 1 / n_sequences at fit time. ``data_bound``, the largest magnitude a value of
     the (scaled) data can take, known without reading it, lets a fit release noisy statistics
-    of the values themselves (values beyond it are clipped to it); None: none are released."""
+    of the values themselves (values beyond it are clipped to it; RecurrentGAN's TimeGAN uses it
+    for its moment term, the other estimators release none); None: none are released."""
 
     epsilon: float
     delta: float | None = None
