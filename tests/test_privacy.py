@@ -114,6 +114,9 @@ def test_private_autoencoder_spends_at_most_its_budget_and_saves_it(tmp_path):
     loaded = ursa.load(path)
     assert loaded.privacy_spent_ == spent and loaded.privacy == {"epsilon": 2.0, "delta": 1e-3}
     assert ursa.persistence.describe_model(path)["privacy"] == spent
+    from ursa.report import build_report
+
+    assert "Trained with differential privacy: epsilon" in build_report(loaded, X, verbose=False)
 
 
 def test_private_fit_resumed_with_a_longer_schedule_is_refused(tmp_path):
@@ -255,3 +258,22 @@ def test_membership_inference_auc():
         membership_inference_auc([0.1], [0.2, np.nan])
     with pytest.raises(ValueError, match="train_losses must be a non-empty 1-D"):
         membership_inference_auc([], [0.2])
+
+
+def test_command_line_fits_privately_and_info_says_what_was_spent(tmp_path):
+    from typer.testing import CliRunner
+
+    from ursa.cli import app
+
+    ursa.data.write_csv(tmp_path / "data.csv", _sines(32, 8))
+    model = tmp_path / "private.ursa"
+    run = CliRunner().invoke(app, [
+        "--quiet", "--seed", "0", "fit", "autoencoder", str(tmp_path / "data.csv"),
+        "--out", str(model), "--set", "hidden_size=4", "--set", "latent_dim=2",
+        "--set", "epochs=2", "--set", "batch_size=8", "--set", "scaling=none",
+        "--set", "privacy={epsilon = 2.0, delta = 1e-3}"])
+    assert run.exit_code == 0, run.output
+    assert ursa.load(model).privacy_spent_["epsilon"] <= 2.0
+    info = CliRunner().invoke(app, ["info", str(model)])
+    assert info.exit_code == 0 and "differentially private per training sequence" in info.stdout
+    assert "budget epsilon 2.0" in info.stdout
