@@ -115,7 +115,8 @@ class RCGANObjective(_Objective):
     """A recurrent generator against a recurrent discriminator on the data, one phase.
 
     With ``private`` (:class:`ursa.training.PrivateUpdates` over the discriminator) only the
-    discriminator reads the data, by DP-SGD steps; the generator learns through it alone (the
+    discriminator reads the data, by DP-SGD steps (its loss on synthetic sequences added without
+    noise, clipped row by row like the real rows); the generator learns through it alone (the
     matching terms, which read real batches, are left out), so the released generator is a
     post-processing of the private discriminator's updates. Synthetic batches have the expected
     batch size and the full length, whatever the sampled real batch.
@@ -144,8 +145,12 @@ class RCGANObjective(_Objective):
         full = torch.full((batch,), n_steps, dtype=torch.long, device=x.device)
         fake_mask = step_mask(full, n_steps)
         fake = net(self.noise(batch, n_steps, x.device), None)
-        fake_loss = bce_towards(net.discriminate_data(fake.detach(), full, None), 0.0, fake_mask)
-        public = torch.autograd.grad(fake_loss, self.p_disc, allow_unused=True)
+        # The loss on synthetic sequences reads no data: no noise, but each row clipped like a
+        # real one, so that both weigh alike.
+        with private.capture(), per_sequence_means():
+            fake_loss = bce_towards(net.discriminate_data(fake.detach(), full, None), 0.0,
+                                    fake_mask)
+            public = private.clipped_mean(self.p_disc, fake_loss, batch)
         with private.capture(), per_sequence_means():
             real_loss = None
             if len(index):
