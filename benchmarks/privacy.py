@@ -271,7 +271,7 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="also write the rows here")
     _results.add_write_options(parser)
     args = parser.parse_args()
-    trial = _results.trial_options(parser, args)
+    trial = _results.trial_options(parser, args, ignore=("json",))
     if args.quick:
         args.datasets, args.gan_datasets = "stocks", "stocks"
         args.gan_iterations, args.gan_pretrain = 300, 100
