@@ -176,8 +176,8 @@ class PrivateUpdates:
     them together spend at most ``budget.epsilon`` (at ``delta``), composed in Rényi DP.
 
     Use :meth:`optimizer` to wrap each optimiser of private parameters and :meth:`update` for
-    each step; the loop draws the batches by Poisson sampling (``BatchStream`` with
-    ``poisson=True``). Its ``state_dict`` (steps taken, noise) goes into checkpoints.
+    each step; the loop draws the batches by Poisson sampling (``run(..., sample_rate=...)``).
+    Its ``state_dict`` (steps taken, releases made, noise) goes into checkpoints.
     """
 
     def __init__(self, budget: PrivacyBudget, modules, *, n_sequences: int, sample_rate: float,
