@@ -62,15 +62,21 @@ class _Objective:
     condition of every training sequence (a tensor on the training device) or None; ``matching``
     maps a record name (``"covariance_loss"``, ``"distribution_loss"``,
     ``"feature_distribution_loss"``) to its weight in the generator's loss (0: left out).
+    With ``private`` (:class:`ursa.training.PrivateUpdates`) the matching terms, which read real
+    batches, are left out, and synthetic batches are ``batch_size`` sequences of ``n_steps``
+    steps (:meth:`fake_batch`), whatever the sampled real batch.
     """
 
     def __init__(self, net, *, noise, conditions, learning_rate: float,
-                 max_grad_norm: float | None, matching: dict, ema_decay: float, sampling: list):
+                 max_grad_norm: float | None, matching: dict, ema_decay: float, sampling: list,
+                 private=None, n_steps: int | None = None, batch_size: int | None = None):
         self.net, self.noise, self.conditions = net, noise, conditions
         self.learning_rate, self.max_grad_norm = learning_rate, max_grad_norm
-        self.matching = {name: float(w) for name, w in matching.items() if w}
+        self.private, self.n_steps, self.batch_size = private, n_steps, batch_size
+        self.matching = {} if private is not None else {
+            name: float(w) for name, w in matching.items() if w}
         self.optimizers: list[torch.optim.Optimizer] = []
-        self.stateful: dict = {}
+        self.stateful: dict = {} if private is None else {"privacy": private}
         self.sampling = torch.nn.ModuleList(sampling)
         self.average = WeightAverage(sampling, ema_decay) if ema_decay else None
         if self.average is not None:
@@ -101,6 +107,11 @@ class _Objective:
         return {name: (weight, losses[name](fake, real, mask))
                 for name, weight in self.matching.items()}
 
+    def fake_batch(self, device):
+        """(lengths, step mask) of a private step's synthetic batch: full-length sequences."""
+        full = torch.full((self.batch_size,), self.n_steps, dtype=torch.long, device=device)
+        return full, step_mask(full, self.n_steps)
+
     def average_step(self) -> None:
         if self.average is not None:
             self.average.update_parameters(self.sampling)
@@ -122,17 +133,13 @@ class RCGANObjective(_Objective):
     batch size and the full length, whatever the sampled real batch.
     """
 
-    def __init__(self, net, *, iterations: int, private=None, n_steps: int | None = None,
-                 batch_size: int | None = None, **settings):
+    def __init__(self, net, *, iterations: int, **settings):
         super().__init__(net, sampling=[net.generator], **settings)
-        self.iterations, self.private = iterations, private
+        self.iterations = iterations
         self.opt_gen, self.p_gen = self.optimizer(net.generator)
         self.opt_disc, self.p_disc = self.optimizer(net.discriminator)
-        if private is not None:
-            self.matching = {}
-            self.dp_disc = private.optimizer(self.opt_disc)
-            self.n_steps, self.batch_size = n_steps, batch_size
-            self.stateful["privacy"] = private
+        if self.private is not None:
+            self.dp_disc = self.private.optimizer(self.opt_disc)
 
     def phases(self) -> list[Phase]:
         return [Phase("adversarial", self.step if self.private is None else self.private_step,
@@ -140,11 +147,9 @@ class RCGANObjective(_Objective):
 
     def private_step(self, x, lengths, index) -> dict:
         net, private = self.net, self.private
-        private.check_budget()
-        batch, n_steps = self.batch_size, self.n_steps
-        full = torch.full((batch,), n_steps, dtype=torch.long, device=x.device)
-        fake_mask = step_mask(full, n_steps)
-        fake = net(self.noise(batch, n_steps, x.device), None)
+        batch = self.batch_size
+        full, fake_mask = self.fake_batch(x.device)
+        fake = net(self.noise(batch, self.n_steps, x.device), None)
         # The loss on synthetic sequences reads no data: no noise, but each row clipped like a
         # real one, so that both weigh alike.
         with private.capture(), per_sequence_means():
@@ -195,8 +200,7 @@ class TimeGANObjective(_Objective):
 
     def __init__(self, net, *, pretrain_iterations: int, iterations: int, generator_steps: int,
                  gamma: float, supervised_weight: float, moment_weight: float,
-                 data_weight: float, executor, private=None, n_steps: int | None = None,
-                 batch_size: int | None = None, **settings):
+                 data_weight: float, executor, **settings):
         # The sampling path's adversarially trained part. The recovery is left out: it is trained
         # as the embedder's decoder.
         super().__init__(net, sampling=[net.generator, net.supervisor], **settings)
@@ -226,12 +230,11 @@ class TimeGANObjective(_Objective):
         self.counters = self.stateful["joint"] = Counters(calls=0)
         for adversary in self.adversaries:
             self.counters[adversary.name + "discriminator_loss"] = float("nan")
-        self.private = private
         # A private fit's (mean, std) of the data per (step, feature), released with noise, for
         # the moment term; None: no moment term (see RecurrentGAN's privacy).
         self.target_moments = None
-        if private is not None:
-            self._set_up_private(n_steps, batch_size)
+        if self.private is not None:
+            self._set_up_private()
 
     def phases(self) -> list[Phase]:
         pre = self.pretrain_iterations
@@ -259,10 +262,8 @@ class TimeGANObjective(_Objective):
     # terms), and the discriminators step every iteration (their skip rule reads their loss on
     # real data). Synthetic batches have the expected batch size and the full length.
 
-    def _set_up_private(self, n_steps, batch_size) -> None:
+    def _set_up_private(self) -> None:
         net, private = self.net, self.private
-        self.matching, self.n_steps, self.batch_size = {}, n_steps, batch_size
-        self.stateful["privacy"] = private
         self.dp_ae = private.optimizer(self.opt_ae)
         p_supervisor = list(net.supervisor.parameters())
         self.dp_sup = private.optimizer(torch.optim.Adam(p_supervisor, lr=self.learning_rate))
@@ -275,13 +276,8 @@ class TimeGANObjective(_Objective):
         self.dp_joint = private.optimizer(torch.optim.Adam(self.p_joint, lr=self.learning_rate))
         self.optimizers.append(self.dp_joint.original_optimizer)
 
-    def _fake_batch(self, device):
-        full = torch.full((self.batch_size,), self.n_steps, dtype=torch.long, device=device)
-        return full, step_mask(full, self.n_steps)
-
     def private_embedding_step(self, x, lengths, index) -> dict:
         net, private = self.net, self.private
-        private.check_budget()
         with private.capture([net.embedder, net.recovery]), per_sequence_means():
             recon = None
             if len(index):
@@ -292,7 +288,6 @@ class TimeGANObjective(_Objective):
 
     def private_supervised_step(self, x, lengths, index) -> dict:
         net, private = self.net, self.private
-        private.check_budget()
         with private.capture([net.supervisor]), per_sequence_means():
             loss = None
             if len(index):
@@ -305,9 +300,8 @@ class TimeGANObjective(_Objective):
 
     def private_joint_step(self, x, lengths, index) -> dict:
         net, private = self.net, self.private
-        private.check_budget()
         self.counters["calls"] += 1
-        full, fake_mask = self._fake_batch(x.device)
+        full, fake_mask = self.fake_batch(x.device)
         z = self.noise(self.batch_size, self.n_steps, x.device)
         e_hat = net.generate_latent(z, None)
         h_hat = net.supervise(e_hat, None)

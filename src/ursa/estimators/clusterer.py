@@ -395,8 +395,8 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, BaseSequenceEstimator):
         if budget is not None:
             n, config = len(pooled), self._pretrain_config()
             private = self._private = private_updates(
-                budget, [network], n, config.batch_size,
-                fit_epochs(config, n), releases=PRIVATE_KMEANS_STEPS)
+                budget, [network], n, config.batch_size, epochs=fit_epochs(config, n),
+                releases=PRIVATE_KMEANS_STEPS)
         # Each restart keeps its own pretraining checkpoint, so an interrupted n_init > 1 fit
         # resumes where it stopped.
         phase = "pretrain" if restart == 0 else f"pretrain-{restart}"

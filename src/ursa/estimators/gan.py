@@ -17,7 +17,7 @@ from ..data import Sequences, SequenceScaler, map_rows, restore_layout
 from ..networks.gan import ARCHITECTURES, GANConfig, build_gan
 from ..networks.recurrent import step_mask
 from ..persistence import register
-from ..training import OptimizerSet, PrivateUpdates, available_cores, run, step_executor
+from ..training import OptimizerSet, available_cores, private_updates, run, step_executor
 from ._conditions import ConditionEncoder
 from ._gan_objectives import RCGANObjective, TimeGANObjective, draw_noise
 from .base import COMMON_CONSTRAINTS, PRIVACY_CONSTRAINTS, BaseSequenceEstimator
@@ -376,10 +376,9 @@ class RecurrentGAN(BaseSequenceEstimator):
             callbacks = self._callbacks(seqs, resume=resume, targets=conditions)
             threads = self._step_threads(device)
             moments = budget is not None and self._private_moments_used(budget)
-            private = None if budget is None else PrivateUpdates(
-                budget, self._private_modules(network), n_sequences=len(seqs),
-                sample_rate=min(1.0, self.batch_size / len(seqs)), steps=self._private_steps(),
-                releases=int(moments))
+            private = None if budget is None else private_updates(
+                budget, self._private_modules(network), len(seqs), self.batch_size,
+                steps=self._private_steps(), releases=int(moments))
             with step_executor(threads, share_cores=self.n_threads is None) as executor:
                 objective = self._objective(network, c_all, executor, private,
                                             seqs.max_length)

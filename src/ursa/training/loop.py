@@ -144,7 +144,6 @@ class LossStep:
         return {"loss": value}
 
     def _private_step(self, values, lengths, index) -> dict:
-        self.private.check_budget()
         with self.private.capture(), per_sequence_means():
             loss = self.loss(values, lengths, index) if len(index) else None
             value = 0.0 if loss is None else float(loss.detach())  # an empty Poisson batch
@@ -411,13 +410,17 @@ def fit_epochs(config: TrainingConfig, n_sequences: int) -> int:
     return max(1, min(config.epochs, -(-config.max_steps // per_epoch)))
 
 
-def private_updates(budget: PrivacyBudget, modules, n_sequences: int, batch_size: int,
-                    epochs: int, releases: int = 0) -> PrivateUpdates:
-    """DP-SGD over ``epochs`` passes of Poisson-sampled batches of expected size
-    ``batch_size`` (``round(n / batch_size)`` steps a pass), and ``releases`` noisy statistics."""
+def private_updates(budget: PrivacyBudget, modules, n_sequences: int, batch_size: int, *,
+                    epochs: int | None = None, steps: int | None = None,
+                    releases: int = 0) -> PrivateUpdates:
+    """DP-SGD on Poisson-sampled batches of expected size ``batch_size``, over ``epochs``
+    passes (``round(n / batch_size)`` steps each) or ``steps`` steps, and ``releases`` noisy
+    statistics."""
     rate = min(1.0, batch_size / n_sequences)
+    if steps is None:
+        steps = epochs * BatchStream.poisson_pass(rate)
     return PrivateUpdates(budget, modules, n_sequences=n_sequences, sample_rate=rate,
-                          steps=epochs * max(1, round(1 / rate)), releases=releases)
+                          steps=steps, releases=releases)
 
 
 def train(
@@ -447,10 +450,10 @@ def train(
     private = privacy if isinstance(privacy, PrivateUpdates) else None
     if privacy is not None:
         config = replace(config, validation_fraction=0.0, patience=None)
+    epochs = fit_epochs(config, seqs.n_sequences)
     if isinstance(privacy, PrivacyBudget):
         private = private_updates(privacy, [module], seqs.n_sequences, config.batch_size,
-                                  fit_epochs(config, seqs.n_sequences))
-    epochs = fit_epochs(config, seqs.n_sequences)
+                                  epochs=epochs)
     objective = LossStep(module, loss_fn, config, pass_index=pass_index, private=private)
     history = run(module, [objective.phase(epochs, patience=config.patience)], seqs,
                   batch_size=config.batch_size, rng=rng, device=device, callbacks=callbacks,

@@ -96,7 +96,6 @@ def privacy_budget(value, name: str = "privacy") -> PrivacyBudget | None:
 def _opacus():
     try:
         import opacus  # noqa: F401
-        from opacus.accountants import RDPAccountant
         from opacus.accountants.utils import get_noise_multiplier
         from opacus.optimizers import DPOptimizer
     except ImportError:  # pragma: no cover - exercised with opacus hidden
@@ -104,7 +103,7 @@ def _opacus():
             "privacy=... needs opacus, which is not installed: pip install 'ursa[privacy]' "
             "(or pip install opacus==1.6.0)."
         ) from None
-    return RDPAccountant, get_noise_multiplier, DPOptimizer
+    return get_noise_multiplier, DPOptimizer
 
 
 def _accumulate(param: torch.Tensor, sample: torch.Tensor) -> None:
@@ -182,7 +181,7 @@ class PrivateUpdates:
 
     def __init__(self, budget: PrivacyBudget, modules, *, n_sequences: int, sample_rate: float,
                  steps: int, releases: int = 0, release_share: float = RELEASE_SHARE):
-        _, get_noise_multiplier, self._DPOptimizer = _opacus()
+        get_noise_multiplier, self._DPOptimizer = _opacus()
         _check_supported(modules)
         self.budget, self.modules = budget, list(modules)
         self.n_sequences, self.sample_rate, self.steps = n_sequences, float(sample_rate), steps

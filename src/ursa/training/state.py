@@ -129,11 +129,16 @@ class BatchStream:
         if self.sample_rate is not None:
             n, rate = self.seqs.n_sequences, self.sample_rate
             batches = [np.flatnonzero(self.rng.random(n) < rate)
-                       for _ in range(max(1, round(1 / rate)))]
+                       for _ in range(self.poisson_pass(rate))]
         else:
             batches = list(iter_batches(self.seqs, self.batch_size, self.rng))
         self.pending.extend(batches)
         return len(batches)
+
+    @staticmethod
+    def poisson_pass(sample_rate: float) -> int:
+        """Batches in a pass of Poisson sampling at ``sample_rate``."""
+        return max(1, round(1 / sample_rate))
 
     def state_dict(self) -> dict:
         sizes = [len(b) for b in self.pending]
