@@ -20,6 +20,8 @@ Usage::
     python benchmarks/clustering.py --quick         # UnitTest + BasicMotions, 1 seed, writes nothing
     python benchmarks/clustering.py --datasets OSULeaf --methods ursa --no-write
     python benchmarks/clustering.py --datasets JapaneseVowels --normalisation none
+    python benchmarks/clustering.py --collection ucr-broad --jobs 2   # 62 sets, its own section
+    python benchmarks/clustering.py --collection ucr-broad --quick    # 12 sets, 1 seed
 
 Each ``--normalisation`` has its own section of RESULTS.md (``clustering``, ``clustering-series``,
 ``clustering-none``), rewritten by a full run (every data set, method and seed, the clusterer's
@@ -282,11 +284,22 @@ def summary(results: dict, datasets, methods) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--collection", default="ucr", choices=("ucr", "ucr-broad"),
+                        help="the four UCR/UEA sets of ../shared/data/ucr (default), or the 62 "
+                             "univariate sets of ../shared/data/ucr-broad against their published "
+                             "figures (its own section of RESULTS.md; see benchmarks/_ucr_broad.py)")
+    parser.add_argument("--datasets", nargs="+", default=None,
+                        help="data sets of the collection (default: all of them)")
+    parser.add_argument("--methods", nargs="+", default=None, choices=METHODS,
+                        help="default: ursa, kmeans, kshape, kmeans_dtw (ucr); ursa, kmeans and "
+                             "kshape on its timing subset (ucr-broad)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--quick", action="store_true",
-                        help="UnitTest and BasicMotions, one seed; writes nothing unless --record")
+                        help="ucr: UnitTest and BasicMotions; ucr-broad: a fixed subset of 12 "
+                             "sets; one seed; writes nothing unless --record")
+    parser.add_argument("--out", help="ucr-broad: the JSON-lines file every finished fit is "
+                                      "appended to, and a rerun resumes from (default "
+                                      "benchmarks/.ucr-broad-run.jsonl)")
     parser.add_argument("--ursa-params", default="{}",
                         help="JSON of extra RecurrentClusterer parameters (default: none)")
     parser.add_argument("--threads", type=int, default=None,
@@ -303,8 +316,16 @@ def main(argv=None) -> int:
     _results.add_write_options(parser)
     args = parser.parse_args(argv)
     # --normalisation picks the section; threads, jobs and --json leave the figures comparable.
-    trial = _results.trial_options(parser, args,
-                                   ignore={"normalisation", "threads", "jobs", "json"})
+    trial = _results.trial_options(parser, args, ignore={
+        "normalisation", "threads", "jobs", "json", "collection", "out"})
+    if args.collection == "ucr-broad":
+        import _ucr_broad
+
+        args.methods = args.methods or list(_ucr_broad.METHODS)
+        args.threads = args.threads or 1
+        return _ucr_broad.main(args, json.loads(args.ursa_params), trial, argv)
+    args.datasets = args.datasets or list(DATASETS)
+    args.methods = args.methods or list(METHODS)
     if args.quick:
         args.datasets, args.seeds = ["UnitTest", "BasicMotions"], 1
     if args.threads:

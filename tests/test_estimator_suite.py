@@ -5,6 +5,7 @@ import pytest
 import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from sklearn.utils import get_tags
 
 import ursa
 from conftest import make_sines, make_variable
@@ -241,10 +242,16 @@ BAD_INPUTS = [
 ]
 
 
+def _skip_valid_input(est, outputs, what):
+    _skip_valid_series(outputs, what)
+    if what == "NaN inside a sequence" and est._missing_values:
+        pytest.skip("NaN inside a sequence is a missing value here (test_missing_values_are_read)")
+
+
 @CASES
 @pytest.mark.parametrize("what, make, error, pattern", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
 def test_bad_input_to_fit(cls, params, outputs, what, make, error, pattern):
-    _skip_valid_series(outputs, what)
+    _skip_valid_input(cls, outputs, what)
     with pytest.raises(error, match=pattern):
         cls(**params).fit(make())
 
@@ -258,10 +265,32 @@ def fitted_estimator(request):
 @pytest.mark.parametrize("what, make, error, pattern", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
 def test_bad_input_to_inference(fitted_estimator, what, make, error, pattern):
     est, outputs = fitted_estimator
-    _skip_valid_series(outputs, what)
+    _skip_valid_input(est, outputs, what)
     for method in outputs(est, 1, 1, 1):
         with pytest.raises(error, match=pattern):
             getattr(est, method)(make())
+
+
+@CASES
+def test_missing_values_are_read_or_refused(cls, params, outputs):
+    """NaN inside a sequence: a missing value for estimators that mask them (a fit and finite
+    outputs of the usual shapes, whatever is missing), an error naming it for the others."""
+    X = make_sines(16, 10, 2)
+    X[3, 5, 1] = np.nan  # one feature of a step
+    X[7, 2:4] = np.nan  # whole steps
+    if not cls._missing_values:
+        with pytest.raises(ValueError, match=r"X\[3\] contains NaN at step 5, feature 1"):
+            cls(**params).fit(X)
+        return
+    assert get_tags(cls()).input_tags.allow_nan
+    est = fitted(cls, params, X)
+    for method, shape in outputs(est, 16, 10, 2).items():
+        out = getattr(est, method)(X)
+        assert out.shape == shape
+        if method == "step_errors":  # no error where nothing was observed
+            assert np.isnan(out[7, 2:4]).all() and np.isfinite(np.delete(out, 7, 0)).all()
+        else:
+            assert np.isfinite(out).all(), method
 
 
 def test_feature_count_mismatch_at_inference(fitted_estimator):

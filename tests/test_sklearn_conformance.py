@@ -124,7 +124,8 @@ def test_estimator_types():
     for est in (AUTOENCODER, CLUSTERER, DETECTOR, GAN):
         tags = get_tags(est)
         assert tags.input_tags.three_d_array and tags.input_tags.two_d_array
-        assert not tags.input_tags.allow_nan and not tags.target_tags.required
+        assert tags.input_tags.allow_nan == (est in (AUTOENCODER, CLUSTERER))  # missing values
+        assert not tags.target_tags.required
         assert not is_clusterer(est) or est is CLUSTERER
         assert not is_outlier_detector(est) or est is DETECTOR
 

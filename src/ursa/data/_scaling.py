@@ -16,8 +16,9 @@ class SequenceScaler:
 
     ``method="standard"`` maps to zero mean and unit variance, ``"minmax"`` to ``feature_range``
     ([0, 1] unless given, as scikit-learn's ``MinMaxScaler``), ``None`` is the identity. A constant
-    feature gets scale 1 so that it is centred rather than divided by zero. The state is two float32
-    vectors, ``offset_`` and ``scale_``: ``scaled = (x - offset_) / scale_`` (the feature range is
+    feature gets scale 1 so that it is centred rather than divided by zero. Missing values (NaN
+    inside a sequence) are left out of the statistics and stay NaN when scaled. The state is two
+    float32 vectors, ``offset_`` and ``scale_``: ``scaled = (x - offset_) / scale_`` (the feature range is
     folded into them).
     """
 
@@ -40,12 +41,22 @@ class SequenceScaler:
     def fit(self, seqs: Sequences) -> "SequenceScaler":
         valid = seqs.values[seqs.mask()].astype(np.float64)  # (n_valid_steps, n_features)
         n_features = seqs.n_features
+        missing = np.isnan(valid)
+        if missing.any():  # statistics of the observed values
+            unseen = np.flatnonzero(missing.all(axis=0))
+            if len(unseen):
+                raise ValueError(
+                    f"feature {int(unseen[0])} is missing (NaN) at every step of every sequence: "
+                    "there is nothing to learn it from. Drop that feature or give it values.")
+            mean, std, low, high = np.nanmean, np.nanstd, np.nanmin, np.nanmax
+        else:
+            mean, std, low, high = np.mean, np.std, np.min, np.max
         if self.method == "standard":
-            offset = valid.mean(axis=0)
-            scale = valid.std(axis=0)
+            offset = mean(valid, axis=0)
+            scale = std(valid, axis=0)
         elif self.method == "minmax":
-            offset = valid.min(axis=0)
-            scale = valid.max(axis=0) - offset
+            offset = low(valid, axis=0)
+            scale = high(valid, axis=0) - offset
         else:
             offset = np.zeros(n_features)
             scale = np.ones(n_features)

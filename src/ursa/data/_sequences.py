@@ -46,7 +46,8 @@ class Sequences:
     Attributes
     ----------
     values : ndarray of shape (n_sequences, max_length, n_features), float32
-        Valid steps first; steps at or after ``lengths[i]`` are zero (never read).
+        Valid steps first; steps at or after ``lengths[i]`` are zero (never read). NaN at a
+        valid step marks a missing value (accepted only where ``as_sequences`` allows it).
     lengths : ndarray of shape (n_sequences,), int64
         Number of valid steps of each sequence, each >= 1.
     """
@@ -69,6 +70,11 @@ class Sequences:
     @property
     def equal_length(self) -> bool:
         return bool(np.all(self.lengths == self.max_length))
+
+    @property
+    def missing(self) -> bool:
+        """Whether any value is missing (NaN)."""
+        return bool(np.isnan(self.values).any())
 
     def __len__(self) -> int:
         return self.n_sequences
@@ -195,7 +201,8 @@ def _check_finite(seq: np.ndarray, name: str, index: int, allow_nan: bool) -> No
         step, feature = (int(v) for v in np.argwhere(np.isnan(seq))[0])
         raise ValueError(
             f"{name}[{index}] contains NaN at step {step}, feature {feature}, inside the sequence. "
-            "Only trailing all-NaN steps are read as padding; impute or drop missing values first."
+            "Only trailing all-NaN steps are read as padding here; impute or drop missing values "
+            "first (SequenceAutoencoder and RecurrentClusterer accept them as missing values)."
         )
 
 
@@ -221,7 +228,8 @@ def as_sequences(
     n_features : int, optional
         Number of features the data must have (the number seen at fit time).
     allow_nan : bool
-        Accept NaN inside sequences (for scorers that handle missing values themselves).
+        Accept NaN inside sequences as missing values (for estimators that mask them, and
+        scorers that handle them themselves); trailing all-NaN steps are padding either way.
     min_length : int
         Shortest accepted sequence.
 

@@ -18,20 +18,32 @@ if TYPE_CHECKING:
     from .clusterer import RecurrentClusterer
 
 
-def _smoothness(seqs: Sequences) -> float:
-    """Lag-1 autocorrelation of the sequences, 1 - mean((x_t - x_{t-1})^2) / (2 var(x)) per channel
-    over the valid steps (the variance over every valid step of the set), averaged over the
-    channels; a constant channel counts as smooth (1). 1 when no sequence has two steps."""
+def _observed(seqs: Sequences) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sequences as float64 with missing values (NaN) zeroed, and the mask of the values
+    to count: (B, T, 1) valid steps, or (B, T, C) valid and observed when values are missing."""
     values, lengths = seqs.tensors("cpu")
     values = values.double()
-    valid = step_mask(lengths, values.size(1)).double().unsqueeze(-1)  # (B, T, 1)
+    valid = step_mask(lengths, values.size(1)).double().unsqueeze(-1)
+    missing = torch.isnan(values)
+    if bool(missing.any()):
+        valid = valid * (~missing).double()
+        values = values.nan_to_num(0.0)
+    return values, valid
+
+
+def _smoothness(seqs: Sequences) -> float:
+    """Lag-1 autocorrelation of the sequences, 1 - mean((x_t - x_{t-1})^2) / (2 var(x)) per channel
+    over the valid, observed steps (the variance over every such step of the set), averaged over
+    the channels; a constant channel counts as smooth (1). 1 when no sequence has two steps."""
+    values, valid = _observed(seqs)
     pairs = valid[:, 1:] * valid[:, :-1]  # both steps of the change are valid
     if pairs.sum() == 0:
         return 1.0
-    count = valid.sum()
+    count = valid.sum((0, 1)).clamp_min(1.0)
     mean = (values * valid).sum((0, 1)) / count
     variance = (((values - mean) * valid) ** 2).sum((0, 1)) / count  # (C,)
-    step_change = (((values[:, 1:] - values[:, :-1]) * pairs) ** 2).sum((0, 1)) / pairs.sum()
+    step_change = ((((values[:, 1:] - values[:, :-1]) * pairs) ** 2).sum((0, 1))
+                   / pairs.sum((0, 1)).clamp_min(1.0))
     rho = torch.where(variance > 1e-12, 1.0 - step_change / (2.0 * variance.clamp_min(1e-12)),
                       torch.ones_like(variance))
     return float(rho.mean())

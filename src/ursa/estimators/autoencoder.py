@@ -18,6 +18,7 @@ from ..networks import (
     fold_output_scaling,
     masked_mse,
     step_errors,
+    step_mask,
 )
 from ..persistence import register
 from ..training import TrainingDiverged, train
@@ -150,6 +151,9 @@ class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, BaseSequenceE
     >>> ae.reconstruct(X).shape
     (40, 30)
     """
+
+    # NaN inside a sequence is a missing value (BaseSequenceEstimator._missing_values).
+    _missing_values = True
 
     _parameter_constraints = {**COMMON_CONSTRAINTS, **PRIVACY_CONSTRAINTS,
                               "callbacks": [Instance((list, tuple)), None]}
@@ -306,7 +310,10 @@ class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, BaseSequenceE
             steps = step_errors(network(v, n)[0] / scale, v / scale, n)  # (batch, time)
             if per_step:
                 return (steps,)
-            return (steps.sum(dim=1, dtype=torch.float64) / n,)
+            observed = n
+            if seqs.missing:  # steps with every feature missing do not count
+                observed = (~torch.isnan(v).all(-1)).mul(step_mask(n, v.size(1))).sum(1)
+            return (steps.sum(dim=1, dtype=torch.float64) / observed.clamp_min(1),)
 
         (out,) = self._map_batches(seqs, errors, per_step=(per_step,), network=network)
         return seqs, out  # (n, max_length) zero on padding, or (n,)
@@ -320,6 +327,8 @@ class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, BaseSequenceE
         or a list of (T_i,) arrays when ``X`` is a list.
         """
         seqs, errors = self._errors(X)
+        if seqs.missing:  # a step with every feature missing has no error
+            errors[np.isnan(seqs.values).all(-1)] = np.nan
         if isinstance(X, (list, tuple)):
             return [errors[i, :length].copy() for i, length in enumerate(seqs.lengths)]
         errors[~seqs.mask()] = np.nan

@@ -84,19 +84,23 @@ class BaseSequenceEstimator(BaseEstimator):
     _OLDER_FILES_PARAMS: dict = {}
     # Sequences per forward pass at inference: bounds memory whatever the input size.
     predict_batch_size = 1024
+    # Whether NaN inside a sequence is read as a missing value (left out of the scaler's
+    # statistics and the losses, read as the training mean by the encoder) rather than refused.
+    _missing_values = False
 
     def __sklearn_tags__(self):
         """scikit-learn tags shared by every ursa estimator.
 
         Input is 3-D (n_sequences, n_timesteps, n_features) or 2-D, read as univariate
-        sequences (or, for a long-series scorer, as one (T, n_features) series); no NaN inside
-        a sequence (trailing all-NaN steps are padding, not missing values); ``y`` is not
+        sequences (or, for a long-series scorer, as one (T, n_features) series); trailing
+        all-NaN steps are padding, and NaN inside a sequence is a missing value for the
+        estimators that mask them (``allow_nan``) and refused by the others; ``y`` is not
         required; a fit with an integer ``random_state`` is repeatable.
         """
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = True
         tags.input_tags.three_d_array = True
-        tags.input_tags.allow_nan = False
+        tags.input_tags.allow_nan = self._missing_values
         tags.target_tags.required = False
         tags.non_deterministic = False
         return tags
@@ -143,12 +147,13 @@ class BaseSequenceEstimator(BaseEstimator):
             self.privacy_spent_ = spent
 
     def _validate_data(self, X, *, reset: bool, name: str = "X") -> Sequences:
+        allow_nan = self._missing_values
         if reset:
-            seqs = as_sequences(X, name=name)
+            seqs = as_sequences(X, name=name, allow_nan=allow_nan)
             self._set_input_width(seqs.n_features)
             return seqs
         self._check_is_fitted()
-        return as_sequences(X, name=name, n_features=self.n_features_in_)
+        return as_sequences(X, name=name, n_features=self.n_features_in_, allow_nan=allow_nan)
 
     def _set_input_width(self, n_features: int) -> None:
         """A fit's ``n_features_in_``. The feature names of an earlier fit's data go: whoever

@@ -21,10 +21,9 @@ from ..networks.clustering import (
     pooled_width,
     random_crops,
 )
-from ..networks.recurrent import step_mask
 from ..persistence import register
 from ..training import LossStep, TrainingConfig, fit_epochs, private_updates, run, train
-from ._clustering_stage import _pool_sequences, _smoothness, _TargetRefresh, private_centers
+from ._clustering_stage import _observed, _pool_sequences, _smoothness, _TargetRefresh, private_centers
 from .base import COMMON_CONSTRAINTS, PRIVACY_CONSTRAINTS, BaseSequenceEstimator
 
 __all__ = ["RecurrentClusterer"]
@@ -245,6 +244,9 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, BaseSequenceEstimator):
     # Files saved before ``differences`` existed hold a network without them.
     _OLDER_FILES_PARAMS = {"differences": False}
 
+    # NaN inside a sequence is a missing value (BaseSequenceEstimator._missing_values).
+    _missing_values = True
+
     _parameter_constraints = {
         **COMMON_CONSTRAINTS,
         **PRIVACY_CONSTRAINTS,
@@ -298,10 +300,10 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, BaseSequenceEstimator):
         sequences' valid steps; 1 for a channel that never changes. None without differences."""
         if not self.differences_:
             return None
-        values, lengths = seqs.tensors("cpu")
-        changes = lagged_differences(values.double(), self.pool_size_)
-        valid = step_mask(lengths, values.size(1)).double().unsqueeze(-1)  # (B, T, 1)
-        rms = ((changes * valid) ** 2).sum((0, 1)).div(valid.sum()).sqrt()
+        values, valid = _observed(seqs)  # valid: (B, T, 1), or per channel with missing values
+        changes = lagged_differences(values, self.pool_size_)
+        valid = valid * valid[:, (torch.arange(values.size(1)) - self.pool_size_).clamp_min(0)]
+        rms = ((changes * valid) ** 2).sum((0, 1)).div(valid.sum((0, 1)).clamp_min(1.0)).sqrt()
         return torch.where(rms > 1e-12, rms, torch.ones_like(rms)).float()
 
     def _choose_pool(self, seqs: Sequences) -> int:

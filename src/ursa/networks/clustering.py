@@ -38,7 +38,8 @@ def temporal_pool(x: torch.Tensor, lengths: torch.Tensor, size: int,
     deviation per channel, so that what averaging removes (oscillation faster than the window,
     noise level) still reaches the recurrence. Padding after a sequence's end is masked out: the
     last (partial) window of a sequence summarises only its valid steps and a sequence pools to the
-    same values whatever batch it is in.
+    same values whatever batch it is in. Missing values (NaN) are left out of their window's
+    summary; a window where a feature is missing throughout is NaN (missing) for that feature.
     """
     if features not in POOL_FEATURES:
         raise ValueError(f"features must be one of {POOL_FEATURES}, got {features!r}.")
@@ -47,18 +48,31 @@ def temporal_pool(x: torch.Tensor, lengths: torch.Tensor, size: int,
     batch, n_steps, n_features = x.shape
     n_out = -(-n_steps // size)
     mask = (torch.arange(n_steps, device=x.device)[None, :] < lengths[:, None]).to(x.dtype)
+    missing = torch.isnan(x)
+    partial = bool(missing.any())
+    mask = mask.unsqueeze(-1)  # (B, T, 1), or per feature (B, T, C) with missing values
+    if partial:
+        mask = mask * (~missing).to(x.dtype)
+        x = torch.where(missing, torch.zeros((), dtype=x.dtype, device=x.device), x)
     extra = n_out * size - n_steps
     if extra:
         x = torch.nn.functional.pad(x, (0, 0, 0, extra))
-        mask = torch.nn.functional.pad(mask, (0, extra))
-    mask = mask.view(batch, n_out, size, 1)
+        mask = torch.nn.functional.pad(mask, (0, 0, 0, extra))
+    mask = mask.view(batch, n_out, size, mask.size(-1))
     windows = x.view(batch, n_out, size, n_features) * mask  # (B, T', size, C)
-    count = mask.sum(2).clamp_min(1.0)  # (B, T', 1)
+    counts = mask.sum(2)  # (B, T', 1 or C)
+    count = counts.clamp_min(1.0)
     mean = windows.sum(2) / count  # (B, T', C)
-    if features == "mean":
-        return mean, pooled_lengths(lengths, size)
-    spread = (((windows - mean.unsqueeze(2)) * mask) ** 2).sum(2) / count
-    return torch.cat([mean, spread.clamp_min(0.0).sqrt()], dim=2), pooled_lengths(lengths, size)
+    if features == "mean_std":
+        spread = (((windows - mean.unsqueeze(2)) * mask) ** 2).sum(2) / count
+        mean = torch.cat([mean, spread.clamp_min(0.0).sqrt()], dim=2)
+    out_lengths = pooled_lengths(lengths, size)
+    if partial:  # a window (before the sequence's end) with no observed value of a feature
+        inside = torch.arange(n_out, device=x.device)[None, :, None] < out_lengths[:, None, None]
+        empty = ((counts == 0) & inside).repeat(1, 1, mean.size(2) // n_features)
+        mean = torch.where(empty, torch.full((), float("nan"), dtype=x.dtype, device=x.device),
+                           mean)
+    return mean, out_lengths
 
 
 def lagged_differences(x: torch.Tensor, lag: int) -> torch.Tensor:

@@ -29,8 +29,25 @@ def per_sequence_means():
         _PER_SEQUENCE.reset(token)
 
 
+def _observed_errors(prediction: torch.Tensor, target: torch.Tensor, lengths: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Squared error averaged over the observed features of each step, and each step's weight:
+    (batch, time) each. A NaN in ``target`` marks a missing value: it adds no error, and a step
+    with every feature missing has weight 0, like padding."""
+    observed = ~torch.isnan(target)
+    difference = torch.where(observed, prediction - target, torch.zeros((), dtype=prediction.dtype,
+                                                                        device=prediction.device))
+    counts = observed.sum(-1)
+    errors = difference.pow(2).sum(-1) / counts.clamp_min(1).to(difference.dtype)
+    weights = (counts > 0).to(difference.dtype) * step_mask(lengths, target.size(1))
+    return errors * weights, weights
+
+
 def step_errors(prediction: torch.Tensor, target: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Squared error averaged over features: (batch, time); zero on padding."""
+    """Squared error averaged over features: (batch, time); zero on padding. NaN in ``target``
+    marks a missing value, left out of the mean (zero where a whole step is missing)."""
+    if bool(torch.isnan(target).any()):
+        return _observed_errors(prediction, target, lengths)[0]
     errors = (prediction - target).pow(2).mean(dim=-1)  # (batch, time)
     if bool((lengths == target.size(1)).all()):
         return errors
@@ -38,7 +55,13 @@ def step_errors(prediction: torch.Tensor, target: torch.Tensor, lengths: torch.T
 
 
 def masked_mse(prediction: torch.Tensor, target: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over the valid steps of every sequence in the batch."""
+    """Mean squared error over the valid steps of every sequence in the batch. NaN in ``target``
+    marks a missing value, which counts neither as error nor as a step."""
+    if bool(torch.isnan(target).any()):
+        errors, weights = _observed_errors(prediction, target, lengths)
+        if _PER_SEQUENCE.get():
+            return (errors.sum(1) / weights.sum(1).clamp_min(1.0)).mean()
+        return errors.sum() / weights.sum().clamp_min(1.0)
     if bool((lengths == target.size(1)).all()):
         return torch.nn.functional.mse_loss(prediction, target)
     if _PER_SEQUENCE.get():

@@ -184,11 +184,15 @@ class RecurrentStack(nn.Module):
     Returns ``(outputs, last)``: outputs (batch, time, output_size) and the summary state
     (batch, output_size): the forward direction's output at the last valid step concatenated
     with the backward direction's output at step 0 (which has read the whole sequence).
+
+    A NaN input is a missing value: it reads as ``fill`` (per input feature; zero, the training
+    mean of scaled data, or the offset that :func:`fold_input_scaling` folds in).
     """
 
     def __init__(self, config: RecurrentConfig):
         super().__init__()
         self.config = config
+        self.register_buffer("fill", torch.zeros(config.input_size), persistent=False)
         if not config.bidirectional:
             # One fused call for all layers.
             self.rnn = make_rnn(
@@ -205,6 +209,9 @@ class RecurrentStack(nn.Module):
             self.inter_dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        missing = torch.isnan(x)
+        if bool(missing.any()):
+            x = torch.where(missing, self.fill.to(x.dtype), x)
         if not self.config.bidirectional:
             outputs, _ = self.rnn(x)  # (batch, time, hidden)
             return outputs, last_valid(outputs, lengths)
@@ -312,6 +319,7 @@ def fold_input_scaling(stack: RecurrentStack, offset: torch.Tensor, scale: torch
         weight = rnn.weight_ih_l0  # (gates * hidden, input)
         rnn.bias_ih_l0.sub_(weight @ (offset / scale))
         weight.div_(scale[None, :])
+    stack.fill.copy_(offset)  # a missing value still reads as scaled 0
 
 
 @torch.no_grad()
