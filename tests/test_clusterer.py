@@ -388,9 +388,10 @@ def test_max_steps_caps_pretraining_epochs(max_steps, batch_size, epochs, expect
     assert sum(r["stage"] == "pretrain" for r in model.history_) == expected
 
 
-def test_clustering_stage_keeps_last_weights_where_every_cluster_had_members():
-    """When the clustering loss empties a cluster, the stage stops and restores the weights of the
-    last target refresh at which all clusters still had members."""
+def test_clustering_stage_that_empties_a_cluster_returns_to_its_start():
+    """When the clustering loss empties a cluster, the stage stops and restores the weights it
+    started from (the pretrained encoder and its k-means centres), even after refreshes at
+    which every cluster still had members."""
     from types import SimpleNamespace
 
     from ursa.estimators.clusterer import _pool_sequences, _TargetRefresh
@@ -407,10 +408,16 @@ def test_clustering_stage_keeps_last_weights_where_every_cluster_had_members():
     refresh.on_train_begin(state)
     before = {k: v.clone() for k, v in net.state_dict().items()}
     assert refresh.n_start == 3
+    with torch.no_grad():  # an epoch that moves the weights but keeps every cluster
+        net.autoencoder.encoder.project.bias.add_(1e-3)
+    record = {"epoch": 1}
+    refresh.on_epoch_end(state, record)
+    assert "collapsed" not in record and state.best_weights is None
+    state.stop = False  # (labels unchanged: the stage would stop there, converged)
     with torch.no_grad():  # a collapse: every code now nearest to one centre
         net.centers.copy_(torch.stack([net.centers[0], net.centers[0] + 1e3, net.centers[0] - 1e3]))
         net.centers[0].copy_(torch.from_numpy(model.transform(X).mean(0)))
-    record = {"epoch": 1}
+    record = {"epoch": 2}
     refresh.on_epoch_end(state, record)
     assert record.get("collapsed") is True and state.stop
     for key, value in before.items():

@@ -1,4 +1,14 @@
-"""Data layer: one internal form (padded float32 values + lengths), validation, scaling, windows, I/O."""
+"""Data layer: one internal form (padded float32 values + lengths), validation, scaling, windows, I/O.
+
+Trailing all-NaN steps are padding: a sequence ends before them. NaN anywhere else is a missing
+value. ``as_sequences(..., allow_nan=True)`` keeps it (estimators whose ``allow_nan`` tag is set
+do: ``SequenceAutoencoder`` and ``RecurrentClusterer``), and the rest of the pipeline reads it as
+missing: :class:`SequenceScaler` leaves it out of its statistics and scales it to NaN, the
+clusterer's pooling summarises each window's observed values (a window with none stays
+missing), the reconstruction losses leave it out (a step with every feature missing counts like
+padding), and the recurrent encoder reads it as the training mean (0 in the scaled space).
+Without ``allow_nan`` it is refused with an error naming the sequence, step and feature.
+"""
 
 from ._batching import batch_rows, map_rows
 from ._files import FORMATS, format_of

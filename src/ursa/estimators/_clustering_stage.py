@@ -106,8 +106,9 @@ def _pool_sequences(seqs: Sequences, size: int, features: str,
 class _TargetRefresh(Callback):
     """Recompute the target distribution p every ``update_interval`` epochs; stop on ``tol``.
 
-    Its state (the target, the labels of the last refresh, the weights kept in case a cluster
-    empties) is checkpoint state: a resumed clustering stage continues from it.
+    Its state (the target, the labels of the last refresh, the weights the stage started from,
+    kept in case a cluster empties) is checkpoint state: a resumed clustering stage continues
+    from it.
     """
 
     def __init__(self, estimator: RecurrentClusterer, network, pooled: Sequences, device):
@@ -126,19 +127,19 @@ class _TargetRefresh(Callback):
 
     def state_dict(self) -> dict:
         return {"target": self.target, "labels": torch.from_numpy(self.labels),
-                "n_start": self.n_start, **{f"good.{k}": v for k, v in self.good.items()}}
+                "n_start": self.n_start, **{f"start.{k}": v for k, v in self.start.items()}}
 
     def load_state_dict(self, state: dict) -> None:
         self.target = state["target"].to(self.device)
         self.labels = state["labels"].numpy()
         self.n_start = int(state["n_start"])
-        self.good = {k[len("good."):]: v.to(self.device) for k, v in state.items()
-                     if k.startswith("good.")}
+        self.start = {k[len("start."):]: v.to(self.device) for k, v in state.items()
+                      if k.startswith("start.")}
 
     def on_train_begin(self, state) -> None:
         self.labels = self._refresh()
         self.n_start = len(np.unique(self.labels))
-        self.good = copy_weights(self.network)
+        self.start = copy_weights(self.network)
 
     def on_epoch_end(self, state, record: dict) -> None:
         if record["epoch"] % self.estimator.update_interval:
@@ -146,15 +147,16 @@ class _TargetRefresh(Callback):
         labels = self._refresh()
         if len(np.unique(labels)) < self.n_start:
             # The clustering loss emptied a cluster (it can pull every code to one centre on
-            # data with weak structure, e.g. ArrowHead): keep the last refresh's weights, where
-            # every cluster still had members, and stop.
+            # data with weak structure, or on small sets where each epoch is one full-batch
+            # step): the stage failed. Return to the weights it started from, the pretrained
+            # encoder and its k-means centres, and stop. (Keeping the last refresh's weights
+            # instead kept partitions the stage had already wrecked: docs/clustering.md.)
             record["collapsed"] = True
-            state.best_weights = self.good  # the loop loads these when it returns
+            state.best_weights = self.start  # the loop loads these when it returns
             state.stop = True
             return
         change = float(np.mean(labels != self.labels))
         record["label_change"] = change
         self.labels = labels
-        self.good = copy_weights(self.network)
         if change < self.estimator.tol:
             state.stop = True
