@@ -62,10 +62,14 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, BaseSequenceEstimator):
     3. optimise reconstruction + ``gamma`` * KL(p || q) jointly, where q are Student-t soft
        assignments of each code to the centres and p the sharpened target (q^2 / cluster frequency,
        renormalised), refreshed every ``update_interval`` epochs; training stops when fewer than a
-       ``tol`` fraction of the labels change between two refreshes.
+       ``tol`` fraction of the labels change between two refreshes. A stage that empties a
+       cluster has failed: the fit returns to the weights and centres of step 2.
 
-    The defaults were chosen on four UCR/UEA sets; docs/clustering.md gives the evidence, what was
-    rejected, and the latest scores.
+    The defaults were chosen on four UCR/UEA sets and checked on 62 UCR sets;
+    docs/clustering.md gives the evidence, what was rejected, and the latest scores.
+
+    NaN inside a sequence is a missing value: left out of the scaling statistics, the pooled
+    windows and the reconstruction loss, and read as the training mean by the encoder.
 
     Parameters
     ----------
@@ -99,8 +103,9 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, BaseSequenceEstimator):
         (over the first window, the change since the first step), divided by its root mean square
         on the training data and pooled like the series; the decoder still rebuilds the series
         only. The changes help smooth series and hurt noisy ones, so "auto" uses them when the
-        scaled training sequences' lag-1 autocorrelation (``smoothness_``) is at least 0.7, a
-        threshold chosen on four sets: set it explicitly when you know your data.
+        scaled training sequences' lag-1 autocorrelation (``smoothness_``) is at least 0.7.
+        Across 62 UCR sets (60 of them above 0.7) the changes raised the mean NMI clearly; the
+        threshold itself was placed on four sets: set it explicitly when you know your data.
     summary : {"last", "mean", "both"}, default="mean"
         What the encoder projects to the code: the last recurrent state, the mean of the recurrent
         outputs over the valid steps, or both. The mean clustered best.
@@ -139,8 +144,9 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, BaseSequenceEstimator):
         between half and all of a sequence) of the same sequence are pulled together and pushed
         away from the other sequences of the batch (SimCLR's NT-Xent). It makes codes depend on
         what a sequence is rather than where its features happen to fall in time. 0 disables it;
-        0.3 scored best on average, and 0 is the first value to try when the default clusters
-        poorly (some data sets cluster better without it).
+        0.3 scored best on average (on 62 UCR sets too, where 0 lost 0.04 mean NMI), and 0 is the
+        first value to try when the default clusters poorly (some data sets, spectra among them,
+        cluster better without it).
     gamma : float, default=1.0
         Weight of the clustering loss against the reconstruction loss. Heavier than IDEC's 0.1 so
         that the labels settle within ``clustering_epochs``; 0 trains reconstruction only and
