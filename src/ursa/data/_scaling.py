@@ -18,8 +18,8 @@ class SequenceScaler:
     ([0, 1] unless given, as scikit-learn's ``MinMaxScaler``), ``None`` is the identity. A constant
     feature gets scale 1 so that it is centred rather than divided by zero. Missing values (NaN
     inside a sequence) are left out of the statistics and stay NaN when scaled. The state is two
-    float32 vectors, ``offset_`` and ``scale_``: ``scaled = (x - offset_) / scale_`` (the feature range is
-    folded into them).
+    float32 vectors, ``offset_`` and ``scale_``: ``scaled = (x - offset_) / scale_`` (the
+    feature range is folded into them).
     """
 
     def __init__(self, method: str | None = "standard", feature_range: tuple = (0.0, 1.0)):
