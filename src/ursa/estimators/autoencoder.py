@@ -306,12 +306,14 @@ class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, BaseSequenceE
         device = next(network.parameters()).device
         scale = torch.from_numpy(self.scaler_.scale_).to(device)
 
+        missing = seqs.missing
+
         def errors(v, n):
             steps = step_errors(network(v, n)[0] / scale, v / scale, n)  # (batch, time)
             if per_step:
                 return (steps,)
             observed = n
-            if seqs.missing:  # steps with every feature missing do not count
+            if missing:  # steps with every feature missing do not count
                 observed = (~torch.isnan(v).all(-1)).mul(step_mask(n, v.size(1))).sum(1)
             return (steps.sum(dim=1, dtype=torch.float64) / observed.clamp_min(1),)
 
