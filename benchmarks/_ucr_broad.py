@@ -9,7 +9,7 @@ Methods run here:
 - ``kmeans``: scikit-learn ``KMeans(n_init=10)`` on the series, gaps filled by linear
   interpolation and every series resampled to the longest length: a sanity check that the
   published k-means figures (``pooled_k-AVG``) are comparable with this run's data;
-- ``kshape``: tslearn ``KShape`` on the same completed series, on ``TIMING_SETS`` only (its fit
+- ``kshape``: tslearn ``KShape`` on the same gap-filled series, on ``TIMING_SETS`` only (its fit
   time against ursa's in the same run; its published NMI is the reference everywhere).
 
 Published figures come from ``published_nmi.csv`` (52 sets with the pooled protocol's k-Shape,
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 import _results
-import ursa
+import clustering
 from ursa.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ucr-broad"
@@ -81,33 +81,16 @@ def load(name: str) -> tuple[np.ndarray, np.ndarray]:
     return X.astype(np.float32), np.unique(labels, return_inverse=True)[1]
 
 
-def completed(X: np.ndarray) -> np.ndarray:
-    """What the classic baselines read: gaps inside a series filled by linear interpolation, the
-    valid part of every series resampled to the longest length (as tslearn's resampler does)."""
-    out = np.empty(X.shape, dtype=np.float64)
-    grid = np.linspace(0.0, 1.0, X.shape[1])
-    for i, row in enumerate(X.astype(np.float64)):
+def gap_filled(X: np.ndarray) -> list[np.ndarray]:
+    """What the classic baselines read: each series' valid part as a (T_i, 1) array, gaps inside
+    it filled by linear interpolation (``clustering.run_method`` then resamples every series to
+    the longest length, as tslearn's resampler does)."""
+    out = []
+    for row in X.astype(np.float64):
         observed = np.flatnonzero(~np.isnan(row))
-        valid = row[: observed[-1] + 1]
-        steps = np.arange(len(valid))
-        valid = np.interp(steps, observed, row[observed])
-        out[i] = np.interp(grid, np.linspace(0.0, 1.0, len(valid)), valid)
+        steps = np.arange(observed[-1] + 1)
+        out.append(np.interp(steps, observed, row[observed])[:, None])
     return out
-
-
-def fit(method: str, X: np.ndarray, k: int, seed: int, ursa_params: dict) -> np.ndarray:
-    if method == "ursa":
-        return ursa.RecurrentClusterer(n_clusters=k, random_state=seed, verbose=False,
-                                       **ursa_params).fit_predict(X)
-    if method == "kmeans":
-        from sklearn.cluster import KMeans
-
-        return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(completed(X))
-    if method == "kshape":
-        from tslearn.clustering import KShape
-
-        return KShape(n_clusters=k, random_state=seed).fit_predict(completed(X)[..., None])
-    raise ValueError(f"unknown method {method!r}")
 
 
 def run_job(name: str, seed: int, methods, ursa_params: dict, threads: int) -> list[dict]:
@@ -121,14 +104,15 @@ def run_job(name: str, seed: int, methods, ursa_params: dict, threads: int) -> l
         torch.set_num_threads(threads)  # tslearn can leave OpenMP at one thread per core
         row = {"dataset": name, "method": method, "seed": seed, "params": ursa_params,
                "n": int(len(X)), "length": int(X.shape[1]), "k": int(k)}
-        started = time.perf_counter()
         try:
-            labels = np.asarray(fit(method, X, k, seed, ursa_params))
+            # ursa reads the gaps as missing values; the baselines read them filled.
+            labels, seconds = clustering.run_method(
+                method, X if method == "ursa" else gap_filled(X), k, seed, ursa_params)
         except Exception as exc:  # noqa: BLE001 (recorded and reported, the run goes on)
             row["error"] = f"{type(exc).__name__}: {exc}"
             traceback.print_exc()
         else:
-            row.update(seconds=time.perf_counter() - started,
+            row.update(seconds=seconds,
                        nmi=float(normalized_mutual_info_score(y, labels)),
                        ari=float(adjusted_rand_score(y, labels)))
         rows.append(row)
@@ -138,24 +122,11 @@ def run_job(name: str, seed: int, methods, ursa_params: dict, threads: int) -> l
     return rows
 
 
-def _warm_up(threads: int) -> None:
-    """Import and compile what the first timed fit would otherwise pay for."""
-    torch.set_num_threads(threads)
-    rng = np.random.default_rng(0)
-    tiny = rng.normal(size=(8, 12)).astype(np.float32)
-    ursa.RecurrentClusterer(n_clusters=2, hidden_size=4, epochs=1, clustering_epochs=1,
-                            random_state=0, verbose=False).fit(tiny)
-    try:
-        from tslearn.clustering import KShape
-    except ImportError:
-        return
-    KShape(n_clusters=2, max_iter=2, random_state=0).fit(tiny[..., None])
-
-
 def _worker(job) -> list[dict]:
     name, seed, methods, ursa_params, threads = job
-    if not getattr(_worker, "warm", False):
-        _warm_up(threads)
+    if not getattr(_worker, "warm", False):  # once per process
+        torch.set_num_threads(threads)
+        clustering.warm_up()
         _worker.warm = True
     return run_job(name, seed, methods, ursa_params, threads)
 
@@ -174,9 +145,10 @@ def read_rows(path: Path, ursa_params: dict) -> list[dict]:
 
 
 def run(names, seeds: int, methods, ursa_params: dict, threads: int, jobs: int,
-        out: Path) -> tuple[list[dict], float]:
+        out: Path) -> tuple[list[dict], list[dict], float]:
     """Fit what ``out`` does not hold yet (largest sets first, ``jobs`` processes), appending
-    each finished job's rows to it; returns every row for ``names`` and the seconds spent."""
+    each finished job's rows to it; returns every row for ``names``, the rows of fits that
+    failed, and the seconds spent."""
     rows = [r for r in read_rows(out, ursa_params) if r["dataset"] in names]
     done = {(r["dataset"], r["seed"], r["method"]) for r in rows}
     todo = [(name, seed) for name in names for seed in range(seeds)
@@ -184,11 +156,12 @@ def run(names, seeds: int, methods, ursa_params: dict, threads: int, jobs: int,
                    if m != "kshape" or name in TIMING_SETS)]
     if rows:
         print(f"Resuming from {out}: {len(rows)} fits done, {len(todo)} (data set, seed) jobs left.")
-    size = {name: np.prod(load(name)[0].shape) for name in {n for n, _ in todo}}
-    todo.sort(key=lambda job: -size[job[0]])
+    todo.sort(key=lambda job: -sum((DATA / job[0] / f"{job[0]}_{part}.tsv").stat().st_size
+                                   for part in ("TRAIN", "TEST")))
     work = [(name, seed, [m for m in methods if (name, seed, m) not in done], ursa_params,
              threads) for name, seed in todo]
     began = time.perf_counter()
+    errors: list[dict] = []
     with open(out, "a") as handle:
         def keep(new_rows):
             for row in new_rows:
@@ -197,7 +170,6 @@ def run(names, seeds: int, methods, ursa_params: dict, threads: int, jobs: int,
             rows.extend(r for r in new_rows if "error" not in r)
             errors.extend(r for r in new_rows if "error" in r)
 
-        errors: list[dict] = []
         if jobs > 1:
             import multiprocessing
 
@@ -207,8 +179,7 @@ def run(names, seeds: int, methods, ursa_params: dict, threads: int, jobs: int,
         else:
             for job in work:
                 keep(_worker(job))
-    run.errors = errors
-    return rows, time.perf_counter() - began
+    return rows, errors, time.perf_counter() - began
 
 
 # ----------------------------------------------------------------------------------- summary
@@ -341,8 +312,8 @@ def main(args, ursa_params: dict, trial: list, argv) -> int:
     seeds = 1 if args.quick and args.seeds == 3 else args.seeds
     methods = [m for m in dict.fromkeys(args.methods) if m in METHODS]
     out = Path(args.out) if args.out else DEFAULT_OUT
-    rows, seconds = run(names, seeds, methods, ursa_params, args.threads, args.jobs, out)
-    body, head = summarise(rows, names, seeds, getattr(run, "errors", []))
+    rows, errors, seconds = run(names, seeds, methods, ursa_params, args.threads, args.jobs, out)
+    body, head = summarise(rows, names, seeds, errors)
     print()
     print(body)
     if _results.should_write(args.write, trial):
