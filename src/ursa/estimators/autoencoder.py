@@ -329,8 +329,7 @@ class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, BaseSequenceE
         or a list of (T_i,) arrays when ``X`` is a list.
         """
         seqs, errors = self._errors(X)
-        if seqs.missing:  # a step with every feature missing has no error
-            errors[np.isnan(seqs.values).all(-1)] = np.nan
+        errors[np.isnan(seqs.values).all(-1)] = np.nan  # every feature missing: no error
         if isinstance(X, (list, tuple)):
             return [errors[i, :length].copy() for i, length in enumerate(seqs.lengths)]
         errors[~seqs.mask()] = np.nan
