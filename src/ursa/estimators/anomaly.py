@@ -144,6 +144,12 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         Bidirectional encoder.
     dropout : float, default=0.0
         Dropout between stacked layers (with ``num_layers > 1``).
+    encoder : {"rnn", "conv-rnn", "rnn-attention", "conv-rnn-attention"}, default="rnn"
+        What reads a sequence into its code. ``"conv-"`` puts two strided convolutions (width
+        5, stride 2 each) before the recurrence, which then reads a quarter of the steps (the
+        decoder, still recurrent, emits four steps per recurrent step); ``"-attention"``
+        pools the recurrent outputs with learned attention weights, which ``explain`` reads.
+        The plain recurrence stays the default (docs/anomaly.md).
     latent_dim : int, default=16
         Size of the code each window passes through: too small to copy any window, so a
         window unlike the training ones is rebuilt badly.
@@ -283,8 +289,8 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
 
     def __init__(
         self, window=64, stride=1, score_stride=4, score_reduction="window", channels="continuous",
-        cell="gru", hidden_size=32, num_layers=1, bidirectional=False, dropout=0.0, latent_dim=16,
-        epochs=20, max_steps=None, batch_size=64, learning_rate=5e-3, max_grad_norm=1.0,
+        cell="gru", hidden_size=32, num_layers=1, bidirectional=False, dropout=0.0,
+        encoder="rnn", latent_dim=16, epochs=20, max_steps=None, batch_size=64, learning_rate=5e-3, max_grad_norm=1.0,
         validation_fraction=0.1, patience=5, max_train_windows=50000, scaling="standard",
         contamination=0.1, threshold="pot", pot_level=0.98, pot_risk=1e-3,
         random_state=None, device="auto", verbose=True, n_threads=None, precision="float32",
@@ -578,7 +584,7 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
 
     def _build_network(self):
         return SequenceAutoencoderNet(self._recurrent_config(len(self.channels_)),
-                                      self.latent_dim)
+                                      self.latent_dim, kind=self.encoder)
 
     def _get_state(self):
         document, arrays = super()._get_state()

@@ -38,7 +38,8 @@ class ReconstructionNetwork:
     train one (SequenceAutoencoder, SequenceAnomalyDetector)."""
 
     def _build_network(self) -> SequenceAutoencoderNet:
-        return SequenceAutoencoderNet(self._recurrent_config(), self.latent_dim)
+        return SequenceAutoencoderNet(self._recurrent_config(), self.latent_dim,
+                                      kind=self.encoder)
 
     @staticmethod
     def _loss(network, values, lengths):
@@ -68,6 +69,13 @@ class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, BaseSequenceE
         Bidirectional encoder; the backward direction starts at each sequence's true end.
     dropout : float, default=0.0
         Dropout between stacked layers.
+    encoder : {"rnn", "conv-rnn", "rnn-attention", "conv-rnn-attention"}, default="rnn"
+        What reads a sequence into its code. ``"conv-"`` puts two strided convolutions (width
+        5, stride 2 each) before the recurrence, which then reads a quarter of the steps (the
+        decoder, still recurrent, emits four steps per recurrent step); ``"-attention"``
+        pools the recurrent outputs with learned attention weights, which ``explain`` reads.
+        The plain recurrence stays the default: the hybrids did not reconstruct or cluster
+        better on the benchmarks (docs/autoencoder.md).
     latent_dim : int, default=16
         Size of the embedding returned by ``transform``; an ordinary starting point.
     epochs : int, default=100
@@ -167,7 +175,7 @@ class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, BaseSequenceE
 
     def __init__(
         self, cell="gru", hidden_size=64, num_layers=1, bidirectional=False, dropout=0.0,
-        latent_dim=16, epochs=100, batch_size=32, learning_rate=5e-3, max_grad_norm=1.0,
+        encoder="rnn", latent_dim=16, epochs=100, batch_size=32, learning_rate=5e-3, max_grad_norm=1.0,
         validation_fraction=0.1, patience=10, scaling="standard", random_state=None,
         device="auto", verbose=True, n_threads=None, precision="float32", callbacks=None,
         checkpoint_dir=None, checkpoint_every=1, privacy=None,
@@ -225,7 +233,7 @@ class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, BaseSequenceE
         device = next(network.parameters()).device
         offset = torch.from_numpy(self.scaler_.offset_).to(device)
         scale = torch.from_numpy(self.scaler_.scale_).to(device)
-        fold_input_scaling(network.encoder.stack, offset, scale)
+        fold_input_scaling(network.encoder, offset, scale)
         fold_output_scaling(network.decoder.readout, offset, scale)
         network.eval()
         with _UNSCALED_LOCK:

@@ -16,7 +16,7 @@ from sklearn.exceptions import NotFittedError
 
 from .._params import Instance, Interval, Options, check_params, fit_seed
 from ..data import SCALINGS, Sequences, SequenceScaler, as_sequences, map_rows
-from ..networks import CELLS, RecurrentConfig
+from ..networks import CELLS, ENCODERS, RecurrentConfig
 from ..persistence import check_device_here, save_model
 from ..training import (
     PRECISIONS,
@@ -48,6 +48,7 @@ COMMON_CONSTRAINTS = {
     "num_layers": [Interval(int, 1)],
     "bidirectional": [Instance((bool,))],
     "dropout": [Interval(float, 0.0, 0.99)],
+    "encoder": [Options(ENCODERS)],
     "latent_dim": [Interval(int, 1)],
     "epochs": [Interval(int, 1)],
     "batch_size": [Interval(int, 1)],

@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, clone
 from .._params import Instance, Interval, Options
 from ..data import Sequences
 from ..metrics import silhouette_score
-from ..networks import masked_mse
+from ..networks import FRONT_STRIDE, encoder_parts, masked_mse
 from ..networks.clustering import (
     POOL_FEATURES,
     SUMMARIES,
@@ -93,6 +93,14 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, BaseSequenceEstimator):
         Bidirectional encoder: each code has read the sequence from both ends.
     dropout : float, default=0.0
         Dropout between stacked layers (no effect with one layer).
+    encoder : {"rnn", "conv-rnn", "rnn-attention", "conv-rnn-attention"}, default="rnn"
+        What reads a sequence into its code. ``"conv-"`` puts two strided convolutions (width
+        5, stride 2 each) before the recurrence, which then reads a quarter of the steps (the
+        decoder, still recurrent, emits four steps per recurrent step); ``"-attention"``
+        pools the recurrent outputs with learned attention weights, which ``explain`` reads.
+        With a front-end, ``pool="auto"`` pools four times less, so that the convolutions
+        shorten the series the rest of the way; with attention, ``summary`` is not used. The
+        plain recurrence stays the default (docs/clustering.md).
     latent_dim : int, default=16
         Size of the latent space where the centres live (``transform`` output). Halving or
         doubling it made no measurable difference.
@@ -289,7 +297,7 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, BaseSequenceEstimator):
 
     def __init__(
         self, n_clusters=8, cell="gru", hidden_size=32, num_layers=1, bidirectional=True,
-        dropout=0.0, latent_dim=16, pool="auto", pool_features="mean_std", differences="auto",
+        dropout=0.0, encoder="rnn", latent_dim=16, pool="auto", pool_features="mean_std", differences="auto",
         summary="mean", epochs=100, max_steps=300, clustering_epochs=20, n_init=1, batch_size=128,
         learning_rate=5e-3, max_grad_norm=1.0, validation_fraction=0.0, patience=None,
         contrastive=0.3, gamma=1.0, alpha=1.0, update_interval=1, tol=1e-3, clusterer=None,
@@ -305,7 +313,7 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, BaseSequenceEstimator):
         config = self._recurrent_config(width * (2 if self.differences_ else 1))
         return ClusteringNet(config, self.latent_dim, self.n_clusters, self.pool_size_, self.alpha,
                              self.summary, self.pool_features,
-                             self.n_features_in_ if self.differences_ else 0)
+                             self.n_features_in_ if self.differences_ else 0, self.encoder)
 
     def _difference_scale(self, seqs: Sequences) -> torch.Tensor | None:
         """Root mean square of each channel's change over one window on the (scaled) training
@@ -321,7 +329,8 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, BaseSequenceEstimator):
     def _choose_pool(self, seqs: Sequences) -> int:
         if self.pool != "auto":
             return int(self.pool)
-        return max(1, int(np.ceil(np.median(seqs.lengths) / AUTO_POOL_STEPS)))
+        steps = AUTO_POOL_STEPS * (FRONT_STRIDE if encoder_parts(self.encoder)[0] else 1)
+        return max(1, int(np.ceil(np.median(seqs.lengths) / steps)))
 
     # ----------------------------------------------------------------- fitting
     def fit(self, X, y=None, *, resume=False):

@@ -1,5 +1,7 @@
 """Plain torch modules and their dataclass configs: no epochs, no scaling, no numpy."""
 
+from .hybrid import ENCODERS, FRONT_STRIDE, AttentionPooling, ConvFrontEnd, encoder_parts
+
 from .recurrent import (
     CELLS,
     RecurrentConfig,
@@ -28,6 +30,11 @@ from .losses import (
 )
 
 __all__ = [
+    "ENCODERS",
+    "FRONT_STRIDE",
+    "AttentionPooling",
+    "ConvFrontEnd",
+    "encoder_parts",
     "CELLS",
     "RecurrentConfig",
     "RecurrentDecoder",

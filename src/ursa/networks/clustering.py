@@ -155,12 +155,14 @@ class ClusteringNet(nn.Module):
     channels over one window (:func:`clustering_inputs`, divided by the ``difference_scale`` buffer,
     set from the training data); the decoder rebuilds the pooled series only, the first
     :attr:`target_width` input features. ``config.input_size`` is the encoder's input width: the
-    pooled width (:func:`pooled_width`), twice that with differences.
+    pooled width (:func:`pooled_width`), twice that with differences. ``kind`` is the encoder's
+    (:data:`ursa.networks.hybrid.ENCODERS`): a convolutional front-end reads the pooled steps.
     """
 
     def __init__(self, config: RecurrentConfig, latent_dim: int, n_clusters: int,
                  pool: int = 1, alpha: float = 1.0, summary: str = "both",
-                 pool_features: str = "mean", n_difference_channels: int = 0):
+                 pool_features: str = "mean", n_difference_channels: int = 0,
+                 kind: str = "rnn"):
         super().__init__()
         self.pool = int(pool)
         self.pool_features = pool_features
@@ -172,7 +174,7 @@ class ClusteringNet(nn.Module):
         # Codes live on a sphere: the contrastive term compares directions only, and k-means on
         # the raw codes split the groups worse (docs/clustering.md).
         self.autoencoder = SequenceAutoencoderNet(config, latent_dim, summary, sphere=True,
-                                                  output_size=self.target_width)
+                                                  output_size=self.target_width, kind=kind)
         self.centers = nn.Parameter(torch.zeros(n_clusters, latent_dim))  # (K, latent)
 
     def inputs(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

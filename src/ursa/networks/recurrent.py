@@ -10,10 +10,12 @@ trainer buckets them by length instead.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
+
+from .hybrid import AttentionPooling, ConvFrontEnd, encoder_parts
 
 __all__ = [
     "CELLS",
@@ -233,29 +235,63 @@ SUMMARIES = ("last", "mean", "both")
 
 
 class RecurrentEncoder(nn.Module):
-    """Sequence -> fixed-size code: recurrent stack, a summary of its outputs, linear projection.
+    """Sequence -> fixed-size code: [convolutional front-end], recurrent stack, a summary of its
+    outputs, linear projection.
 
-    ``summary`` is the last state ("last"), the mean of the outputs over valid steps ("mean"),
-    or both concatenated ("both"). With ``sphere`` the codes are scaled onto the sphere of
-    radius sqrt(latent_dim), so that only their directions differ (what a contrastive loss
-    compares).
+    ``kind`` is one of :data:`ursa.networks.hybrid.ENCODERS`: ``"conv-..."`` puts a
+    :class:`~ursa.networks.hybrid.ConvFrontEnd` before the recurrence (which then reads
+    ``stride`` times fewer steps), ``"...-attention"`` summarises the outputs with
+    :class:`~ursa.networks.hybrid.AttentionPooling`. Otherwise ``summary`` is the last state
+    ("last"), the mean of the outputs over valid steps ("mean"), or both concatenated ("both").
+    With ``sphere`` the codes are scaled onto the sphere of radius sqrt(latent_dim), so that only
+    their directions differ (what a contrastive loss compares).
     """
 
     def __init__(self, config: RecurrentConfig, latent_dim: int, summary: str = "last",
-                 sphere: bool = False):
+                 sphere: bool = False, kind: str = "rnn"):
         super().__init__()
         if summary not in SUMMARIES:
             raise ValueError(f"summary must be one of {SUMMARIES}, got {summary!r}.")
-        self.summary, self.sphere = summary, sphere
+        conv, attention = encoder_parts(kind)
+        self.kind, self.sphere = kind, sphere
+        self.summary = "attention" if attention else summary
+        self.front = ConvFrontEnd(config.input_size, config.hidden_size) if conv else None
+        if conv:
+            config = replace(config, input_size=self.front.output_size)
         self.stack = RecurrentStack(config)
-        width = config.output_size * (2 if summary == "both" else 1)
+        self.attention = (AttentionPooling(config.output_size, config.hidden_size)
+                          if attention else None)
+        width = config.output_size * (2 if self.summary == "both" else 1)
         self.project = nn.Linear(width, latent_dim)
         self.radius = float(latent_dim) ** 0.5
 
+    @property
+    def stride(self) -> int:
+        """Input steps per recurrent step (1 without a front-end)."""
+        return 1 if self.front is None else self.front.stride
+
+    def states(self, x: torch.Tensor, lengths: torch.Tensor):
+        """The recurrent outputs (batch, time', output_size), summary state (batch, output_size)
+        and lengths (batch,) after the front-end (time' = ceil(time / stride))."""
+        if self.front is not None:
+            x, lengths = self.front(x, lengths)
+        outputs, last = self.stack(x, lengths)
+        return outputs, last, lengths
+
+    def attention_weights(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Attention weight of each recurrent step, (batch, time'); each covers ``stride``
+        input steps. Only for an attention encoder."""
+        if self.attention is None:
+            raise ValueError(f"a {self.kind!r} encoder has no attention weights.")
+        outputs, _, lengths = self.states(x, lengths)
+        return self.attention(outputs, lengths)[1]
+
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        outputs, last = self.stack(x, lengths)  # (batch, time, output_size), (batch, output_size)
+        outputs, last, lengths = self.states(x, lengths)
         if self.summary == "last":
             code = self.project(last)  # (batch, latent)
+        elif self.summary == "attention":
+            code = self.project(self.attention(outputs, lengths)[0])
         else:
             mask = step_mask(lengths, outputs.size(1)).unsqueeze(-1)  # (batch, time, 1)
             mean = (outputs * mask).sum(1) / lengths[:, None].to(outputs.dtype)
@@ -266,39 +302,50 @@ class RecurrentEncoder(nn.Module):
 
 
 class RecurrentDecoder(nn.Module):
-    """Code -> sequence: the code is fed at every step and also sets the initial hidden state."""
+    """Code -> sequence: the code is fed at every step and also sets the initial hidden state.
+
+    With ``stride`` s > 1 the recurrence runs ceil(n_steps / s) steps and each emits the next s
+    output steps (a readout of s * output_size values), mirroring an encoder that reads s input
+    steps per recurrent step.
+    """
 
     def __init__(self, latent_dim: int, output_size: int, hidden_size: int = 64,
-                 num_layers: int = 1, cell: str = "gru", dropout: float = 0.0):
+                 num_layers: int = 1, cell: str = "gru", dropout: float = 0.0, stride: int = 1):
         super().__init__()
         self.cell = cell
         self.num_layers = num_layers
         self.hidden_size = hidden_size
+        self.output_size, self.stride = output_size, int(stride)
         self.init_hidden = nn.Linear(latent_dim, num_layers * hidden_size)
         self.rnn = make_rnn(cell, latent_dim, hidden_size, num_layers, dropout)
-        self.readout = nn.Linear(hidden_size, output_size)
+        self.readout = nn.Linear(hidden_size, output_size * self.stride)
 
     def forward(self, z: torch.Tensor, n_steps: int) -> torch.Tensor:
         batch = z.size(0)
         h0 = torch.tanh(self.init_hidden(z))  # (batch, layers*hidden)
         h0 = h0.view(batch, self.num_layers, self.hidden_size).transpose(0, 1).contiguous()
         state = (h0, torch.zeros_like(h0)) if self.cell == "lstm" else h0
-        inputs = z.unsqueeze(1).expand(batch, n_steps, z.size(1))  # (batch, time, latent)
-        outputs, _ = self.rnn(inputs, state)  # (batch, time, hidden)
-        return self.readout(outputs)  # (batch, time, output_size)
+        steps = -(-n_steps // self.stride)
+        inputs = z.unsqueeze(1).expand(batch, steps, z.size(1))  # (batch, time', latent)
+        outputs, _ = self.rnn(inputs, state)  # (batch, time', hidden)
+        out = self.readout(outputs)  # (batch, time', stride * output_size)
+        if self.stride == 1:
+            return out
+        return out.reshape(batch, steps * self.stride, self.output_size)[:, :n_steps]
 
 
 class SequenceAutoencoderNet(nn.Module):
     """Recurrent encoder + decoder. The decoder rebuilds the first ``output_size`` input features
-    (default: all of them); ``summary`` and ``sphere`` shape the code (see RecurrentEncoder)."""
+    (default: all of them); ``summary``, ``sphere`` and ``kind`` shape the encoder (see
+    RecurrentEncoder); the decoder emits as many steps per recurrent step as the encoder reads."""
 
     def __init__(self, config: RecurrentConfig, latent_dim: int, summary: str = "last",
-                 sphere: bool = False, output_size: int | None = None):
+                 sphere: bool = False, output_size: int | None = None, kind: str = "rnn"):
         super().__init__()
-        self.encoder = RecurrentEncoder(config, latent_dim, summary, sphere)
+        self.encoder = RecurrentEncoder(config, latent_dim, summary, sphere, kind)
         self.decoder = RecurrentDecoder(
             latent_dim, output_size or config.input_size, config.hidden_size, config.num_layers,
-            config.cell, config.dropout,
+            config.cell, config.dropout, self.encoder.stride,
         )
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -307,12 +354,22 @@ class SequenceAutoencoderNet(nn.Module):
 
 
 @torch.no_grad()
-def fold_input_scaling(stack: RecurrentStack, offset: torch.Tensor, scale: torch.Tensor) -> None:
-    """Make ``stack`` accept unscaled input: fold ``x' = (x - offset) / scale`` into its first layer.
+def fold_input_scaling(encoder: RecurrentEncoder | RecurrentStack, offset: torch.Tensor,
+                       scale: torch.Tensor) -> None:
+    """Make an encoder (or a bare stack) accept unscaled input, ``x' = (x - offset) / scale``.
 
-    W x' + b = (W / scale) x + (b - W (offset / scale)), for every gate and both directions.
-    Inference then skips a full pass over the data; results match to float rounding.
+    Into a recurrent first layer it is folded: W x' + b = (W / scale) x + (b - W (offset /
+    scale)), for every gate and both directions. A convolutional front-end applies it itself
+    (its zero padding must stay zero in the scaled space). Inference then skips a full pass over
+    the data; results match to float rounding.
     """
+    if isinstance(encoder, RecurrentEncoder):
+        if encoder.front is not None:
+            encoder.front.offset.copy_(offset)
+            encoder.front.scale.copy_(scale)
+            return
+        encoder = encoder.stack
+    stack = encoder
     first_layers = [stack.rnn] if not stack.config.bidirectional else [
         stack.forward_layers[0], stack.backward_layers[0]]
     for rnn in first_layers:
@@ -324,6 +381,9 @@ def fold_input_scaling(stack: RecurrentStack, offset: torch.Tensor, scale: torch
 
 @torch.no_grad()
 def fold_output_scaling(readout: nn.Linear, offset: torch.Tensor, scale: torch.Tensor) -> None:
-    """Make ``readout`` emit unscaled output: y = scale * (W h + b) + offset."""
+    """Make ``readout`` emit unscaled output: y = scale * (W h + b) + offset (a readout of
+    several steps' features, laid out step by step, repeats them)."""
+    repeats = readout.out_features // scale.numel()
+    scale, offset = scale.repeat(repeats), offset.repeat(repeats)
     readout.weight.mul_(scale[:, None])
     readout.bias.mul_(scale).add_(offset)
