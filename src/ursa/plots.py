@@ -32,6 +32,7 @@ from ._params import check_count
 
 __all__ = [
     "anomaly_timeline",
+    "attributions",
     "cluster_prototypes",
     "embedding_map",
     "figure_to_png",
@@ -311,11 +312,19 @@ def embedding_map(Z, labels=None, method: str = "pca", path=None, random_state=0
     return _finish(fig, path)
 
 
-def cluster_prototypes(X, labels, path=None, max_features: int = 3):
-    """Per cluster: the mean sequence and a ±1 standard deviation band (one panel per cluster:
-    two per row up to four clusters, else four per row).
+def cluster_prototypes(X, labels, path=None, max_features: int = 3, prototypes=None):
+    """Per cluster: the members' mean sequence and a ±1 standard deviation band (one panel per
+    cluster: two per row up to four clusters, else four per row), and with ``prototypes`` the
+    model's own prototype of each cluster (dashed; e.g. ``RecurrentClusterer.prototypes``).
 
     Steps after a sequence's end do not count; panels share the y axis.
+
+    Parameters
+    ----------
+    X : array of shape (n, T[, C]), NaN-padded array, or list of sequences
+    labels : array of shape (n,)
+    prototypes : array of shape (n_clusters, T', C), optional
+        One sequence per cluster, in the order of the sorted labels.
     """
     max_features = check_count(max_features, "max_features")
     A = _padded(X, "X")
@@ -323,6 +332,14 @@ def cluster_prototypes(X, labels, path=None, max_features: int = 3):
     if labels.shape != (len(A),):
         raise ValueError(f"labels must have shape ({len(A)},) (one per sequence of X), "
                          f"got {labels.shape}.")
+    if prototypes is not None:
+        prototypes = np.asarray(prototypes, dtype=np.float64)
+        if prototypes.ndim == 2:
+            prototypes = prototypes[:, :, None]
+        if prototypes.ndim != 3 or prototypes.shape[2] != A.shape[2] \
+                or len(prototypes) <= int(np.max(labels)):
+            raise ValueError(f"prototypes must have shape (n_clusters, T, {A.shape[2]}) with a "
+                             f"row for every label, got {prototypes.shape}.")
     clusters = np.unique(labels)
     n_cols = min(len(clusters), 2 if len(clusters) <= 4 else 4)
     fig, axes = _figure(-(-len(clusters) // n_cols), n_cols, width=1.7, height=1.5,
@@ -345,7 +362,12 @@ def cluster_prototypes(X, labels, path=None, max_features: int = 3):
             ax.plot(steps, mean[:, c], color=f"C{c % 10}", lw=1.5)
             ax.fill_between(steps, mean[:, c] - spread[:, c], mean[:, c] + spread[:, c],
                             color=f"C{c % 10}", alpha=0.25, lw=0)
+            if prototypes is not None:
+                ax.plot(prototypes[int(value), :, c], color="k", lw=1.1, ls="--",
+                        label="prototype" if k == 0 and c == 0 else None)
         ax.set_title(f"cluster {value} (n={len(members)})", fontsize="small")
+        if prototypes is not None and k == 0:
+            ax.legend(fontsize="x-small")
         ax.grid(alpha=0.3)
         if k >= len(clusters) - n_cols:
             ax.set_xlabel("time step", fontsize="small")
@@ -355,6 +377,51 @@ def cluster_prototypes(X, labels, path=None, max_features: int = 3):
         ymin, ymax = min(ymin, lo), max(ymax, hi)
     for ax in axes:
         ax.set_ylim(ymin, ymax)
+    return _finish(fig, path)
+
+
+def attributions(X, attributions, n: int = 4, path=None, max_features: int = 3,
+                 titles=None):
+    """The first ``n`` sequences with their attributions (``explain(X).attributions``) as a
+    heat map behind each: red steps raised the explained score, blue ones lowered it (summed
+    over channels; one colour scale per panel).
+
+    Parameters
+    ----------
+    X, attributions : arrays of shape (n, T[, C]), NaN-padded arrays, or lists, laid out alike
+    n : int, default=4
+    titles : list of str, optional
+        One title per drawn panel.
+    """
+    n = check_count(n, "n")
+    max_features = check_count(max_features, "max_features")
+    A, W = _padded(X, "X"), _padded(attributions, "attributions")
+    if A.shape != W.shape:
+        raise ValueError(f"attributions must have the shape of X: X is {A.shape}, "
+                         f"attributions is {W.shape}.")
+    n = min(n, len(A))
+    if titles is not None and len(titles) < n:
+        raise ValueError(f"titles must have at least {n} entries (one per panel), got "
+                         f"{len(titles)}.")
+    fig, axes = _figure(n, 1, width=4.8, height=0.8, squeeze=False, sharex=True, compact=True)
+    axes = axes.reshape(-1)
+    for i in range(n):
+        ax = axes[i]
+        weight = np.nansum(W[i], axis=1)  # (T,)
+        valid = ~np.isnan(A[i]).all(axis=1)
+        top = float(np.max(np.abs(weight[valid]))) if valid.any() else 0.0
+        for c in range(min(max_features, A.shape[2])):
+            ax.plot(A[i, :, c], color=f"C{c % 10}", lw=1.1)
+        lo, hi = np.nanmin(A[i]) if valid.any() else 0.0, np.nanmax(A[i]) if valid.any() else 1.0
+        pad = 0.05 * (hi - lo or 1.0)
+        ax.imshow(np.where(valid, weight, np.nan)[None, :], aspect="auto", cmap="RdBu_r",
+                  vmin=-(top or 1.0), vmax=top or 1.0, alpha=0.55, interpolation="nearest",
+                  extent=(-0.5, len(weight) - 0.5, lo - pad, hi + pad), origin="lower")
+        ax.set_ylim(lo - pad, hi + pad)
+        ax.set_ylabel(f"#{i}", fontsize="small")
+        if titles is not None:
+            ax.set_title(titles[i], fontsize="small")
+    axes[n - 1].set_xlabel("time step", fontsize="small")
     return _finish(fig, path)
 
 

@@ -112,11 +112,31 @@ def _autoencoder_sections(model, X, y, random_state, verbose):
         metrics=_rows(embedding_metrics(codes, y)),
         narrow=True,
     )
-    return [recon, embed]
+    errors = np.asarray(model.decision_function(X))
+    worst = np.argsort(-errors, kind="stable")[:4]
+    explained = model.explain(_rows_of(X, worst))
+    why = Section(
+        "What drives the reconstruction error",
+        f"The {len(worst)} sequences rebuilt worst, with each step's share of the error "
+        f"(explain, method {explained.method!r}): red steps add most to it.",
+        figures=_figs("Sequences with the highest reconstruction error and their attributions.",
+                      lambda: plots.attributions(
+            _rows_of(X, worst), explained.attributions, n=len(worst),
+            titles=[f"sequence {i}: error {errors[i]:.3g}" for i in worst])),
+    )
+    return [recon, embed, why]
+
+
+def _rows_of(X, rows):
+    """The sequences ``rows`` of ``X`` (a list or an array), in the same layout."""
+    if isinstance(X, (list, tuple)):
+        return [X[int(i)] for i in rows]
+    return np.asarray(X)[np.asarray(rows)]
 
 
 def _clusterer_sections(model, X, y, random_state, verbose):
     from . import plots
+    from .data import as_sequences
     from .metrics._evaluate import cluster_metrics
 
     labels = np.asarray(model.predict(X))
@@ -135,9 +155,25 @@ def _clusterer_sections(model, X, y, random_state, verbose):
         section.figures += _figs("The same latent space, coloured by the given labels.",
                                  lambda: plots.embedding_map(codes, labels=y,
                                                              title="latent space by label"))
-    section.figures += _figs("Each cluster's mean sequence, ±1 standard deviation.",
-                             lambda: plots.cluster_prototypes(X, labels))
-    return [section]
+    prototypes = model.prototypes(as_sequences(X, allow_nan=True).max_length)
+    section.figures += _figs("Each cluster's mean sequence, ±1 standard deviation, and the "
+                             "model's prototype (its centre, decoded; dashed).",
+                             lambda: plots.cluster_prototypes(X, labels, prototypes=prototypes))
+    # One sequence per cluster (the most confident member), for up to four clusters.
+    confident = [int(np.flatnonzero(labels == k)[np.argmax(proba[labels == k, k])])
+                 for k in range(proba.shape[1]) if (labels == k).any()][:4]
+    explained = model.explain(_rows_of(X, confident))
+    why = Section(
+        "What drives the assignments",
+        f"The most confident member of each cluster (up to four), with the steps that tie it "
+        f"to its cluster (explain, method {explained.method!r}): red steps raise the log "
+        "probability of the cluster, blue ones lower it.",
+        figures=_figs("Attributions of each sequence's assignment to its cluster.",
+                      lambda: plots.attributions(
+            _rows_of(X, confident), explained.attributions, n=len(confident),
+            titles=[f"sequence {i}: cluster {labels[i]}" for i in confident])),
+    )
+    return [section, why]
 
 
 def _gan_sections(model, X, y, random_state, verbose):
@@ -171,10 +207,8 @@ def _detector_sections(model, X, y, random_state, verbose):
         explain = getattr(model, "explain", None)
         if explain is not None and len(values) <= 200_000:  # explain holds window x step shares
             explained = explain(values)
-            channel = (explained.get("channel_shares") if isinstance(explained, dict)
-                       else getattr(explained, "channel_shares", None))
-            if channel is not None and np.shape(channel) == values.shape:
-                shares = np.asarray(channel)
+            if np.shape(explained.channel_shares) == values.shape:
+                shares = np.asarray(explained.channel_shares)
         sections.append(Section(
             f"Series {i}" if several else "Anomaly timeline",
             f"{len(values)} steps x {values.shape[1]} channel(s).",

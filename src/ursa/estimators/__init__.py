@@ -13,6 +13,7 @@ from .._registry import (
     estimator_class,
     task_names,
 )
+from ._explain import Explanation
 from .autoencoder import SequenceAutoencoder
 from .base import BaseSequenceEstimator
 
@@ -20,6 +21,7 @@ __all__ = [
     "ESTIMATORS",
     "BaseSequenceEstimator",
     "EstimatorEntry",
+    "Explanation",
     "SequenceAutoencoder",
     "available_tasks",
     "entry_for",

@@ -23,12 +23,13 @@ from ..data import (
 from ..networks import SequenceAutoencoderNet
 from ..persistence import register
 from ..training import train
+from ._explain import Explanation
 from ._outlier import OUTLIER_CONSTRAINTS, OutlierDetectorMixin, pot_threshold
 from ._streaming import StreamingScorer, _Accumulator
 from .autoencoder import ReconstructionNetwork
 from .base import COMMON_CONSTRAINTS, PRIVACY_CONSTRAINTS, BaseSequenceEstimator
 
-__all__ = ["SequenceAnomalyDetector", "StreamingScorer", "Explanation", "pot_threshold"]
+__all__ = ["SequenceAnomalyDetector", "StreamingScorer", "SeriesExplanation", "pot_threshold"]
 
 REDUCTIONS = ("step", "window")
 # channels="continuous" leaves out binary channels (such as one-hot command flags).
@@ -48,16 +49,23 @@ def score_starts(n_timesteps: int, window: int, stride: int) -> tuple[np.ndarray
 
 
 @dataclass
-class Explanation:
-    """What drove the scores of one series.
+class SeriesExplanation(Explanation):
+    """What drove the scores of one series (:class:`ursa.estimators.Explanation` with
+    ``method="error"``: the per-step score is a mean of squared reconstruction errors, and each
+    channel gets its own terms).
 
     Attributes
     ----------
+    attributions : ndarray of shape (T, n_features)
+        Each channel's part of each step's score; rows sum to ``scores``. Channels the detector
+        does not model (see ``channels``) have 0.
     scores : ndarray of shape (T,)
         Per-step scores (``decision_function``).
+    method : str
+        ``"error"``.
+    target : None
     channel_shares : ndarray of shape (T, n_features)
-        Each channel's share of each step's score; rows sum to 1. Channels the detector does not
-        model (see ``channels``) have share 0.
+        Each channel's share of each step's score; rows sum to 1.
     window_starts : ndarray of shape (n_windows,)
         First step of each scored window.
     window_scores : ndarray of shape (n_windows,)
@@ -66,7 +74,6 @@ class Explanation:
         Each step's share of its window's score; rows sum to 1.
     """
 
-    scores: np.ndarray
     channel_shares: np.ndarray
     window_starts: np.ndarray
     window_scores: np.ndarray
@@ -525,7 +532,7 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
             out.append((starts if tail is None else np.r_[starts, tail], scores))
         return out[0] if layout == "single" else out
 
-    def explain(self, X) -> Explanation:
+    def explain(self, X, method: str = "auto") -> SeriesExplanation:
         """Which channels and which steps drove the scores of one series.
 
         Parameters
@@ -533,11 +540,17 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         X : array of shape (T,) or (T, n_features)
             One series (explain a slice of a very long series: ``step_shares`` holds
             ``n_windows * window`` values).
+        method : {"auto", "error"}
+            How to attribute: the score is a mean of squared reconstruction errors, and "error"
+            (what "auto" means here) gives each step and channel its own terms exactly.
 
         Returns
         -------
-        Explanation
+        SeriesExplanation
         """
+        if method not in ("auto", "error"):
+            raise ValueError(f"method must be 'auto' or 'error' for a SequenceAnomalyDetector "
+                             f"(its scores are sums of reconstruction errors), got {method!r}.")
         series, layout, _ = self._validated(X)
         if layout != "single":
             raise ValueError(
@@ -547,13 +560,16 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         s = series[0]
         scores, parts, wscores, steps = self._score_one(s, per_channel=True, windows=True)
         tiny = np.finfo(np.float64).tiny
-        channel_shares = np.zeros((len(s), self.n_features_in_))  # unmodelled channels: 0
-        channel_shares[:, self.channels_] = parts / np.maximum(scores, tiny)[:, None]
+        attributions = np.zeros((len(s), self.n_features_in_))  # unmodelled channels: 0
+        attributions[:, self.channels_] = parts
         step_shares = steps / np.maximum(steps.sum(axis=1, keepdims=True), tiny)
         starts, tail = score_starts(len(s), self.window_, self.score_stride)
-        return Explanation(
+        return SeriesExplanation(
+            attributions=attributions,
             scores=scores,
-            channel_shares=channel_shares,
+            method="error",
+            target=None,
+            channel_shares=attributions / np.maximum(scores, tiny)[:, None],
             window_starts=starts if tail is None else np.r_[starts, tail],
             window_scores=wscores.astype(np.float64),
             step_shares=step_shares.astype(np.float64),

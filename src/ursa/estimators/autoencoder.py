@@ -22,6 +22,7 @@ from ..networks import (
 )
 from ..persistence import register
 from ..training import TrainingDiverged, train
+from ._explain import ExplainMixin
 from .base import COMMON_CONSTRAINTS, PRIVACY_CONSTRAINTS, BaseSequenceEstimator
 
 __all__ = ["SequenceAutoencoder"]
@@ -48,7 +49,8 @@ class ReconstructionNetwork:
 
 
 @register
-class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, BaseSequenceEstimator):
+class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, ExplainMixin,
+                          BaseSequenceEstimator):
     """Recurrent sequence autoencoder.
 
     The encoder (a stack of ``cell`` layers) reads each sequence up to its true end; its last state is
@@ -361,6 +363,34 @@ class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, BaseSequenceE
         ndarray of shape (n_sequences,), float64
         """
         return -self.decision_function(X)
+
+    # ----------------------------------------------------------------- explanations
+    # explain(X, method) (ExplainMixin): what drives each sequence's reconstruction error
+    # (decision_function). "auto" is "error", the exact split of that error into its terms.
+    @staticmethod
+    def _auto_method() -> str:
+        return "error"
+
+    @staticmethod
+    def _error_terms(network, values, lengths) -> torch.Tensor:
+        """Each step's and channel's term of the reconstruction error (scaled data), (B, T, C):
+        its squared error over the step's observed channels and the sequence's observed steps,
+        so that a sequence's terms sum to its ``decision_function``."""
+        missing = torch.isnan(values)
+        observed = ~missing & (step_mask(lengths, values.size(1)) > 0).unsqueeze(-1)
+        target = torch.where(missing, torch.zeros((), dtype=values.dtype,
+                                                  device=values.device), values)
+        squared = torch.where(observed, (network(values, lengths)[0] - target) ** 2, 0.0)
+        per_step = observed.sum(-1, keepdim=True).to(values.dtype)  # observed channels
+        steps = (per_step > 0).sum(1, keepdim=True).to(values.dtype)  # observed steps
+        return squared / per_step.clamp_min(1.0) / steps.clamp_min(1.0)
+
+    def _explained(self, network, values, lengths, target=None):
+        return self._error_terms(network, values, lengths).sum((1, 2)), None
+
+    @staticmethod
+    def _attention(network, values, lengths):
+        return network.encoder.attention_weights(values, lengths), network.encoder.stride
 
     def score(self, X, y=None) -> float:
         """Negative mean reconstruction error of ``X``: higher is better, as scikit-learn's

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, clone
 
-from .._params import Instance, Interval, Options
+from .._params import Instance, Interval, Options, check_count
 from ..data import Sequences
 from ..metrics import silhouette_score
 from ..networks import FRONT_STRIDE, encoder_parts, masked_mse
@@ -30,6 +30,7 @@ from ._clustering_stage import (
     _TargetRefresh,
     private_centers,
 )
+from ._explain import ExplainMixin
 from .base import COMMON_CONSTRAINTS, PRIVACY_CONSTRAINTS, BaseSequenceEstimator
 
 __all__ = ["RecurrentClusterer"]
@@ -56,7 +57,7 @@ SILHOUETTE_SAMPLE = 2000
 
 
 @register
-class RecurrentClusterer(ClusterMixin, TransformerMixin, BaseSequenceEstimator):
+class RecurrentClusterer(ClusterMixin, TransformerMixin, ExplainMixin, BaseSequenceEstimator):
     """Deep temporal clustering with a recurrent autoencoder.
 
     Three stages, as in IDEC (Guo et al. 2017) and DTC (Madiraju et al. 2018):
@@ -630,6 +631,45 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, BaseSequenceEstimator):
         """
         q = self.predict_proba(X).max(1).astype(np.float64)
         return float(np.log(np.maximum(q, np.finfo(np.float64).tiny)).mean())
+
+    def prototypes(self, n_timesteps: int) -> np.ndarray:
+        """Each cluster's prototype: its centre decoded into a sequence of ``n_timesteps``
+        steps, in the original scale (each decoded pooled step repeated over the ``pool_size_``
+        steps it summarises; with ``pool_features="mean_std"`` the window means).
+
+        Returns
+        -------
+        ndarray of shape (n_clusters, n_timesteps, n_features), float32
+        """
+        self._check_is_fitted()
+        n_timesteps = check_count(n_timesteps, "n_timesteps")
+        network = self.network_
+        pooled_steps = -(-n_timesteps // self.pool_size_)
+        with self._threads(), torch.inference_mode():
+            network.eval()
+            decoded = network.autoencoder.decoder(network.centers, pooled_steps)
+        means = decoded[..., : self.n_features_in_].float().cpu().numpy()
+        steps = np.repeat(means, self.pool_size_, axis=1)[:, :n_timesteps]
+        return (steps * self.scaler_.scale_ + self.scaler_.offset_).astype(np.float32)
+
+    # ----------------------------------------------------------------- explanations
+    # explain(X, method) (ExplainMixin): what drives each sequence's assignment, the log of its
+    # soft assignment to its cluster. "auto": the attention weights of an attention encoder,
+    # else integrated gradients.
+    def _auto_method(self) -> str:
+        return "attention" if self.encoder.endswith("-attention") else "integrated-gradients"
+
+    @staticmethod
+    def _explained(network, values, lengths, target=None):
+        q = network.assign(network.encode(values, lengths))
+        if target is None:
+            target = q.argmax(1)
+        return torch.log(q.gather(1, target[:, None]).squeeze(1).clamp_min(1e-12)), target
+
+    def _attention(self, network, values, lengths):
+        encoder = network.autoencoder.encoder
+        return (encoder.attention_weights(*network.inputs(values, lengths)),
+                self.pool_size_ * encoder.stride)
 
     # ----------------------------------------------------------------- persistence
     def _get_state(self) -> tuple[dict, dict]:
