@@ -26,10 +26,11 @@ def _sines(n=64, t=12, seed=0):
                                + rng.uniform(0, 6, (n, 1))))[..., None].astype("float32")
 
 
-@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
-def test_per_sequence_gradients_equal_each_sequence_alone(cell):
+@pytest.mark.parametrize("cell, kind", [("rnn", "rnn"), ("gru", "rnn"), ("lstm", "rnn"),
+                                        ("gru", "conv-rnn-attention")])
+def test_per_sequence_gradients_equal_each_sequence_alone(cell, kind):
     torch.manual_seed(0)
-    net = SequenceAutoencoderNet(RecurrentConfig(3, 8, num_layers=2, cell=cell), 4)
+    net = SequenceAutoencoderNet(RecurrentConfig(3, 8, num_layers=2, cell=cell), 4, kind=kind)
     x, lengths = torch.randn(5, 7, 3), torch.tensor([7, 5, 7, 3, 6])
     private = PrivateUpdates(PrivacyBudget(3.0), [net], n_sequences=100, sample_rate=0.05,
                              steps=10)

@@ -403,7 +403,7 @@ def attributions(X, attributions, n: int = 4, path=None, max_features: int = 3,
     if titles is not None and len(titles) < n:
         raise ValueError(f"titles must have at least {n} entries (one per panel), got "
                          f"{len(titles)}.")
-    fig, axes = _figure(n, 1, width=4.8, height=0.8, squeeze=False, sharex=True, compact=True)
+    fig, axes = _figure(n, 1, width=3.4, height=0.75, squeeze=False, sharex=True, compact=True)
     axes = axes.reshape(-1)
     for i in range(n):
         ax = axes[i]

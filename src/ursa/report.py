@@ -113,18 +113,14 @@ def _autoencoder_sections(model, X, y, random_state, verbose):
         narrow=True,
     )
     errors = np.asarray(model.decision_function(X))
-    worst = np.argsort(-errors, kind="stable")[:4]
+    worst = np.argsort(-errors, kind="stable")[:3]
     explained = model.explain(_rows_of(X, worst))
-    why = Section(
-        "What drives the reconstruction error",
-        f"The {len(worst)} sequences rebuilt worst, with each step's share of the error "
-        f"(explain, method {explained.method!r}): red steps add most to it.",
-        figures=_figs("Sequences with the highest reconstruction error and their attributions.",
-                      lambda: plots.attributions(
-            _rows_of(X, worst), explained.attributions, n=len(worst),
-            titles=[f"sequence {i}: error {errors[i]:.3g}" for i in worst])),
-    )
-    return [recon, embed, why]
+    recon.figures += _figs(
+        f"The sequences rebuilt worst, with each step's share of the error (explain, method "
+        f"{explained.method!r}): red steps add most to it.",
+        lambda: plots.attributions(_rows_of(X, worst), explained.attributions, n=len(worst),
+                                   titles=[f"sequence {i}: error {errors[i]:.3g}" for i in worst]))
+    return [recon, embed]
 
 
 def _rows_of(X, rows):
@@ -159,21 +155,18 @@ def _clusterer_sections(model, X, y, random_state, verbose):
     section.figures += _figs("Each cluster's mean sequence, ±1 standard deviation, and the "
                              "model's prototype (its centre, decoded; dashed).",
                              lambda: plots.cluster_prototypes(X, labels, prototypes=prototypes))
-    # One sequence per cluster (the most confident member), for up to four clusters.
+    # One sequence per cluster (the most confident member), for up to three clusters.
     confident = [int(np.flatnonzero(labels == k)[np.argmax(proba[labels == k, k])])
-                 for k in range(proba.shape[1]) if (labels == k).any()][:4]
+                 for k in range(proba.shape[1]) if (labels == k).any()][:3]
     explained = model.explain(_rows_of(X, confident))
-    why = Section(
-        "What drives the assignments",
-        f"The most confident member of each cluster (up to four), with the steps that tie it "
-        f"to its cluster (explain, method {explained.method!r}): red steps raise the log "
+    section.figures += _figs(
+        f"The most confident member of each cluster (up to three) and the steps that tie it to "
+        f"its cluster (explain, method {explained.method!r}): red steps raise the log "
         "probability of the cluster, blue ones lower it.",
-        figures=_figs("Attributions of each sequence's assignment to its cluster.",
-                      lambda: plots.attributions(
-            _rows_of(X, confident), explained.attributions, n=len(confident),
-            titles=[f"sequence {i}: cluster {labels[i]}" for i in confident])),
-    )
-    return [section, why]
+        lambda: plots.attributions(_rows_of(X, confident), explained.attributions,
+                                   n=len(confident),
+                                   titles=[f"sequence {i}: cluster {labels[i]}" for i in confident]))
+    return [section]
 
 
 def _gan_sections(model, X, y, random_state, verbose):

@@ -654,10 +654,11 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, ExplainMixin, BaseSeque
 
     # ----------------------------------------------------------------- explanations
     # explain(X, method) (ExplainMixin): what drives each sequence's assignment, the log of its
-    # soft assignment to its cluster. "auto": the attention weights of an attention encoder,
-    # else integrated gradients.
-    def _auto_method(self) -> str:
-        return "attention" if self.encoder.endswith("-attention") else "integrated-gradients"
+    # soft assignment to its cluster. "auto" is integrated gradients, with an attention encoder
+    # too: its weights passed the deletion check less often (docs/clustering.md).
+    @staticmethod
+    def _auto_method() -> str:
+        return "integrated-gradients"
 
     @staticmethod
     def _explained(network, values, lengths, target=None):
