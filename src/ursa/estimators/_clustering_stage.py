@@ -1,6 +1,6 @@
 """RecurrentClusterer's helpers outside the estimator: the training sequences' smoothness, the
-pooled encoder input computed once per fit, a private k-means, and the clustering stage's target
-refresh."""
+pooled encoder input computed once per fit, the starting centres (plain or private k-means), and
+the clustering stage's target refresh."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from sklearn.base import clone
 
 from ..data import Sequences
 from ..networks.clustering import clustering_inputs, target_distribution
@@ -16,6 +17,40 @@ from ..training import Callback, copy_weights
 
 if TYPE_CHECKING:
     from .clusterer import RecurrentClusterer
+
+
+def initial_centers(codes: np.ndarray, n_clusters: int, clusterer, rng: np.random.Generator
+                    ) -> np.ndarray:
+    """The clustering stage's starting centres: k-means++ (``KMeans(n_init=10)``) on the latent
+    codes, or ``clusterer``'s ``cluster_centers_`` (or the mean code of each of its
+    ``labels_``), seeded from ``rng`` when its ``random_state`` is None."""
+    seed = int(rng.integers(2**31 - 1))
+    if clusterer is None:
+        from sklearn.cluster import KMeans
+
+        model = KMeans(n_clusters=n_clusters, n_init=10, random_state=seed).fit(codes)
+        return model.cluster_centers_.astype(np.float32)
+    model = clone(clusterer)
+    if "random_state" in model.get_params() and model.get_params()["random_state"] is None:
+        model.set_params(random_state=seed)
+    if not hasattr(model, "fit"):
+        raise TypeError("clusterer must have a fit method (a scikit-learn clusterer).")
+    model.fit(codes)
+    centers = getattr(model, "cluster_centers_", None)
+    if centers is not None and np.shape(centers) == (n_clusters, codes.shape[1]):
+        return np.asarray(centers, dtype=np.float32)
+    labels = getattr(model, "labels_", None)
+    if labels is None:
+        raise ValueError(f"clusterer {type(model).__name__} has neither cluster_centers_ of shape "
+                         f"({n_clusters}, {codes.shape[1]}) nor labels_ after fit; pass a "
+                         "clusterer such as sklearn.cluster.KMeans or AgglomerativeClustering.")
+    labels = np.asarray(labels)
+    found = np.unique(labels[labels >= 0])
+    if len(found) != n_clusters:
+        raise ValueError(f"clusterer {type(model).__name__} found {len(found)} clusters on the "
+                         f"latent codes but n_clusters={n_clusters}; configure it to find "
+                         f"exactly {n_clusters} (e.g. its n_clusters parameter).")
+    return np.stack([codes[labels == c].mean(0) for c in found]).astype(np.float32)
 
 
 def _observed(seqs: Sequences) -> tuple[torch.Tensor, torch.Tensor]:

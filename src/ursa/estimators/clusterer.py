@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, clone
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 
 from .._params import Instance, Interval, Options, check_count
 from ..data import Sequences
@@ -25,6 +25,7 @@ from ..persistence import register
 from ..training import LossStep, TrainingConfig, fit_epochs, private_updates, run, train
 from ._clustering_stage import (
     _observed,
+    initial_centers,
     _pool_sequences,
     _smoothness,
     _TargetRefresh,
@@ -432,7 +433,7 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, ExplainMixin, BaseSeque
             record["stage"] = "pretrain"
         codes = self._codes(network, pooled)
         if private is None:
-            centers = self._initial_centers(codes, rng)
+            centers = initial_centers(codes, self.n_clusters, self.clusterer, rng)
         else:
             centers = private_centers(codes, self.n_clusters, float(self.latent_dim) ** 0.5,
                                       private, PRIVATE_KMEANS_STEPS, rng)
@@ -501,35 +502,6 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, ExplainMixin, BaseSeque
 
         codes, q = self._map_batches(pooled, codes_and_q, per_step=(False, False), network=network)
         return codes.astype(np.float64), q
-
-    def _initial_centers(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        seed = int(rng.integers(2**31 - 1))
-        if self.clusterer is None:
-            from sklearn.cluster import KMeans
-
-            model = KMeans(n_clusters=self.n_clusters, n_init=10, random_state=seed).fit(codes)
-            return model.cluster_centers_.astype(np.float32)
-        model = clone(self.clusterer)
-        if "random_state" in model.get_params() and model.get_params()["random_state"] is None:
-            model.set_params(random_state=seed)
-        if not hasattr(model, "fit"):
-            raise TypeError("clusterer must have a fit method (a scikit-learn clusterer).")
-        model.fit(codes)
-        centers = getattr(model, "cluster_centers_", None)
-        if centers is not None and np.shape(centers) == (self.n_clusters, codes.shape[1]):
-            return np.asarray(centers, dtype=np.float32)
-        labels = getattr(model, "labels_", None)
-        if labels is None:
-            raise ValueError(f"clusterer {type(model).__name__} has neither cluster_centers_ of shape "
-                             f"({self.n_clusters}, {codes.shape[1]}) nor labels_ after fit; pass a "
-                             "clusterer such as sklearn.cluster.KMeans or AgglomerativeClustering.")
-        labels = np.asarray(labels)
-        found = np.unique(labels[labels >= 0])
-        if len(found) != self.n_clusters:
-            raise ValueError(f"clusterer {type(model).__name__} found {len(found)} clusters on the "
-                             f"latent codes but n_clusters={self.n_clusters}; configure it to find "
-                             f"exactly {self.n_clusters} (e.g. its n_clusters parameter).")
-        return np.stack([codes[labels == c].mean(0) for c in found]).astype(np.float32)
 
     def _cluster(self, network, seqs: Sequences, pooled: Sequences, rng, device, resume: bool,
                  restart: int) -> list[dict]:
