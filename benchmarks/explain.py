@@ -22,6 +22,7 @@ average (the mean of the per-data-set ratios).
 from __future__ import annotations
 
 import argparse
+import itertools
 import shlex
 import sys
 import time
@@ -159,8 +160,8 @@ def main() -> int:
     began = time.perf_counter()
     names = _ucr_broad.QUICK[:3] if args.quick else _ucr_broad.QUICK
     rows = []
-    for row in [*_ucr_cases(names, args.max_sequences, args.quick),
-                *_anomaly_cases(2 if args.quick else None, args.quick)]:
+    for row in itertools.chain(_ucr_cases(names, args.max_sequences, args.quick),
+                               _anomaly_cases(2 if args.quick else None, args.quick)):
         rows.append(row)
         print(f"{row['estimator']:24s} {row['encoder']:14s} {row['method']:21s} {row['data']:30s} "
               f"ratio {row['ratio']:6.2f} (top {row['top']:.4g}, random {row['random']:.4g}) "
