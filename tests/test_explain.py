@@ -145,6 +145,23 @@ def test_missing_values_get_no_attribution(autoencoder):
         assert np.isfinite(attributions).all(), method
 
 
+def test_clusterer_attributions_stay_finite_with_gaps_and_one_step_windows():
+    """A window of one step (or one observed value) has zero spread, whose square root has an
+    infinite slope: the pooling's gradient must stay finite there."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 61, 1)).astype(np.float32)  # pool 2: the last window is one step
+    X[3, 10:13] = np.nan
+    model = ursa.RecurrentClusterer(n_clusters=2, hidden_size=8, epochs=2, random_state=0,
+                                    verbose=False, device=DEVICE).fit(X)
+    assert model.pool_size_ == 2
+    explanation = model.explain(X)
+    assert np.isfinite(explanation.attributions).all()
+    score = model.predict_proba
+    check = deletion_check(lambda Z: np.log(score(Z)[np.arange(20), explanation.target]), X,
+                           explanation.attributions)
+    assert np.isfinite(check["ratio"])
+
+
 def test_prototypes_are_the_clusters_shapes(bumps):
     X, y = bumps
     model = ursa.RecurrentClusterer(n_clusters=2, hidden_size=16, epochs=100, batch_size=60,

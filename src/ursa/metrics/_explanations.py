@@ -76,9 +76,11 @@ def deletion_check(score, X, attributions, *, fraction: float = 0.1, baseline=No
     if not isinstance(n_random, int) or n_random < 1:
         raise ValueError(f"n_random must be an integer >= 1, got {n_random!r}.")
     items, rebuild = _items(X, "X")
-    weights, _ = _items(attributions, "attributions")
-    if len(weights) != len(items) or any(w.shape[0] != x.shape[0]
-                                         for w, x in zip(weights, items)):
+    weights = attributions
+    if not isinstance(attributions, (list, tuple)):  # each row cut to its sequence's length
+        weights = [np.asarray(w)[: len(x)] for w, x in zip(np.asarray(attributions), items)]
+    weights, _ = _items(weights, "attributions")
+    if len(weights) != len(items) or any(w.shape != x.shape for w, x in zip(weights, items)):
         raise ValueError("attributions must be laid out like X (one row per step of each "
                          "sequence); pass explain(X).attributions for the same X.")
     fill = (np.nanmean(np.concatenate(items), axis=0) if baseline is None

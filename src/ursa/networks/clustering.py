@@ -65,7 +65,11 @@ def temporal_pool(x: torch.Tensor, lengths: torch.Tensor, size: int,
     mean = windows.sum(2) / count  # (B, T', C)
     if features == "mean_std":
         spread = (((windows - mean.unsqueeze(2)) * mask) ** 2).sum(2) / count
-        mean = torch.cat([mean, spread.clamp_min(0.0).sqrt()], dim=2)
+        # sqrt with a zero gradient where the spread is 0 (a one-step window): the same values,
+        # and gradients through the pooling (explanations) stay finite.
+        positive = spread > 0
+        std = torch.where(positive, spread, torch.ones_like(spread)).sqrt() * positive
+        mean = torch.cat([mean, std], dim=2)
     out_lengths = pooled_lengths(lengths, size)
     if partial:  # a window (before the sequence's end) with no observed value of a feature
         inside = torch.arange(n_out, device=x.device)[None, :, None] < out_lengths[:, None, None]
