@@ -6,7 +6,7 @@ import torch
 from sklearn.cluster import AgglomerativeClustering, KMeans
 
 import ursa
-from conftest import DEVICE, LearningRates, rewrite
+from conftest import DEVICE, LearningRates, make_sines, rewrite
 from ursa.metrics import adjusted_rand_score, silhouette_score
 from ursa.networks.clustering import (
     clustering_inputs,
@@ -74,7 +74,10 @@ def test_fitted_attributes_consistent(sines_fit):
     stages = [r["stage"] for r in model.history_]
     assert stages[0] == "pretrain" and "cluster" in stages
     assert stages == sorted(stages, key=["pretrain", "cluster"].index)  # pretraining comes first
-    assert model.pool_size_ == int(np.ceil(np.median([len(x) for x in X]) / 32))
+    # Univariate data: encoder="auto" reads it through the convolutional front-end (a quarter
+    # of the steps), so "auto" pools four times less.
+    assert model.encoder_ == "conv-rnn-attention"
+    assert model.pool_size_ == int(np.ceil(np.median([len(x) for x in X]) / (32 * 4)))
 
 
 def test_fit_predict_equals_labels():
@@ -256,7 +259,8 @@ def test_temporal_pool_mean_std_uses_valid_steps_only():
 
 def test_pool_features_change_the_network_input_and_survive_save_load(tmp_path):
     X, y = grouped_sines(n_per_group=6)
-    params = {**FAST, "epochs": 2, "clustering_epochs": 1, "pool": 4, "differences": False}
+    params = {**FAST, "epochs": 2, "clustering_epochs": 1, "pool": 4, "differences": False,
+              "encoder": "rnn"}  # the recurrence reads the pooled input itself
     both = ursa.RecurrentClusterer(n_clusters=3, **params).fit(X)
     mean = ursa.RecurrentClusterer(n_clusters=3, pool_features="mean", **params).fit(X)
     assert both.network_.autoencoder.encoder.stack.config.input_size == 2
@@ -285,7 +289,7 @@ def test_differences_feed_the_encoder_and_are_not_reconstructed(tmp_path):
     mean square on the (scaled) training data; the decoder rebuilds the pooled series only, and
     the scale is saved with the model."""
     X, _ = grouped_sines(n_per_group=6)
-    params = {**FAST, "epochs": 2, "clustering_epochs": 1, "pool": 4}
+    params = {**FAST, "epochs": 2, "clustering_epochs": 1, "pool": 4, "encoder": "rnn"}
     model = ursa.RecurrentClusterer(n_clusters=3, differences=True, **params).fit(X)
     net = model.network_
     assert net.autoencoder.encoder.stack.config.input_size == 4  # mean, std; their changes
@@ -452,3 +456,23 @@ def test_random_crops_are_contiguous_pieces():
 def test_nt_xent_prefers_matching_pairs():
     a = torch.eye(4)
     assert nt_xent(a, a, 0.5) < nt_xent(a, a.roll(1, 0), 0.5)
+
+
+def test_auto_encoder_by_data_and_saved_with_the_model(tmp_path):
+    """encoder="auto": the hybrid for univariate data, the plain recurrence for multivariate
+    data; the choice is saved, and a file that predates it loads as the plain recurrence."""
+    X, _ = grouped_sines(n_per_group=6)
+    params = {**FAST, "epochs": 2, "clustering_epochs": 1}
+    uni = ursa.RecurrentClusterer(n_clusters=3, **params).fit(X)
+    assert uni.encoder == "auto" and uni.encoder_ == "conv-rnn-attention"
+    assert uni.network_.autoencoder.encoder.front is not None
+    multi = ursa.RecurrentClusterer(n_clusters=3, **params).fit(make_sines(12, 20, 2))
+    assert multi.encoder_ == "rnn" and multi.network_.autoencoder.encoder.front is None
+    loaded = ursa.load(uni.save(tmp_path / "m.ursa"))
+    assert loaded.encoder_ == "conv-rnn-attention"
+    np.testing.assert_array_equal(loaded.predict(X), uni.predict(X))
+    document, arrays = multi._get_state()
+    del document["encoder"]  # as written before encoder="auto"
+    older = ursa.RecurrentClusterer(n_clusters=3, **{**params, "encoder": "rnn"})
+    older._set_state(document, arrays)
+    assert older.encoder_ == "rnn"

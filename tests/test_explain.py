@@ -112,8 +112,8 @@ def test_method_checks(autoencoder, bumps):
         model.explain(X, "attention")  # no attention in a plain encoder
     with pytest.raises(ValueError, match="method must be"):
         model.explain(X, "shap")
-    clusterer = ursa.RecurrentClusterer(n_clusters=2, hidden_size=8, epochs=1, random_state=0,
-                                        verbose=False, device=DEVICE).fit(bumps[0])
+    clusterer = ursa.RecurrentClusterer(n_clusters=2, encoder="rnn", hidden_size=8, epochs=1,
+                                        random_state=0, verbose=False, device=DEVICE).fit(bumps[0])
     with pytest.raises(ValueError, match="one of \\('integrated-gradients', 'occlusion'\\)"):
         clusterer.explain(bumps[0], "error")
     detector = ursa.SequenceAnomalyDetector(window=8, hidden_size=8, epochs=1, random_state=0,
@@ -151,8 +151,8 @@ def test_clusterer_attributions_stay_finite_with_gaps_and_one_step_windows():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(20, 61, 1)).astype(np.float32)  # pool 2: the last window is one step
     X[3, 10:13] = np.nan
-    model = ursa.RecurrentClusterer(n_clusters=2, hidden_size=8, epochs=2, random_state=0,
-                                    verbose=False, device=DEVICE).fit(X)
+    model = ursa.RecurrentClusterer(n_clusters=2, encoder="rnn", hidden_size=8, epochs=2,
+                                    random_state=0, verbose=False, device=DEVICE).fit(X)
     assert model.pool_size_ == 2
     explanation = model.explain(X)
     assert np.isfinite(explanation.attributions).all()
@@ -164,7 +164,8 @@ def test_clusterer_attributions_stay_finite_with_gaps_and_one_step_windows():
 
 def test_prototypes_are_the_clusters_shapes(bumps):
     X, y = bumps
-    model = ursa.RecurrentClusterer(n_clusters=2, hidden_size=16, epochs=100, batch_size=60,
+    model = ursa.RecurrentClusterer(n_clusters=2, encoder="rnn", hidden_size=16, epochs=100,
+                                    batch_size=60,
                                     contrastive=0.0, random_state=0, verbose=False,
                                     device=DEVICE).fit(X)
     prototypes = model.prototypes(60)

@@ -114,11 +114,15 @@ class ExplainMixin:
     what ``method="auto"`` uses.
     """
 
+    def _encoder_kind(self) -> str:
+        """The fitted encoder's kind (``encoder_`` where "auto" is resolved at fit)."""
+        return getattr(self, "encoder_", getattr(self, "encoder", "rnn"))
+
     def _explain_methods(self) -> tuple[str, ...]:
         methods = ["integrated-gradients", "occlusion"]
         if hasattr(self, "_error_terms"):
             methods.insert(0, "error")
-        if getattr(self, "encoder", "rnn").endswith("-attention"):
+        if self._encoder_kind().endswith("-attention"):
             methods.append("attention")
         return tuple(methods)
 
@@ -144,7 +148,8 @@ class ExplainMixin:
             method = self._auto_method()
         if method not in methods:
             raise ValueError(f"method must be 'auto' or one of {methods} for this "
-                             f"{type(self).__name__} (encoder={self.encoder!r}), got {method!r}.")
+                             f"{type(self).__name__} (encoder {self._encoder_kind()!r}), got "
+                             f"{method!r}.")
         network = self.network_
         device = next(network.parameters()).device
         offset = torch.from_numpy(self.scaler_.offset_).to(device)
