@@ -459,8 +459,8 @@ def test_nt_xent_prefers_matching_pairs():
 
 
 def test_auto_encoder_by_data_and_saved_with_the_model(tmp_path):
-    """encoder="auto": the hybrid for univariate data, the plain recurrence for multivariate
-    data; the choice is saved, and a file that predates it loads as the plain recurrence."""
+    """encoder="auto": the hybrid for univariate data, the plain recurrence for multivariate or
+    short data; the choice is saved, and a file that predates it loads as the plain recurrence."""
     X, _ = grouped_sines(n_per_group=6)
     params = {**FAST, "epochs": 2, "clustering_epochs": 1}
     uni = ursa.RecurrentClusterer(n_clusters=3, **params).fit(X)
@@ -468,6 +468,8 @@ def test_auto_encoder_by_data_and_saved_with_the_model(tmp_path):
     assert uni.network_.autoencoder.encoder.front is not None
     multi = ursa.RecurrentClusterer(n_clusters=3, **params).fit(make_sines(12, 20, 2))
     assert multi.encoder_ == "rnn" and multi.network_.autoencoder.encoder.front is None
+    short = ursa.RecurrentClusterer(n_clusters=3, **params).fit(make_sines(12, 20, 1)[..., 0])
+    assert short.encoder_ == "rnn"  # shorter than the 24 steps the hybrid was measured from
     loaded = ursa.load(uni.save(tmp_path / "m.ursa"))
     assert loaded.encoder_ == "conv-rnn-attention"
     np.testing.assert_array_equal(loaded.predict(X), uni.predict(X))

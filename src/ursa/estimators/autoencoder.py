@@ -75,9 +75,10 @@ class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, ExplainMixin,
         What reads a sequence into its code. ``"conv-"`` puts two strided convolutions (width
         5, stride 2 each) before the recurrence, which then reads a quarter of the steps (the
         decoder, still recurrent, emits four steps per recurrent step); ``"-attention"``
-        pools the recurrent outputs with learned attention weights, which ``explain`` reads.
-        The plain recurrence stays the default: the hybrids did not reconstruct or cluster
-        better on the benchmarks (docs/autoencoder.md).
+        pools the recurrent outputs with learned attention weights (``explain(X,
+        method="attention")`` returns them).
+        The plain recurrence stays the default: the hybrids were measured for clustering
+        and detection (docs/clustering.md, docs/anomaly.md), not for reconstruction.
     latent_dim : int, default=16
         Size of the embedding returned by ``transform``; an ordinary starting point.
     epochs : int, default=100

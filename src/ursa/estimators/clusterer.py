@@ -39,9 +39,10 @@ __all__ = ["RecurrentClusterer"]
 # pool="auto" averages windows so that the recurrence reads about this many steps of the median
 # training sequence (see ClusteringNet).
 AUTO_POOL_STEPS = 32
-# encoder="auto": the encoder of univariate data (measured on 62 UCR sets; multivariate data keeps
-# the plain recurrence, see RecurrentClusterer's encoder).
-AUTO_ENCODER_UNIVARIATE = "conv-rnn-attention"
+# encoder="auto": the encoder of univariate data whose median length is at least the shortest
+# measured (24 steps, on 62 UCR sets); other data keeps the plain recurrence (see
+# RecurrentClusterer's encoder).
+AUTO_ENCODER_UNIVARIATE, AUTO_ENCODER_MIN_LENGTH = "conv-rnn-attention", 24
 # The contrastive term's crops keep at least this share of their sequence; NT-Xent's temperature.
 CROP_MIN_FRACTION = 0.5
 TEMPERATURE = 0.5
@@ -108,7 +109,8 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, ExplainMixin, BaseSeque
         is then not used). "auto" uses "conv-rnn-attention" for univariate data, which raised
         the mean NMI on 62 UCR sets by 0.03 on each of three seeds, and "rnn" for multivariate
         data, where the hybrid lost clearly on BasicMotions and JapaneseVowels (the only
-        multivariate sets measured), and for a private fit (the setting docs/privacy.md
+        multivariate sets measured), for sequences shorter than 24 steps (the shortest
+        measured; median training length) and for a private fit (the setting docs/privacy.md
         measured); the encoder used is ``encoder_`` (docs/clustering.md).
     latent_dim : int, default=16
         Size of the latent space where the centres live (``transform`` output). Halving or
@@ -338,10 +340,11 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, ExplainMixin, BaseSeque
         rms = ((changes * valid) ** 2).sum((0, 1)).div(valid.sum((0, 1)).clamp_min(1.0)).sqrt()
         return torch.where(rms > 1e-12, rms, torch.ones_like(rms)).float()
 
-    def _choose_encoder(self) -> str:
+    def _choose_encoder(self, seqs: Sequences) -> str:
         if self.encoder != "auto":
             return self.encoder
-        if self.n_features_in_ > 1 or self.privacy is not None:
+        if self.n_features_in_ > 1 or self.privacy is not None \
+                or np.median(seqs.lengths) < AUTO_ENCODER_MIN_LENGTH:
             return "rnn"
         return AUTO_ENCODER_UNIVARIATE
 
@@ -374,7 +377,7 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, ExplainMixin, BaseSeque
                              f"in X ({len(seqs)}); pass at most {len(seqs)} clusters or more data.")
         budget = self._check_private_fit()
         scaled = self._fit_scaler(seqs)
-        self.encoder_ = self._choose_encoder()
+        self.encoder_ = self._choose_encoder(seqs)
         self.pool_size_ = self._choose_pool(scaled)
         # (A private fit reads nothing outside its budget: its differences are off.)
         self.smoothness_ = float("nan") if budget is not None else _smoothness(scaled)
