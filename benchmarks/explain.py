@@ -140,8 +140,9 @@ def render(rows: list[dict]) -> str:
         cells = []
         for estimator, encoder, methods in CASES:
             for method in methods:
-                found = [r["ratio"] for r in rows if (r["estimator"], r["encoder"], r["method"],
-                                                      r["data"]) == (estimator, encoder, method, name)]
+                key = (estimator, encoder, method, name)
+                found = [r["ratio"] for r in rows
+                         if (r["estimator"], r["encoder"], r["method"], r["data"]) == key]
                 cells.append(f"{found[0]:.2f}" if found else "")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -52,7 +52,8 @@ class Explanation:
         ``"occlusion"`` (the drop in the score when a window of steps of one channel is set to
         the baseline, spread over the window), or ``"attention"`` (the encoder's attention
         weights spread over the input steps each recurrent step reads and evenly over the
-        channels: where the model looked, summing to 1, not a decomposition of the score).
+        channels: where the model looked, summing to 1 (less the share of missing values), not
+        a decomposition of the score).
     target : ndarray or None
         The cluster each sequence's explanation is about (the clusterer), else None.
     """
@@ -183,7 +184,7 @@ class ExplainMixin:
             out = occlusion(score, values, lengths)
         elif method == "attention":
             weights, span = self._attention(network, values, lengths)
-            return _spread(weights, span, lengths, values.shape)
+            out = _spread(weights, span, lengths, values.shape)
         else:
             with torch.enable_grad():
                 out = integrated_gradients(score, values, lengths)
