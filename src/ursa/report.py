@@ -165,7 +165,8 @@ def _clusterer_sections(model, X, y, random_state, verbose):
         "probability of the cluster, blue ones lower it.",
         lambda: plots.attributions(_rows_of(X, confident), explained.attributions,
                                    n=len(confident),
-                                   titles=[f"sequence {i}: cluster {labels[i]}" for i in confident]))
+                                   titles=[f"sequence {i}: cluster {labels[i]}"
+                                           for i in confident]))
     return [section]
 
 

@@ -298,10 +298,10 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
 
     def __init__(
         self, window=64, stride=1, score_stride=4, score_reduction="window", channels="continuous",
-        cell="gru", hidden_size=32, num_layers=1, bidirectional=False, dropout=0.0,
-        encoder="rnn", latent_dim=16, epochs=20, max_steps=None, batch_size=64,
-        learning_rate=5e-3, max_grad_norm=1.0, validation_fraction=0.1, patience=5, max_train_windows=50000, scaling="standard",
-        contamination=0.1, threshold="pot", pot_level=0.98, pot_risk=1e-3,
+        cell="gru", hidden_size=32, num_layers=1, bidirectional=False, dropout=0.0, encoder="rnn",
+        latent_dim=16, epochs=20, max_steps=None, batch_size=64, learning_rate=5e-3,
+        max_grad_norm=1.0, validation_fraction=0.1, patience=5, max_train_windows=50000,
+        scaling="standard", contamination=0.1, threshold="pot", pot_level=0.98, pot_risk=1e-3,
         random_state=None, device="auto", verbose=True, n_threads=None, precision="float32",
         callbacks=None, checkpoint_dir=None, checkpoint_every=1, privacy=None,
     ):

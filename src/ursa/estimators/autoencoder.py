@@ -178,10 +178,10 @@ class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, ExplainMixin,
 
     def __init__(
         self, cell="gru", hidden_size=64, num_layers=1, bidirectional=False, dropout=0.0,
-        encoder="rnn", latent_dim=16, epochs=100, batch_size=32, learning_rate=5e-3, max_grad_norm=1.0,
-        validation_fraction=0.1, patience=10, scaling="standard", random_state=None,
-        device="auto", verbose=True, n_threads=None, precision="float32", callbacks=None,
-        checkpoint_dir=None, checkpoint_every=1, privacy=None,
+        encoder="rnn", latent_dim=16, epochs=100, batch_size=32, learning_rate=5e-3,
+        max_grad_norm=1.0, validation_fraction=0.1, patience=10, scaling="standard",
+        random_state=None, device="auto", verbose=True, n_threads=None, precision="float32",
+        callbacks=None, checkpoint_dir=None, checkpoint_every=1, privacy=None,
     ):
         self._init_params(locals())
 

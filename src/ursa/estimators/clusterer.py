@@ -313,11 +313,11 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, ExplainMixin, BaseSeque
         self, n_clusters=8, cell="gru", hidden_size=32, num_layers=1, bidirectional=True,
         dropout=0.0, encoder="auto", latent_dim=16, pool="auto", pool_features="mean_std",
         differences="auto", summary="mean", epochs=100, max_steps=300, clustering_epochs=20,
-        n_init=1, batch_size=128, learning_rate=5e-3, max_grad_norm=1.0, validation_fraction=0.0, patience=None,
-        contrastive=0.3, gamma=1.0, alpha=1.0, update_interval=1, tol=1e-3, clusterer=None,
-        scaling="standard", random_state=None, device="auto", verbose=True, n_threads=None,
-        precision="float32", callbacks=None, checkpoint_dir=None, checkpoint_every=1,
-        privacy=None,
+        n_init=1, batch_size=128, learning_rate=5e-3, max_grad_norm=1.0, validation_fraction=0.0,
+        patience=None, contrastive=0.3, gamma=1.0, alpha=1.0, update_interval=1, tol=1e-3,
+        clusterer=None, scaling="standard", random_state=None, device="auto", verbose=True,
+        n_threads=None, precision="float32", callbacks=None, checkpoint_dir=None,
+        checkpoint_every=1, privacy=None,
     ):
         self._init_params(locals())
 

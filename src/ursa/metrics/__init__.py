@@ -1,5 +1,5 @@
-"""Metrics: clustering, generation, anomaly, privacy-leakage and explanation metrics as pure functions on
-arrays, and
+"""Metrics: clustering, generation, anomaly, privacy-leakage and explanation metrics as pure
+functions on arrays, and
 :func:`evaluate`, the headline metrics of a fitted estimator's job on a data set."""
 
 from ._anomaly import *  # noqa: F401,F403
