@@ -17,9 +17,8 @@ import torch
 
 from ..data import Sequences, batch_rows, restore_layout
 
-__all__ = ["EXPLAIN_METHODS", "Explanation", "ExplainMixin", "integrated_gradients", "occlusion"]
+__all__ = ["Explanation", "ExplainMixin", "integrated_gradients", "occlusion"]
 
-EXPLAIN_METHODS = ("auto", "error", "integrated-gradients", "occlusion", "attention")
 # Integrated gradients: points of the midpoint rule along the path from the baseline. The
 # attributions of a sequence sum to its score minus the baseline's up to this rule's error.
 IG_STEPS = 32
@@ -83,13 +82,16 @@ def integrated_gradients(score, values: torch.Tensor, lengths: torch.Tensor,
 
 
 def occlusion(score, values: torch.Tensor, lengths: torch.Tensor,
-              windows: int = OCCLUSION_WINDOWS) -> torch.Tensor:
+              windows: int = OCCLUSION_WINDOWS, reference: torch.Tensor | None = None
+              ) -> torch.Tensor:
     """The drop in ``score`` when each window of ceil(T / ``windows``) steps of each channel is
     set to the zero baseline, divided evenly over the window's steps. (batch, time, C) ->
-    (batch, time, C), zero after each end."""
+    (batch, time, C), zero after each end. ``reference`` is ``score(values, lengths)`` when
+    the caller has it already."""
     batch, n_steps, n_channels = values.shape
     width = -(-n_steps // windows)
-    reference = score(values, lengths)
+    if reference is None:
+        reference = score(values, lengths)
     out = torch.zeros_like(values)
     for start in range(0, n_steps, width):
         stop = min(start + width, n_steps)
@@ -164,24 +166,27 @@ class ExplainMixin:
                 batch = Sequences(seqs.values[rows], seqs.lengths[rows])
                 values, lengths = batch.tensors(device)
                 values = (values - offset) / scale
-                out, target = self._explained(network, values, lengths)
+                if method == "error":  # the score is the sum of its terms: one forward pass
+                    part = self._error_terms(network, values, lengths)
+                    out, target = part.sum((1, 2)), None
+                else:
+                    out, target = self._explained(network, values, lengths)
+                    part = self._attribute(method, network, values, lengths, out, target)
                 scores[rows] = out.double().cpu().numpy()
                 if target is not None:
                     targets = np.zeros(len(seqs), dtype=np.int64) if targets is None else targets
                     targets[rows] = target.cpu().numpy()
-                part = self._attribute(method, network, values, lengths, target)
                 attributions[rows, : part.shape[1]] = part.cpu().numpy()
         return Explanation(attributions=restore_layout(X, attributions, seqs.lengths),
                            scores=scores, method=method, target=targets)
 
-    def _attribute(self, method, network, values, lengths, target) -> torch.Tensor:
+    def _attribute(self, method, network, values, lengths, reference, target) -> torch.Tensor:
+        """Attributions by ``method`` (not "error") of the scores ``reference`` of ``values``."""
         def score(v, n):
             return self._explained(network, v, n, target)[0]
 
-        if method == "error":
-            out = self._error_terms(network, values, lengths)
-        elif method == "occlusion":
-            out = occlusion(score, values, lengths)
+        if method == "occlusion":
+            out = occlusion(score, values, lengths, reference=reference)
         elif method == "attention":
             weights, span = self._attention(network, values, lengths)
             out = _spread(weights, span, lengths, values.shape)

@@ -7,32 +7,24 @@ import math
 
 import numpy as np
 
+from ..data import as_sequences, restore_layout
+
 __all__ = ["deletion_check"]
 
 
 def _items(X, name: str) -> tuple[list[np.ndarray], object]:
-    """``X`` as a list of (T_i, C) float64 arrays, and a function that lays such a list out
-    like ``X`` again."""
-    if isinstance(X, (list, tuple)):
-        items = [np.asarray(x, dtype=np.float64) for x in X]
-        flat = [x.ndim == 1 for x in items]
-        items = [x[:, None] if x.ndim == 1 else x for x in items]
-        return items, lambda new: [x[:, 0] if f else x for x, f in zip(new, flat)]
-    array = np.asarray(X, dtype=np.float64)
-    if array.ndim not in (2, 3):
-        raise ValueError(f"{name} must be a list of sequences or an array of shape (n, T) or "
-                         f"(n, T, C), got shape {array.shape}.")
-    two_d = array.ndim == 2
-    array = array[..., None] if two_d else array
-    ends = [len(s) - int(np.argmax(~np.isnan(s).all(1)[::-1])) if not np.isnan(s).all()
-            else 0 for s in array]
-    items = [s[:end] for s, end in zip(array, ends)]
+    """``X`` as a list of (T_i, C) float64 arrays (each sequence's valid steps, as
+    :func:`ursa.data.as_sequences` reads them), and a function that lays such a list out like
+    ``X`` again (:func:`ursa.data.restore_layout`)."""
+    seqs = as_sequences(X, name=name, allow_nan=True)
+    values = seqs.values.astype(np.float64)
+    items = [values[i, :n] for i, n in enumerate(seqs.lengths)]
 
     def rebuild(new):
-        out = np.full(array.shape, np.nan)
+        out = np.zeros(values.shape)
         for i, x in enumerate(new):
             out[i, : len(x)] = x
-        return out[..., 0] if two_d else out
+        return restore_layout(X, out, seqs.lengths)
 
     return items, rebuild
 
