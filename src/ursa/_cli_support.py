@@ -91,8 +91,11 @@ def global_options(command):
 
 
 def say(message: str) -> None:
-    """Print ``message`` on standard error, unless ``--quiet``."""
-    if not STATE["quiet"]:
+    """Print ``message`` on standard error, unless ``--quiet`` (and, in a fit launched across
+    processes by ``torchrun``, from rank 0 only)."""
+    from .training import distributed
+
+    if not STATE["quiet"] and distributed.is_writer():
         typer.echo(message, err=True)
 
 

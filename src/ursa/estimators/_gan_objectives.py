@@ -24,7 +24,7 @@ from ..networks.losses import (
     moment_loss,
 )
 from ..networks.recurrent import step_mask
-from ..training import Counters, Phase, WeightAverage, apply_update
+from ..training import Counters, Phase, WeightAverage, apply_update, distributed
 
 __all__ = ["RCGANObjective", "TimeGANObjective", "draw_noise"]
 
@@ -94,6 +94,11 @@ class _Objective:
 
     def apply(self, optimizer, params, grads) -> None:
         apply_update(optimizer, params, grads=grads, max_grad_norm=self.max_grad_norm)
+
+    def draw(self, n: int, n_steps: int, device) -> torch.Tensor:
+        """The generator's input for a step's ``n`` rows; across processes, this process's rows
+        of the global batch's draw (each row gets the noise of a one-process fit)."""
+        return distributed.local_rows(self.noise(distributed.batch_total(n), n_steps, device))
 
     def condition(self, index):
         if self.conditions is None:
@@ -172,7 +177,7 @@ class RCGANObjective(_Objective):
         net = self.net
         mask = step_mask(lengths, x.size(1))
         c = self.condition(index)
-        z = self.noise(x.size(0), x.size(1), x.device)
+        z = self.draw(x.size(0), x.size(1), x.device)
         fake = net(z, c)
         d_loss = (bce_towards(net.discriminate_data(x, lengths, c), 1.0, mask)
                   + bce_towards(net.discriminate_data(fake.detach(), lengths, c), 0.0, mask))
@@ -396,7 +401,7 @@ class TimeGANObjective(_Objective):
         mask = step_mask(lengths, x.size(1))
         c = self.condition(index)
         batch = x.size(0)
-        z = self.noise(batch, x.size(1), x.device)
+        z = self.draw(batch, x.size(1), x.device)
         embedded = executor.submit(net.embed, x)
         e_hat = net.generate_latent(z, c)  # (batch, time, latent)
         h = embedded.result()  # (batch, time, latent)
@@ -446,7 +451,8 @@ class TimeGANObjective(_Objective):
             if d_loss is None:
                 continue
             key = adversary.name + "discriminator_loss"
-            counters[key] = d_loss.item()
+            # Averaged across processes, so that every process takes the same decision.
+            counters[key] = distributed.global_means({key: d_loss.item()})[key]
             if counters[key] > DISCRIMINATOR_LOSS_FLOOR:
                 updates.append((adversary.optimizer, adversary.params, torch.autograd.grad(
                     d_loss, adversary.params, retain_graph=True, allow_unused=True)))

@@ -26,6 +26,7 @@ from ..training import (
     TrainingConfig,
     autocast,
     check_precision,
+    distributed,
     intra_op_threads,
     privacy_budget,
 )
@@ -174,16 +175,19 @@ class BaseSequenceEstimator(BaseEstimator):
         return self.scaler_.transform(seqs)
 
     def _device(self) -> torch.device:
+        """The device the ``device`` parameter names; launched by ``torchrun`` on GPUs,
+        ``"cuda"`` is this process's own GPU (``LOCAL_RANK``)."""
         if isinstance(self.device, torch.device):
-            return self.device
+            return distributed.local_device(self.device)
         if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+            return distributed.local_device(
+                torch.device("cuda" if torch.cuda.is_available() else "cpu"))
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(
                 f"device={self.device!r} was asked for, but CUDA is not available here. "
                 "Use device='auto' or 'cpu'."
             )
-        return torch.device(self.device)
+        return distributed.local_device(torch.device(self.device))
 
     def _placement(self) -> torch.device:
         """Where a loaded model's tensors go: the device the ``device`` parameter names when this
@@ -214,8 +218,11 @@ class BaseSequenceEstimator(BaseEstimator):
         """Seed torch without touching the caller's global generators; yield a numpy Generator.
 
         Fits are serialised across threads: seeding forks torch's process-wide generator.
+        Launched by ``torchrun``, the process joins its group first (the fit is then data
+        parallel, :mod:`ursa.training.distributed`), and every process takes rank 0's seed.
         """
-        seed = fit_seed(self.random_state)
+        distributed.join(self._device())
+        seed = distributed.broadcast_seed(fit_seed(self.random_state))
         # Every GPU's generator: a fit on "cuda:1" draws from that one, not the current device's.
         devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
         check_precision(self.precision, self._device())
@@ -260,7 +267,7 @@ class BaseSequenceEstimator(BaseEstimator):
         when it started from the same weights.
         """
         callbacks = list(getattr(self, "callbacks", None) or [])
-        if self.verbose:
+        if self.verbose and distributed.is_writer():
             callbacks.append(ProgressBar(type(self).__name__ + (f" ({phase})" if phase else "")))
         directory = getattr(self, "checkpoint_dir", None) if checkpoint else None
         if directory:
@@ -360,12 +367,15 @@ class BaseSequenceEstimator(BaseEstimator):
         """Save the fitted estimator to ``path`` (one safetensors file; see :func:`ursa.load`).
 
         Parameters that are objects rather than settings (callbacks, a RandomState, a clusterer
-        instance) are saved as None; the fitted state they led to is saved."""
+        instance) are saved as None; the fitted state they led to is saved. After a fit across
+        processes, rank 0 writes the file and every process returns once it is written."""
         self._check_is_fitted()
-        document, arrays = self._get_state()
-        params = {k: _jsonable_param(v) for k, v in self.get_params(deep=False).items()}
-        document = {"params": params, **document}
-        save_model(path, type(self).__name__, document, arrays)
+        if distributed.is_writer():
+            document, arrays = self._get_state()
+            params = {k: _jsonable_param(v) for k, v in self.get_params(deep=False).items()}
+            document = {"params": params, **document}
+            save_model(path, type(self).__name__, document, arrays)
+        distributed.barrier()
         return path
 
     def _get_state(self) -> tuple[dict, dict]:

@@ -1,6 +1,8 @@
-"""The one training loop, its state and its callbacks, differentially private updates, and training
-utilities (weight averaging, step threads)."""
+"""The one training loop, its state and its callbacks, differentially private updates, training
+across processes (:mod:`ursa.training.distributed`), and training utilities (weight averaging,
+step threads)."""
 
+from . import distributed
 from .averaging import WeightAverage
 from .callbacks import Callback, Checkpoint, CheckpointError, ProgressBar
 from .loop import (
@@ -55,6 +57,7 @@ __all__ = [
     "bf16_native",
     "check_precision",
     "copy_weights",
+    "distributed",
     "fit_epochs",
     "intra_op_threads",
     "iter_batches",

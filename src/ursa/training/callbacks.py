@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from . import distributed
+
 __all__ = ["Callback", "ProgressBar", "Checkpoint", "CheckpointError"]
 
 
@@ -137,6 +139,9 @@ class Checkpoint(Callback):
     # ------------------------------------------------------------------ writing
     def _write(self, state) -> None:
         from safetensors.torch import save_file
+
+        if not distributed.is_writer():  # across processes, rank 0 writes for all
+            return
 
         tensors = {f"module.{k}": v for k, v in state.module.state_dict().items()}
         if state.best_weights is not None:

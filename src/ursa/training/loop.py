@@ -29,6 +29,7 @@ from torch import nn
 
 from ..data import Sequences
 from ..networks.losses import per_sequence_means
+from . import distributed
 from .precision import autocast
 from .privacy import PrivacyBudget, PrivateUpdates
 from .state import (
@@ -139,7 +140,9 @@ class LossStep:
             return self._private_step(values, lengths, index)
         loss = self.loss(values, lengths, index)
         value = float(loss.detach())
-        if math.isfinite(value):  # otherwise the loop restores the last good weights and raises
+        # Otherwise the loop restores the last good weights and raises; across processes every
+        # process takes part in the update, and the loop sees the loss averaged over them.
+        if math.isfinite(value) or distributed.active():
             apply_update(self.optimizer, self.params, loss=loss, max_grad_norm=self.max_grad_norm)
         return {"loss": value}
 
@@ -185,15 +188,28 @@ class _DeviceData:
 
 
 def _validate(module, evaluate, data: _DeviceData, batch_size: int) -> float:
+    """The mean validation loss; across processes, each evaluates its part of the held-out
+    sequences and the sums are combined."""
     module.eval()
     total, weight = 0.0, 0
+    held = np.array_split(np.arange(len(data.positions)), distributed.world_size())
+    mine = held[distributed.rank()]
     with torch.no_grad():
-        for start in range(0, len(data.positions), batch_size):
-            index = np.arange(start, min(start + batch_size, len(data.positions)))
+        for start in range(0, len(mine), batch_size):
+            index = mine[start:start + batch_size]
             total += float(evaluate(*data.batch(index))) * len(index)
             weight += len(index)
     module.train()
+    total, weight = distributed.global_sums(total, weight)
     return total / weight
+
+
+def _step(phase: Phase, data: _DeviceData, index: np.ndarray) -> Mapping[str, float]:
+    """Run ``phase``'s step on the global batch ``index``: across processes, on this process's
+    share, with the losses averaged over the whole batch."""
+    local, share = distributed.shard(index)
+    with distributed.batch_share(share):
+        return distributed.global_means(phase.step(*data.batch(local)))
 
 
 def _position(phases: Sequence[Phase], records_done: int, log_every: int) -> tuple[int, int]:
@@ -241,6 +257,11 @@ def run(
     raises :class:`TrainingInterrupted` saying how to resume. A checkpoint callback restoring a
     run in ``on_train_begin`` sets the records done; the loop continues from the next step.
     """
+    if sample_rate is not None and distributed.active():
+        raise ValueError(
+            "privacy is set, but this fit runs across processes: private training runs in one "
+            "process only (each process would add its own noise). Launch it without torchrun.")
+    distributed.check_same_data(seqs.n_sequences, seqs.lengths, seqs.values)
     module.to(device)
     module.train()
     n_val = _split_sizes(seqs.n_sequences, validation_fraction)
@@ -325,8 +346,7 @@ def _run_epochs(phase, done, state, batches, train_data, val_data, callbacks, la
             count = 0
             for batch_number in range(1, batches.new_pass() + 1):
                 index = next(batches)
-                values, lengths, positions = train_data.batch(index)
-                losses = _check(phase.step(values, lengths, positions), state, last_good,
+                losses = _check(_step(phase, train_data, index), state, last_good,
                                 f"at epoch {epoch}, batch {batch_number}", "finished epoch")
                 for name, value in losses.items():
                     totals[name] = totals.get(name, 0.0) + value * len(index)
@@ -366,8 +386,7 @@ def _run_iterations(phase, done, log_every, state, batches, train_data, callback
         count, started = 0, time.perf_counter()
         for iteration in range(done + 1, phase.iterations + 1):
             where = f"phase {phase.name!r}, iteration {iteration}"
-            values, lengths, positions = train_data.batch(next(batches))
-            losses = _check(phase.step(values, lengths, positions), state, last_good,
+            losses = _check(_step(phase, train_data, next(batches)), state, last_good,
                             f"in phase {phase.name!r}, iteration {iteration}", "record")
             for name, value in losses.items():
                 totals[name] = totals.get(name, 0.0) + value

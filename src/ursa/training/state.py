@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..data import Sequences
+from . import distributed
 
 __all__ = ["BatchStream", "Counters", "OptimizerSet", "TrainingConfig", "TrainingState",
            "apply_update", "copy_weights", "iter_batches"]
@@ -210,13 +211,15 @@ def apply_update(optimizer: torch.optim.Optimizer, params: Sequence[torch.Tensor
                  max_grad_norm: float | None = None) -> None:
     """One optimiser step on ``params``, from ``loss`` (backpropagated here) or from gradients
     already taken (``grads``, one per parameter, None where unused), clipped to ``max_grad_norm``
-    when set. The one place updates are clipped."""
+    when set. The one place updates are clipped, and, in a fit across processes, where gradients
+    are combined over the processes (:func:`ursa.training.distributed.average_gradients`)."""
     if loss is not None:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
     else:
         for p, g in zip(params, grads):
             p.grad = g
+    distributed.average_gradients(params)
     if max_grad_norm is not None:
         nn.utils.clip_grad_norm_(params, max_grad_norm)
     optimizer.step()
