@@ -52,6 +52,13 @@ for name in names:
     assert distributed.world_size() == 2, "the fit did not run across processes"
     est.save(out + "/" + name + ".ursa")
     torch.save(est.network_.state_dict(), f"{out}/{name}.rank{distributed.rank()}.pt")
+try:  # private training adds noise per process: refused across processes
+    ursa.SequenceAutoencoder(privacy={"epsilon": 3.0}, scaling=None, epochs=1,
+                             verbose=False).fit(X)
+except ValueError as exc:
+    assert "across processes" in str(exc), exc
+else:
+    raise AssertionError("a private fit ran across processes")
 """
 
 

@@ -23,6 +23,7 @@ from ._io import (
     write_sequences,
     write_table,
 )
+from ._parquet import Block, ParquetDataset
 from ._scaling import SCALINGS, SequenceScaler
 from ._sequences import ChannelsFirstWarning, Sequences, as_sequences, input_kind, restore_layout
 from ._series import as_points, as_series, restore_series_layout
@@ -31,9 +32,11 @@ from ._ts import read_ts
 from ._windows import dominant_period, sliding_windows, window_starts, windows_to_steps
 
 __all__ = [
+    "Block",
     "DataFile",
     "ChannelsFirstWarning",
     "FORMATS",
+    "ParquetDataset",
     "SCALINGS",
     "SequenceScaler",
     "Sequences",

@@ -60,6 +60,63 @@ class SequenceScaler:
         else:
             offset = np.zeros(n_features)
             scale = np.ones(n_features)
+        return self._set(offset, scale)
+
+    def partial_fit(self, seqs: Sequences) -> "SequenceScaler":
+        """Update the statistics with another part of the training data (scikit-learn's
+        ``partial_fit``): after the last part the scaler is the one :meth:`fit` gives on all of
+        them, to rounding. Statistics are combined exactly (counts, means and sums of squared
+        deviations, extremes); ``n_samples_seen_`` counts each feature's observed values.
+        A feature not observed yet is left unscaled."""
+        valid = seqs.values[seqs.mask()].astype(np.float64)
+        observed = ~np.isnan(valid)
+        count = observed.sum(axis=0).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(count > 0, np.nansum(valid, axis=0) / np.maximum(count, 1), 0.0)
+            m2 = np.nansum((valid - mean) ** 2, axis=0)
+        filled = np.where(observed, valid, np.nan)
+        low = np.where(count > 0, np.nanmin(np.where(observed, filled, np.inf), axis=0), np.inf)
+        high = np.where(count > 0, np.nanmax(np.where(observed, filled, -np.inf), axis=0),
+                        -np.inf)
+        return self.merge_statistics(np.stack([count, mean, m2, low, high]))
+
+    def statistics(self) -> np.ndarray:
+        """What :meth:`partial_fit` has seen, as one (5, n_features) float64 array: counts,
+        means, sums of squared deviations, minima, maxima (for :meth:`merge_statistics`)."""
+        return self._stats.copy()
+
+    def merge_statistics(self, stats: np.ndarray) -> "SequenceScaler":
+        """Combine statistics of another part of the data (:meth:`statistics` of a scaler fed
+        other parts, e.g. by another process) with these, and rescale."""
+        stats = np.asarray(stats, dtype=np.float64)
+        mine = getattr(self, "_stats", None)
+        if mine is not None:
+            if stats.shape != mine.shape:
+                raise ValueError(f"statistics of {stats.shape[1]} features cannot be merged with "
+                                 f"those of {mine.shape[1]}.")
+            n_a, mean_a, m2_a, low_a, high_a = mine
+            n_b, mean_b, m2_b, low_b, high_b = stats
+            n = n_a + n_b
+            with np.errstate(invalid="ignore", divide="ignore"):
+                delta = mean_b - mean_a
+                mean = np.where(n > 0, mean_a + delta * n_b / np.maximum(n, 1), 0.0)
+                m2 = m2_a + m2_b + np.where(n > 0, delta ** 2 * n_a * n_b / np.maximum(n, 1), 0.0)
+            stats = np.stack([n, mean, m2, np.minimum(low_a, low_b), np.maximum(high_a, high_b)])
+        self._stats = stats
+        n, mean, m2, low, high = stats
+        self.n_samples_seen_ = n.astype(np.int64)
+        seen = n > 0
+        if self.method == "standard":
+            offset = np.where(seen, mean, 0.0)
+            scale = np.where(seen, np.sqrt(m2 / np.maximum(n, 1)), 1.0)
+        elif self.method == "minmax":
+            offset = np.where(seen, low, 0.0)
+            scale = np.where(seen, high - low, 1.0)
+        else:
+            offset, scale = np.zeros(len(n)), np.ones(len(n))
+        return self._set(offset, scale)
+
+    def _set(self, offset: np.ndarray, scale: np.ndarray) -> "SequenceScaler":
         # Constant features (a spread below float32's resolution of the values) are only shifted;
         # tiny but real spreads (1e-20 around 0) are kept: scaling them is exact in float32.
         scale = np.where(scale > np.maximum(1e-6 * np.abs(offset), 1e-30), scale, 1.0)

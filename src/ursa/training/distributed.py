@@ -33,7 +33,7 @@ from typing import Iterator, Mapping, NamedTuple, Sequence
 import numpy as np
 import torch
 
-__all__ = ["active", "average_gradients", "barrier", "batch_share", "batch_total",
+__all__ = ["Share", "active", "average_gradients", "barrier", "batch_share", "batch_total",
            "broadcast_seed", "check_same_data", "global_means", "global_sums", "is_writer", "join",
            "launched", "local_device", "local_rows", "rank", "shard", "world_size"]
 
@@ -129,7 +129,7 @@ def check_same_data(n_sequences: int, lengths: np.ndarray, values: np.ndarray,
             "its own share of.")
 
 
-class _Share(NamedTuple):
+class Share(NamedTuple):
     """This process's part of a global batch: rows ``start:stop`` of ``total``, weighing
     ``weight`` (0 for a process given a stand-in row)."""
 
@@ -140,11 +140,11 @@ class _Share(NamedTuple):
 
 
 # The share of the global batch the current step trains on (set by the loop around each step).
-_SHARE: contextvars.ContextVar[_Share | None] = contextvars.ContextVar("ursa_batch_share",
+_SHARE: contextvars.ContextVar[Share | None] = contextvars.ContextVar("ursa_batch_share",
                                                                      default=None)
 
 
-def shard(index: np.ndarray) -> tuple[np.ndarray, _Share]:
+def shard(index: np.ndarray) -> tuple[np.ndarray, Share]:
     """This process's contiguous part of the global batch ``index``, and its share (for
     :func:`batch_share`).
 
@@ -152,16 +152,16 @@ def shard(index: np.ndarray) -> tuple[np.ndarray, _Share]:
     first sequence with weight 0, so that it still takes part in every collective."""
     n = len(index)
     if not active() or n == 0:
-        return index, _Share(0, n, n, 1.0)
+        return index, Share(0, n, n, 1.0)
     bounds = np.linspace(0, n, world_size() + 1).round().astype(int)
     start, stop = int(bounds[rank()]), int(bounds[rank() + 1])
     if start == stop:
-        return index[:1], _Share(0, 1, n, 0.0)
-    return index[start:stop], _Share(start, stop, n, (stop - start) / n)
+        return index[:1], Share(0, 1, n, 0.0)
+    return index[start:stop], Share(start, stop, n, (stop - start) / n)
 
 
 @contextlib.contextmanager
-def batch_share(share: _Share) -> Iterator[None]:
+def batch_share(share: Share) -> Iterator[None]:
     """Within the block, this process's steps train on ``share`` of the global batch."""
     token = _SHARE.set(share)
     try:

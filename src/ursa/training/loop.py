@@ -32,6 +32,7 @@ from ..networks.losses import per_sequence_means
 from . import distributed
 from .precision import autocast
 from .privacy import PrivacyBudget, PrivateUpdates
+from .sources import DeviceData, MemoryBatches, StreamedBatches
 from .state import (
     BatchStream,
     TrainingConfig,
@@ -170,46 +171,26 @@ def _split_sizes(n: int, fraction: float) -> int:
     return 0 if n_val < 1 or n - n_val < 1 else n_val
 
 
-class _DeviceData:
-    """Sequences moved to the device once; batches are sliced from there. ``positions`` maps
-    each held sequence to its position in the sequences handed to :func:`run`."""
-
-    def __init__(self, seqs: Sequences, positions: np.ndarray, device):
-        self.seqs = seqs.subset(positions) if len(positions) != len(seqs) else seqs
-        self.positions = positions
-        self.values, self.lengths = self.seqs.tensors(device)
-        self.device = device
-
-    def batch(self, index: np.ndarray):
-        """(values, lengths, positions) of the held sequences at ``index``."""
-        longest = int(self.seqs.lengths[index].max()) if len(index) else 1
-        idx = torch.from_numpy(index).to(self.device)
-        return self.values[idx, :longest], self.lengths[idx], self.positions[index]
-
-
-def _validate(module, evaluate, data: _DeviceData, batch_size: int) -> float:
+def _validate(module, evaluate, data, batch_size: int) -> float:
     """The mean validation loss; across processes, each evaluates its part of the held-out
     sequences and the sums are combined."""
     module.eval()
     total, weight = 0.0, 0
-    held = np.array_split(np.arange(len(data.positions)), distributed.world_size())
-    mine = held[distributed.rank()]
     with torch.no_grad():
-        for start in range(0, len(mine), batch_size):
-            index = mine[start:start + batch_size]
-            total += float(evaluate(*data.batch(index))) * len(index)
-            weight += len(index)
+        for values, lengths, positions in data.batches(batch_size):
+            total += float(evaluate(values, lengths, positions)) * len(positions)
+            weight += len(positions)
     module.train()
     total, weight = distributed.global_sums(total, weight)
     return total / weight
 
 
-def _step(phase: Phase, data: _DeviceData, index: np.ndarray) -> Mapping[str, float]:
-    """Run ``phase``'s step on the global batch ``index``: across processes, on this process's
-    share, with the losses averaged over the whole batch."""
-    local, share = distributed.shard(index)
+def _step(phase: Phase, batches) -> tuple[Mapping[str, float], int]:
+    """Run ``phase``'s step on the next batch: across processes, on this process's share, with
+    the losses averaged over the whole batch. Returns the losses and the batch's size."""
+    values, lengths, positions, share = batches.next_batch()
     with distributed.batch_share(share):
-        return distributed.global_means(phase.step(*data.batch(local)))
+        return distributed.global_means(phase.step(values, lengths, positions)), share.total
 
 
 def _position(phases: Sequence[Phase], records_done: int, log_every: int) -> tuple[int, int]:
@@ -261,22 +242,33 @@ def run(
         raise ValueError(
             "privacy is set, but this fit runs across processes: private training runs in one "
             "process only (each process would add its own noise). Launch it without torchrun.")
-    distributed.check_same_data(seqs.n_sequences, seqs.lengths, seqs.values)
     module.to(device)
     module.train()
-    n_val = _split_sizes(seqs.n_sequences, validation_fraction)
-    if n_val:
-        order = rng.permutation(seqs.n_sequences)
-        train_data = _DeviceData(seqs, np.sort(order[n_val:]), device)
-        val_data = _DeviceData(seqs, np.sort(order[:n_val]), device)
-    else:
-        train_data, val_data = _DeviceData(seqs, np.arange(seqs.n_sequences), device), None
+    if isinstance(seqs, Sequences):
+        distributed.check_same_data(seqs.n_sequences, seqs.lengths, seqs.values)
+        n_val = _split_sizes(seqs.n_sequences, validation_fraction)
+        if n_val:
+            order = rng.permutation(seqs.n_sequences)
+            train_data = DeviceData(seqs, np.sort(order[n_val:]), device)
+            val_data = DeviceData(seqs, np.sort(order[:n_val]), device)
+        else:
+            train_data = DeviceData(seqs, np.arange(seqs.n_sequences), device)
+            val_data = None
+        batches = MemoryBatches(train_data, batch_size, rng, sample_rate=sample_rate)
+    else:  # a BlockSource: validation holds out whole blocks
+        if sample_rate is not None or any(p.iterations is not None for p in phases):
+            raise ValueError("a streamed fit trains by epochs, without privacy")
+        n_blocks = len(seqs.block_sizes)
+        n_val = _split_sizes(n_blocks, validation_fraction)
+        order = rng.permutation(n_blocks) if n_val else np.arange(n_blocks)
+        batches = StreamedBatches(seqs, np.sort(order[n_val:]), batch_size, rng, device)
+        val_data = StreamedBatches(seqs, np.sort(order[:n_val]), batch_size, rng, device) \
+            if n_val else None
     n_records = sum(p.n_records(log_every) for p in phases)
     config = replace(config or TrainingConfig(validation_fraction=validation_fraction,
                                               patience=None), epochs=max(1, n_records),
                      batch_size=batch_size)
     state = TrainingState(module, optimizer, config, rng=rng)
-    batches = BatchStream(train_data.seqs, batch_size, rng, sample_rate=sample_rate)
     state.stateful = {"batches": batches, **(stateful or {})}
     for cb in callbacks:
         cb.on_train_begin(state)  # a checkpoint callback may restore a saved run here
@@ -285,11 +277,11 @@ def run(
     try:
         for phase in phases[first_phase:] if not state.finished else ():
             if phase.epochs is not None:
-                last_good = _run_epochs(phase, done, state, batches, train_data, val_data,
-                                        callbacks, last_good)
+                last_good = _run_epochs(phase, done, state, batches, val_data, callbacks,
+                                        last_good)
             else:
                 last_good = _run_iterations(phase, done * log_every, log_every, state, batches,
-                                            train_data, callbacks, last_good)
+                                            callbacks, last_good)
             done = 0
             if state.stop:
                 break
@@ -332,7 +324,7 @@ def _end_record(state: TrainingState, record: dict, callbacks) -> None:
     state.finished = state.finished or state.stop
 
 
-def _run_epochs(phase, done, state, batches, train_data, val_data, callbacks, last_good):
+def _run_epochs(phase, done, state, batches, val_data, callbacks, last_good):
     early_stopping = val_data is not None and phase.patience is not None
     epoch = done
     batch_number = 0
@@ -341,16 +333,15 @@ def _run_epochs(phase, done, state, batches, train_data, val_data, callbacks, la
             started = time.perf_counter()
             if phase.start_epoch is not None:
                 phase.start_epoch(epoch)
-            batches.pending.clear()
             totals: dict[str, float] = {}
             count = 0
-            for batch_number in range(1, batches.new_pass() + 1):
-                index = next(batches)
-                losses = _check(_step(phase, train_data, index), state, last_good,
+            for batch_number in range(1, batches.start_pass() + 1):
+                losses, size = _step(phase, batches)
+                losses = _check(losses, state, last_good,
                                 f"at epoch {epoch}, batch {batch_number}", "finished epoch")
                 for name, value in losses.items():
-                    totals[name] = totals.get(name, 0.0) + value * len(index)
-                count += len(index)
+                    totals[name] = totals.get(name, 0.0) + value * size
+                count += size
             batch_number = 0
             names = list(totals)
             record = {"epoch": state.epoch + 1, "train_loss": totals[names[0]] / count,
@@ -379,14 +370,14 @@ def _run_epochs(phase, done, state, batches, train_data, val_data, callbacks, la
     return last_good
 
 
-def _run_iterations(phase, done, log_every, state, batches, train_data, callbacks, last_good):
+def _run_iterations(phase, done, log_every, state, batches, callbacks, last_good):
     where = "before the first record"
     try:
         totals: dict[str, float] = {}
         count, started = 0, time.perf_counter()
         for iteration in range(done + 1, phase.iterations + 1):
             where = f"phase {phase.name!r}, iteration {iteration}"
-            losses = _check(_step(phase, train_data, next(batches)), state, last_good,
+            losses = _check(_step(phase, batches)[0], state, last_good,
                             f"in phase {phase.name!r}, iteration {iteration}", "record")
             for name, value in losses.items():
                 totals[name] = totals.get(name, 0.0) + value
