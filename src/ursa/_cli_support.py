@@ -155,6 +155,11 @@ FormatOption = Annotated[Optional[str], typer.Option(
 LayoutOption = Annotated[str, typer.Option(
     "--layout", help="CSV/Parquet layout: long (one row per step) or wide (one row per "
                      "univariate sequence).")]
+StreamOption = Annotated[bool, typer.Option(
+    "--stream", help="Read DATA, a Parquet file or a folder of Parquet shards, one block at a "
+                     "time (memory holds one block).")]
+BlockSizeOption = Annotated[int, typer.Option(
+    "--block-size", min=1, help="With --stream: sequences per block, at least.")]
 IdOption = Annotated[Optional[str], typer.Option(
     "--id-column", help="Sequence id column (default: 'id' when present).")]
 TimeOption = Annotated[Optional[str], typer.Option(
@@ -303,6 +308,34 @@ def _different_names(found: list[str], expected: list[str], given: bool) -> None
                         else "")
                      + ". Rename DATA's columns, or choose the columns for the model's features, "
                      "in its order, with --feature-columns.")
+
+
+def stream_input(path: str, layout="long", id_column=None, time_column=None,
+                 feature_columns=None, block_size: int = 65536):
+    """DATA as a :class:`ursa.data.DataFile` whose ``X`` is a :class:`ursa.data.ParquetDataset`
+    (``--stream``): a Parquet file or a folder of shards; 'id' and 'time' are the id and time
+    columns when present, as for files read whole."""
+    from .data import DataFile, ParquetDataset
+
+    if layout not in ("long", "wide"):
+        raise UsageError(f"must be long or wide, got {layout!r}.", param_hint="'--layout'")
+    source = Path(path)
+    if path == "-" or not (source.is_dir() or source.suffix.lower() in (".parquet", ".pq")):
+        raise UsageError(f"--stream reads a Parquet file or a folder of Parquet files, not "
+                         f"{path!r}.", param_hint="'--stream'")
+    files = [source] if source.is_file() else sorted(source.rglob("*.parquet"))
+    if not files:
+        raise UsageError(f"{path!r} holds no .parquet file.", param_hint="'DATA'")
+    import pyarrow.parquet as pq
+
+    names = pq.read_schema(files[0]).names
+    if id_column is None:
+        id_column = "id" if "id" in names else None
+    if time_column is None:
+        time_column = "time" if "time" in names else None
+    dataset = ParquetDataset(source, layout=layout, id_column=id_column, time_column=time_column,
+                             feature_columns=feature_list(feature_columns), block_size=block_size)
+    return DataFile(dataset, None, None, dataset.feature_names, None)
 
 
 def row_ids(data, n: int):

@@ -30,7 +30,9 @@ from ._cli_support import (
     LayoutOption,
     OutputOption,
     QuietOption,
+    BlockSizeOption,
     SeedOption,
+    StreamOption,
     TimeOption,
     UsageError,
     apply_in_chunks,
@@ -44,6 +46,7 @@ from ._cli_support import (
     read_input,
     require,
     row_ids,
+    stream_input,
     say,
     set_global_options,
 )
@@ -114,6 +117,8 @@ def fit(
         "--conditional", help="gan: condition on each sequence's label (the class labels of a "
         ".ts file; --label-column implies it). `ursa generate --label` then samples a "
         "class.")] = False,
+    stream: StreamOption = False,
+    block_size: BlockSizeOption = 65536,
 ):
     """Fit an estimator on DATA and save it to --out.
 
@@ -139,8 +144,16 @@ def fit(
         validate_params(estimator)
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc), param_hint="'--set' / '--config'") from None
-    data_file = read_input(data, fmt, layout, id_column, time_column, label_column,
-                           feature_columns=feature_columns)
+    if stream:
+        if kind != "autoencoder" or label_column is not None:
+            raise UsageError(f"--stream fits an autoencoder from a Parquet file or folder, "
+                             f"without labels; read {kind!r} data into memory (drop --stream).",
+                             param_hint="'--stream'")
+        data_file = stream_input(data, layout, id_column, time_column, feature_columns,
+                                 block_size)
+    else:
+        data_file = read_input(data, fmt, layout, id_column, time_column, label_column,
+                               feature_columns=feature_columns)
     X, y = data_file.X, data_file.y
     conditional = kind == "gan" and (conditional or label_column is not None)
     if conditional and y is None:
@@ -172,10 +185,13 @@ def fit(
 # commands that apply a saved model to DATA and write one table
 
 
-def _table_command(name: str, tasks: tuple, model_help: str, data_help: str):
+def _table_command(name: str, tasks: tuple, model_help: str, data_help: str,
+                   per_sequence: bool = False):
     """Register ``ursa NAME MODEL DATA [-o OUTPUT]`` for a model of one of ``tasks``; the
     decorated ``run(estimator, data)``, given DATA as a :class:`ursa.data.DataFile`, returns
-    ``(frame, npy_values or None, summary)``, and its docstring is the command's help."""
+    ``(frame, npy_values or None, summary)``, and its docstring is the command's help. A
+    ``per_sequence`` command (one row per sequence) also runs with ``--stream``, a block of a
+    Parquet dataset at a time."""
 
     def register(run):
         def command(
@@ -187,12 +203,26 @@ def _table_command(name: str, tasks: tuple, model_help: str, data_help: str):
             id_column: IdOption = None,
             time_column: TimeOption = None,
             feature_columns: FeatureColumnsOption = None,
+            stream: StreamOption = False,
+            block_size: BlockSizeOption = 65536,
         ):
-            from .data import write_table
+            from .data import DataFile, write_table, write_table_parts
 
             check_output(output)
             estimator = load_model(model)
             require(estimator, model, name, tasks)
+            if stream:
+                if not per_sequence:
+                    raise UsageError(f"`ursa {name}` reads whole series, not one block at a "
+                                     "time; drop --stream.", param_hint="'--stream'")
+                dataset = stream_input(data, layout, id_column, time_column, feature_columns,
+                                       block_size).X
+                parts = (run(estimator, DataFile(block.sequences.to_padded(), None, block.ids,
+                                                 None, None))[0]
+                         for block in dataset.blocks())
+                rows = write_table_parts(output_target(output), parts)
+                say(f"{rows} rows from {dataset.n_blocks} blocks -> {output}")
+                return
             data_file = read_input(data, fmt, layout, id_column, time_column,
                                    feature_columns=feature_columns, model=estimator)
             frame, values, summary = run(estimator, data_file)
@@ -210,7 +240,7 @@ _DATA_HELP = "Data file ('-': standard input)."
 
 
 @_table_command("embed", ("autoencoder", "cluster"), "Saved model (autoencoder or cluster).",
-                _DATA_HELP)
+                _DATA_HELP, per_sequence=True)
 def _embed(estimator, data):
     """Embeddings of each sequence: columns id, z0, z1, ...
 
@@ -224,7 +254,8 @@ def _embed(estimator, data):
     return frame, codes, f"{codes.shape[0]} embeddings of size {codes.shape[1]}"
 
 
-@_table_command("cluster", ("cluster",), "Saved clusterer (`ursa fit cluster`).", _DATA_HELP)
+@_table_command("cluster", ("cluster",), "Saved clusterer (`ursa fit cluster`).", _DATA_HELP,
+                per_sequence=True)
 def _cluster(estimator, data):
     """Cluster of each sequence and each cluster's probability: id, label, p0, p1, ...
 

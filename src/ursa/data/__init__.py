@@ -22,6 +22,7 @@ from ._io import (
     write_numpy,
     write_sequences,
     write_table,
+    write_table_parts,
 )
 from ._parquet import Block, ParquetDataset
 from ._scaling import SCALINGS, SequenceScaler
@@ -68,4 +69,5 @@ __all__ = [
     "write_parquet",
     "write_sequences",
     "write_table",
+    "write_table_parts",
 ]

@@ -20,6 +20,8 @@ returns what ties results back to the file: sequence ids, feature names and time
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -357,6 +359,45 @@ def write_table(path, frame, values=None) -> None:
         array = frame.to_numpy(dtype=np.float64) if values is None else values
         with open(path, "wb") as fh:
             np.save(fh, array, allow_pickle=False)
+
+
+def write_table_parts(path, frames) -> int:
+    """Write a table that arrives in parts (an iterable of pandas DataFrames with the same
+    columns), holding one part at a time; the number of rows written.
+
+    ``path`` as in :func:`write_table`, except ``.npy`` (whose header needs the size first).
+    A ``.parquet`` file gets a row group per part; a file is written beside ``path`` and renamed
+    over it once complete.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    suffix = _suffix(path)
+    if suffix not in ("", ".csv", ".parquet", ".pq"):
+        raise ValueError(f"cannot write a streamed table to {str(path)!r}: use .csv or .parquet.")
+    rows, writer = 0, None
+    stream = not isinstance(path, (str, os.PathLike))
+    target = path if stream else Path(path).with_name(Path(path).name + ".tmp")
+    try:
+        for number, frame in enumerate(frames):
+            if suffix in (".parquet", ".pq"):
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(str(target), table.schema)
+                writer.write_table(table)
+            else:
+                frame.to_csv(target, index=False, float_format="%.9g", header=number == 0,
+                             mode="w" if number == 0 else "a")
+            rows += len(frame)
+        if writer is not None:
+            writer.close()
+            writer = None
+    finally:
+        if writer is not None:
+            writer.close()
+    if not stream:
+        os.replace(target, path)
+    return rows
 
 
 def write_sequences(path, X, labels=None, feature_names=None) -> None:

@@ -11,7 +11,7 @@ import torch
 from sklearn.base import TransformerMixin
 
 from .._params import Instance, check_count
-from ..data import map_rows, restore_layout
+from ..data import ParquetDataset, map_rows, restore_layout
 from ..networks import (
     SequenceAutoencoderNet,
     fold_input_scaling,
@@ -202,8 +202,11 @@ class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, ExplainMixin,
         self
         """
         self._validate_params()
-        seqs = self._validate_data(X, reset=True)
-        scaled = self._fit_scaler(seqs)
+        if isinstance(X, ParquetDataset):  # streamed: the scaler's pass, then the epochs'
+            seqs = scaled = self._stream_data(X)
+        else:
+            seqs = self._validate_data(X, reset=True)
+            scaled = self._fit_scaler(seqs)
         device = self._device()
         with self._fit_context() as rng:
             network = self._build_network()

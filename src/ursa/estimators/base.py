@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 from .._params import Instance, Interval, Options, check_params, fit_seed
-from ..data import SCALINGS, Sequences, SequenceScaler, as_sequences, map_rows
+from ..data import SCALINGS, ParquetDataset, Sequences, SequenceScaler, as_sequences, map_rows
 from ..networks import CELLS, ENCODERS, RecurrentConfig
 from ..persistence import check_device_here, save_model
 from ..training import (
@@ -174,6 +174,36 @@ class BaseSequenceEstimator(BaseEstimator):
         self.scaler_ = SequenceScaler(self.scaling).fit(seqs)
         return self.scaler_.transform(seqs)
 
+    def _stream_data(self, dataset: ParquetDataset) -> "_ScaledBlocks":
+        """Fit from a :class:`ursa.data.ParquetDataset`: the input width and the scaler, in one
+        pass over the blocks (across processes, each reads its share of them and the statistics
+        are merged), and the scaled view the loop streams from."""
+        if getattr(self, "privacy", None) is not None:
+            raise ValueError("privacy is set, but X is a ParquetDataset: private training samples "
+                             "every sequence independently at each step, which needs the data "
+                             "in memory. Read it with ursa.data.read_parquet.")
+        distributed.join(self._device())
+        self._set_input_width(dataset.n_features)
+        scaler = SequenceScaler(self.scaling)
+        blocks = range(distributed.rank(), dataset.n_blocks, distributed.world_size())
+        for block in dataset.blocks(blocks):
+            scaler.partial_fit(block.sequences)
+        parts = distributed.gather(scaler.statistics()) if len(blocks) else []
+        if distributed.active():
+            scaler = SequenceScaler(self.scaling)
+            for stats in parts:
+                if stats[0].sum() > 0:
+                    scaler.merge_statistics(stats)
+        unseen = np.flatnonzero(scaler.n_samples_seen_ == 0)
+        if len(unseen):
+            raise ValueError(f"{dataset.path}: feature {int(unseen[0])} is missing (NaN) at every "
+                             "step of every sequence: there is nothing to learn it from. Drop "
+                             "that feature or give it values.")
+        self.scaler_ = scaler
+        if dataset.feature_names is not None:
+            self.feature_names_in_ = np.asarray(dataset.feature_names, dtype=object)
+        return _ScaledBlocks(dataset, scaler)
+
     def _device(self) -> torch.device:
         """The device the ``device`` parameter names; launched by ``torchrun`` on GPUs,
         ``"cuda"`` is this process's own GPU (``LOCAL_RANK``)."""
@@ -288,7 +318,9 @@ class BaseSequenceEstimator(BaseEstimator):
         params = {k: repr(v) for k, v in sorted(self.get_params(deep=False).items())
                   if k not in _RESUMABLE_CHANGES}
         digest = hashlib.sha256(json.dumps([type(self).__name__, params, phase]).encode())
-        if seqs is not None:
+        if isinstance(seqs, _ScaledBlocks):
+            digest.update(seqs.dataset.fingerprint().encode())
+        elif seqs is not None:
             digest.update(np.ascontiguousarray(seqs.lengths).tobytes())
             digest.update(np.ascontiguousarray(seqs.values).tobytes())
         if targets is not None:
@@ -444,6 +476,20 @@ class BaseSequenceEstimator(BaseEstimator):
                                 strict=True)
         network.eval()
         self.network_ = network.to(self._placement())
+
+
+class _ScaledBlocks:
+    """A ParquetDataset's blocks as the training loop reads them (a
+    :class:`ursa.training.sources.BlockSource`): scaled, missing values allowed where the
+    estimator allows them."""
+
+    def __init__(self, dataset: ParquetDataset, scaler: SequenceScaler):
+        self.dataset, self.scaler = dataset, scaler
+        self.n_sequences = dataset.n_sequences
+        self.block_sizes, self.block_starts = dataset.block_sizes, dataset.block_starts
+
+    def read_block(self, k: int) -> Sequences:
+        return self.scaler.transform(self.dataset.block(k).sequences)
 
 
 def _digest(weights: dict) -> str:

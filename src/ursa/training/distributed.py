@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 __all__ = ["Share", "active", "average_gradients", "barrier", "batch_share", "batch_total",
-           "broadcast_seed", "check_same_data", "global_means", "global_sums", "is_writer", "join",
+           "broadcast_seed", "check_same_data", "gather", "global_means", "global_sums", "is_writer", "join",
            "launched", "local_device", "local_rows", "rank", "shard", "world_size"]
 
 def _dist():
@@ -235,6 +235,16 @@ def global_sums(*values: float) -> list[float]:
     local = torch.tensor([float(v) for v in values], dtype=torch.float64, device=_comm_device())
     torch.distributed.all_reduce(local)
     return local.tolist()
+
+
+def gather(array: np.ndarray) -> list[np.ndarray]:
+    """Every process's ``array`` (the same shape on each), in rank order."""
+    if not active():
+        return [array]
+    mine = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float64)).to(_comm_device())
+    parts = [torch.empty_like(mine) for _ in range(world_size())]
+    torch.distributed.all_gather(parts, mine)
+    return [p.cpu().numpy() for p in parts]
 
 
 def barrier() -> None:
