@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import torch
 
@@ -52,6 +53,12 @@ for name in names:
     assert distributed.world_size() == 2, "the fit did not run across processes"
     est.save(out + "/" + name + ".ursa")
     torch.save(est.network_.state_dict(), f"{out}/{name}.rank{distributed.rank()}.pt")
+# Streamed from a Parquet file of 5 row groups: each process reads its blocks.
+from ursa.data import ParquetDataset
+streamed = ursa.SequenceAutoencoder(**fits["autoencoder"][1]).fit(
+    ParquetDataset(out + "/X.parquet", block_size=10))
+torch.save({"weights": streamed.network_.state_dict(), "history": list(streamed.history_)},
+           f"{out}/streamed.rank{distributed.rank()}.pt")
 try:  # private training adds noise per process: refused across processes
     ursa.SequenceAutoencoder(privacy={"epsilon": 3.0}, scaling=None, epochs=1,
                              verbose=False).fit(X)
@@ -86,6 +93,9 @@ def test_two_process_fit_matches_one_process_fit(tmp_path):
 
     X = _data()
     np.save(tmp_path / "X.npy", X)
+    ursa.data.write_parquet(tmp_path / "X.parquet", X)
+    pq.write_table(pq.read_table(tmp_path / "X.parquet"), tmp_path / "X.parquet",
+                   row_group_size=10 * 12)
     fits = {name: (cls, {**params, **COMMON}) for name, (cls, params) in FITS.items()}
     (tmp_path / "fits.json").write_text(json.dumps(fits))
     (tmp_path / "worker.py").write_text(textwrap.dedent(WORKER))
@@ -112,6 +122,14 @@ def test_two_process_fit_matches_one_process_fit(tmp_path):
             assert a.get("train_loss") == pytest.approx(b.get("train_loss"), rel=1e-4, abs=1e-6)
             if "val_loss" in b:
                 assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-4, abs=1e-6)
+    # The streamed fit: the processes stepped together (one history, one set of weights) and
+    # learned.
+    a, b = (torch.load(tmp_path / f"streamed.rank{r}.pt") for r in (0, 1))
+    assert all(torch.equal(a["weights"][k], b["weights"][k]) for k in a["weights"])
+    losses = [[{k: v for k, v in r.items() if k != "seconds"} for r in h["history"]]
+              for h in (a, b)]
+    assert losses[0] == losses[1] and len(losses[0]) >= 2
+    assert a["history"][-1]["train_loss"] < a["history"][0]["train_loss"]
 
 
 def test_outside_a_process_group_nothing_is_shared():
