@@ -25,6 +25,7 @@ Only rank 0 writes checkpoints, progress bars and model files (:func:`is_writer`
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import contextvars
 import os
@@ -33,7 +34,7 @@ from typing import Iterator, Mapping, NamedTuple, Sequence
 import numpy as np
 import torch
 
-__all__ = ["Share", "active", "average_gradients", "barrier", "batch_share", "batch_total",
+__all__ = ["Averaged", "Share", "active", "average_gradients", "barrier", "batch_share", "batch_total",
            "broadcast_seed", "check_same_data", "gather", "global_means", "global_sums", "is_writer", "join",
            "launched", "local_device", "local_rows", "rank", "shard", "world_size"]
 
@@ -88,6 +89,18 @@ def join(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    atexit.register(_leave)
+
+
+def _leave() -> None:
+    """Leave the group joined by :func:`join` before the interpreter exits (a group left to be
+    torn down at exit can abort the process while another still talks to it)."""
+    dist = _dist()
+    if dist is not None and dist.is_initialized():
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def _comm_device() -> torch.device:
@@ -191,35 +204,48 @@ def local_rows(values: torch.Tensor) -> torch.Tensor:
     return values[share.start:share.stop]
 
 
-def average_gradients(params: Sequence[torch.Tensor]) -> None:
+class Averaged(dict):
+    """Losses already averaged over the processes (:func:`global_means` leaves them as they
+    are): what a step returns when its losses travelled with its gradients."""
+
+
+def average_gradients(params: Sequence[torch.Tensor],
+                      losses: Mapping[str, float] | None = None) -> Averaged | None:
     """Replace each parameter's gradient by the batch-weighted sum of every process's, in one
     all-reduce. A parameter without a gradient on every process keeps none (as in a
-    single-process step, where the optimiser then leaves it alone)."""
+    single-process step, where the optimiser then leaves it alone). ``losses`` (this process's)
+    travel in the same all-reduce and come back averaged over the processes."""
     if not active() or not params:
-        return
+        return None if losses is None else Averaged(losses)
     share = _weight()
+    losses = dict(losses or {})
     pieces, used = [], []
     for p in params:
         pieces.append((p.grad.reshape(-1) * share) if p.grad is not None
                       else torch.zeros(p.numel(), dtype=p.dtype, device=p.device))
         used.append(1.0 if p.grad is not None else 0.0)
     device = params[0].device
-    flat = torch.cat([torch.cat(pieces).float(), torch.tensor(used, device=device)])
+    tail = torch.tensor(used + [float(v) * share for v in losses.values()], device=device)
+    flat = torch.cat([torch.cat(pieces).float(), tail])
     comm = _comm_device()
     flat = flat.to(comm)
     torch.distributed.all_reduce(flat)
     flat = flat.to(device)
-    offset, counts = 0, flat[-len(params):]
+    n_losses = len(losses)
+    reduced = flat[len(flat) - n_losses:].tolist() if n_losses else []
+    counts = flat[len(flat) - n_losses - len(params):len(flat) - n_losses]
+    offset = 0
     for p, count in zip(params, counts):
         n = p.numel()
         p.grad = flat[offset:offset + n].view_as(p).to(p.dtype) if count > 0 else None
         offset += n
+    return Averaged(zip(losses, reduced))
 
 
 def global_means(values: Mapping[str, float]) -> dict:
     """Each of ``values`` (this process's means over its share of the batch) as the mean over
     the global batch, the same on every process."""
-    if not active() or not values:
+    if not active() or not values or isinstance(values, Averaged):
         return dict(values)
     share = _weight()
     local = torch.tensor([float(v) * share for v in values.values()], dtype=torch.float64,

@@ -144,7 +144,8 @@ class LossStep:
         # Otherwise the loop restores the last good weights and raises; across processes every
         # process takes part in the update, and the loop sees the loss averaged over them.
         if math.isfinite(value) or distributed.active():
-            apply_update(self.optimizer, self.params, loss=loss, max_grad_norm=self.max_grad_norm)
+            return apply_update(self.optimizer, self.params, loss=loss,
+                                max_grad_norm=self.max_grad_norm, report={"loss": value})
         return {"loss": value}
 
     def _private_step(self, values, lengths, index) -> dict:

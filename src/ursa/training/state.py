@@ -208,21 +208,24 @@ class Counters(dict):
 
 def apply_update(optimizer: torch.optim.Optimizer, params: Sequence[torch.Tensor], *,
                  loss: torch.Tensor | None = None, grads: Sequence | None = None,
-                 max_grad_norm: float | None = None) -> None:
+                 max_grad_norm: float | None = None, report: dict | None = None) -> dict | None:
     """One optimiser step on ``params``, from ``loss`` (backpropagated here) or from gradients
     already taken (``grads``, one per parameter, None where unused), clipped to ``max_grad_norm``
     when set. The one place updates are clipped, and, in a fit across processes, where gradients
-    are combined over the processes (:func:`ursa.training.distributed.average_gradients`)."""
+    are combined over the processes (:func:`ursa.training.distributed.average_gradients`).
+    ``report`` (a step's losses) then travels with them: the losses averaged over the
+    processes are returned (None without ``report``)."""
     if loss is not None:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
     else:
         for p, g in zip(params, grads):
             p.grad = g
-    distributed.average_gradients(params)
+    averaged = distributed.average_gradients(params, report)
     if max_grad_norm is not None:
         nn.utils.clip_grad_norm_(params, max_grad_norm)
     optimizer.step()
+    return averaged
 
 
 def copy_weights(module: nn.Module) -> dict:
