@@ -179,9 +179,9 @@ class BaseSequenceEstimator(BaseEstimator):
         pass over the blocks (across processes, each reads its share of them and the statistics
         are merged), and the scaled view the loop streams from."""
         if getattr(self, "privacy", None) is not None:
-            raise ValueError("privacy is set, but X is a ParquetDataset: private training samples "
-                             "every sequence independently at each step, which needs the data "
-                             "in memory. Read it with ursa.data.read_parquet.")
+            raise ValueError("privacy is set, but X is a ParquetDataset: private training "
+                             "samples every sequence independently at each step, which needs "
+                             "the data in memory. Read it with ursa.data.read_parquet.")
         distributed.join(self._device())
         self._set_input_width(dataset.n_features)
         scaler = SequenceScaler(self.scaling)
@@ -196,9 +196,9 @@ class BaseSequenceEstimator(BaseEstimator):
                     scaler.merge_statistics(stats)
         unseen = np.flatnonzero(scaler.n_samples_seen_ == 0)
         if len(unseen):
-            raise ValueError(f"{dataset.path}: feature {int(unseen[0])} is missing (NaN) at every "
-                             "step of every sequence: there is nothing to learn it from. Drop "
-                             "that feature or give it values.")
+            raise ValueError(f"{dataset.path}: feature {int(unseen[0])} is missing (NaN) at "
+                             "every step of every sequence: there is nothing to learn it from. "
+                             "Drop that feature or give it values.")
         self.scaler_ = scaler
         if dataset.feature_names is not None:
             self.feature_names_in_ = np.asarray(dataset.feature_names, dtype=object)

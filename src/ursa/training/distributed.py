@@ -34,9 +34,10 @@ from typing import Iterator, Mapping, NamedTuple, Sequence
 import numpy as np
 import torch
 
-__all__ = ["Averaged", "Share", "active", "average_gradients", "barrier", "batch_share", "batch_total",
-           "broadcast_seed", "check_same_data", "gather", "global_means", "global_sums", "is_writer", "join",
-           "launched", "local_device", "local_rows", "rank", "shard", "world_size"]
+__all__ = ["Averaged", "Share", "active", "average_gradients", "barrier", "batch_share",
+           "batch_total", "broadcast_seed", "check_same_data", "gather", "global_means",
+           "global_sums", "is_writer", "join", "launched", "local_device", "local_rows", "rank",
+           "shard", "world_size"]
 
 def _dist():
     return torch.distributed if torch.distributed.is_available() else None
