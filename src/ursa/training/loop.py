@@ -8,9 +8,10 @@ on fresh batches, one record every ``log_every``). Single-objective training (an
 detector, a clusterer's stages) is the one-phase case, see :func:`train`; a GAN's pretraining and
 adversarial phases run in sequence on the same loop.
 
-The loop draws the batches, checks every loss for divergence, keeps the last good weights,
-handles Ctrl-C, averages the losses into history records and calls the callbacks (progress bar,
-checkpoints, early stopping by a callback). It knows nothing of autoencoders or GANs. Checkpoints
+The loop draws the batches (from memory or streamed, :mod:`ursa.training.sources`; across
+processes, each process's share of them), checks every loss for divergence, keeps the last good
+weights, handles Ctrl-C, averages the losses into history records and calls the callbacks
+(progress bar, checkpoints, early stopping by a callback). It knows nothing of autoencoders or GANs. Checkpoints
 are taken at records; with every optimiser gathered in an :class:`OptimizerSet` and whatever the
 steps keep between calls registered as ``stateful``, a resumed run continues exactly where the
 checkpoint was taken, mid-phase and mid-pass included.
@@ -32,7 +33,7 @@ from ..networks.losses import per_sequence_means
 from . import distributed
 from .precision import autocast
 from .privacy import PrivacyBudget, PrivateUpdates
-from .sources import DeviceData, MemoryBatches, StreamedBatches
+from .sources import BlockSource, DeviceData, MemoryBatches, StreamedBatches
 from .state import (
     BatchStream,
     TrainingConfig,
@@ -207,7 +208,7 @@ def _position(phases: Sequence[Phase], records_done: int, log_every: int) -> tup
 def run(
     module: nn.Module,
     phases: Sequence[Phase],
-    seqs: Sequences,
+    seqs: Sequences | BlockSource,
     *,
     batch_size: int,
     rng: np.random.Generator,
@@ -228,7 +229,10 @@ def run(
     ``seqs`` (drawn from ``rng``) for the epoch phases' ``evaluate``. ``config`` is what callbacks
     see as ``state.config`` (its ``epochs`` set to the number of records the run writes).
     ``sample_rate`` draws batches by Poisson sampling at that rate instead (private training,
-    see :class:`PrivateUpdates`).
+    see :class:`PrivateUpdates`). ``seqs`` may also be a :class:`BlockSource`, read a block at a
+    time (epoch phases only; validation then holds out whole blocks, see
+    :class:`StreamedBatches`). In a process group (:mod:`ursa.training.distributed`) each process
+    trains on its share of every batch.
 
     Records: an epoch phase writes ``{"epoch": k, "train_loss": ..., ["val_loss": ...,]
     "seconds": ...}`` per pass, the losses averaged over sequences; an iteration phase writes
