@@ -359,7 +359,8 @@ def test_continuous_channels_leave_binary_flags_out(tmp_path):
     test[900:910, 0] += 2.0  # an anomaly in the value
     params = dict(TINY, epochs=3)
     det = SequenceAnomalyDetector(channels="continuous", **params).fit(X[:800])
-    assert det.channels_.tolist() == [0] and det.network_.encoder.stack.rnn.input_size == 1
+    front = det.network_.encoder.front  # the default encoder reads its input by convolution
+    assert det.channels_.tolist() == [0] and front.layers[0].in_features == front.kernel * 1
     scores = det.decision_function(test)
     assert 880 <= int(np.argmax(scores)) <= 930
     shares = det.explain(test).channel_shares
