@@ -198,3 +198,36 @@ def test_streamed_fit_memory_stays_flat_as_data_grows(tmp_path):
     small, large = (int(v) * 1024 for v in done.stdout.split())  # ru_maxrss: KiB on Linux
     data_growth = (50_000 - 5_000) * 64 * 4  # the float32 values alone: 11.5 MB
     assert large - small < 0.25 * data_growth, (small, large)
+
+
+def test_detector_trains_from_a_stream_of_windows(tmp_path):
+    """A detector fitted on series streamed from Parquet (each sequence one series) chooses the
+    same windows and learns the same weights as one fitted on the series in memory; it scores
+    only once calibrated."""
+    rng = np.random.default_rng(0)
+    t = np.arange(300)
+    series = [np.c_[np.sin(t / 6 + p), rng.integers(0, 2, 300)].astype(np.float32)
+              for p in rng.uniform(0, 3, 6)]  # a value and a binary flag per step
+    frame = pd.concat([pd.DataFrame({"id": i, "time": t, "value": s[:, 0], "flag": s[:, 1]})
+                       for i, s in enumerate(series)])
+    frame.to_parquet(tmp_path / "series.parquet", index=False, row_group_size=450)
+    dataset = ParquetDataset(tmp_path / "series.parquet", block_size=2)
+    assert dataset.n_blocks == 3
+    params = dict(window=16, hidden_size=8, latent_dim=4, epochs=2, max_train_windows=500,
+                  random_state=0, verbose=False, n_threads=1, device="cpu")
+    memory = ursa.SequenceAnomalyDetector(**params).fit(series)
+    streamed = ursa.SequenceAnomalyDetector(**params).fit(dataset)
+    assert streamed.channels_.tolist() == [0] == memory.channels_.tolist()  # the flag left out
+    for key, value in memory.network_.state_dict().items():
+        torch.testing.assert_close(streamed.network_.state_dict()[key], value)
+    assert streamed.threshold_ is None and not hasattr(streamed, "decision_scores_")
+    np.testing.assert_allclose(streamed.decision_function(series[0]),
+                               memory.decision_function(series[0]), rtol=1e-5)
+    with pytest.raises(ValueError, match="calibrate"):
+        streamed.predict(series[0])
+    streamed.calibrate(series[:2])
+    assert streamed.predict(series[0]).shape == (300,)
+    with pytest.raises(ValueError, match="window"):
+        ursa.SequenceAnomalyDetector(**{**params, "window": "auto"}).fit(dataset)
+    with pytest.raises(ValueError, match="calibrate"):
+        ursa.SequenceAnomalyDetector(**params).fit_predict(dataset)

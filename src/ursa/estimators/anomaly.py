@@ -11,6 +11,7 @@ import torch
 
 from .._params import Instance, Interval, Options
 from ..data import (
+    ParquetDataset,
     Sequences,
     SequenceScaler,
     as_series,
@@ -329,10 +330,13 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
             np.clip(period, AUTO_WINDOW_MIN, AUTO_WINDOW_MAX))
         return max(2, min(window, min(len(s) for s in series)))
 
-    def _training_windows(self, series: list[np.ndarray]) -> np.ndarray:
+    def _training_windows(self, series, lengths=None) -> np.ndarray:
         """Scaled training windows (n, window, modelled channels), at most ``max_train_windows``,
-        evenly spaced."""
-        per_series = [window_starts(len(s), self.window_, self.stride) for s in series]
+        evenly spaced. ``series`` is a list, or an iterable read once in the order of
+        ``lengths`` (a stream)."""
+        if lengths is None:
+            lengths = [len(s) for s in series]
+        per_series = [window_starts(int(n), self.window_, self.stride) for n in lengths]
         total = sum(len(p) for p in per_series)
         keep = np.arange(total)
         if total > self.max_train_windows:
@@ -355,8 +359,11 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
 
         Parameters
         ----------
-        X : array of shape (T,) or (T, n_features), a list of such arrays, or an array of shape
-            (n_series, T, n_features) (NaN-padded at the end for unequal lengths)
+        X : array of shape (T,) or (T, n_features), a list of such arrays, an array of shape
+            (n_series, T, n_features) (NaN-padded at the end for unequal lengths), or a
+            :class:`ursa.data.ParquetDataset` (each sequence one series, streamed a block at a
+            time; ``window`` must be a number, and ``threshold_`` is None until
+            :meth:`calibrate`, since the training series are not scored)
             Training series, assumed mostly normal. Each needs at least ``window`` steps.
         y : ignored
         resume : bool, default=False
@@ -377,6 +384,10 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         0/1 flags (PyOD; int64), one per step, laid out like :meth:`decision_function`'s
         scores (-1 on the padding of a 3-D array). Not scikit-learn's -1/1 per sample.
         """
+        if isinstance(X, ParquetDataset):
+            raise ValueError("fit_predict flags the training data, which a fit from a "
+                             "ParquetDataset does not score: fit, calibrate(X) on normal data "
+                             "that fits in memory, then predict.")
         if self.privacy is not None:
             raise ValueError("fit_predict flags the training data by a threshold set on it, "
                              "which a private fit does not do: fit, calibrate(X) on data you "
@@ -388,6 +399,8 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
 
     def _fit(self, X, resume: bool = False):
         """Fit; return the layout and lengths of ``X`` (:func:`ursa.data.as_series`)."""
+        if isinstance(X, ParquetDataset):
+            return self._fit_stream(X, resume)
         self._validate_params()
         budget = self._privacy_budget()
         if budget is not None and (self.window == "auto" or self.channels != "all"):
@@ -423,6 +436,62 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         self._set_decision_scores(None if budget is not None else
                                   np.concatenate([self._score_one(s)[0] for s in series]))
         return layout, lengths
+
+    def _fit_stream(self, dataset: ParquetDataset, resume: bool):
+        """Fit on the series of a :class:`ursa.data.ParquetDataset` (each sequence one series),
+        holding one block of series at a time: a pass for the scaler, the series' lengths and
+        which channels are binary, a pass to cut the training windows (at most
+        ``max_train_windows``, chosen as from data in memory), then training on them. The
+        training series are not scored (their scores would fill memory): ``threshold_`` is None
+        until :meth:`calibrate`."""
+        self._validate_params()
+        if self.privacy is not None or self.window == "auto":
+            raise ValueError(
+                "a ParquetDataset streams its series once per pass, so the fit cannot read a "
+                "whole series to choose window='auto', nor train privately; set window to a "
+                "number of steps and privacy=None, or read the series into memory.")
+        self._check_score_stride(self.window)
+        self.window_ = int(self.window)
+        self._set_input_width(dataset.n_features)
+        scaler = SequenceScaler(self.scaling)
+        binary = np.ones(dataset.n_features, dtype=bool)
+        lengths = []
+        for block in dataset.blocks():
+            seqs = block.sequences
+            short = np.flatnonzero(seqs.lengths < self.window_)
+            if len(short):
+                raise ValueError(f"{dataset.path}: series {block.start + int(short[0])} has "
+                                 f"{int(seqs.lengths[short[0]])} steps, fewer than window="
+                                 f"{self.window_}. Use a smaller window or longer series.")
+            valid = seqs.values[seqs.mask()]
+            if np.isnan(valid).any():
+                raise ValueError(f"{dataset.path}: a series of block {block.start} has a missing "
+                                 "value (NaN); the detector needs complete series. Fill or drop "
+                                 "the missing values first.")
+            scaler.partial_fit(seqs)
+            binary &= ((valid == 0) | (valid == 1)).all(axis=0)
+            lengths.extend(seqs.lengths.tolist())
+        self.scaler_ = scaler
+        every = np.arange(self.n_features_in_)
+        self.channels_ = every if self.channels == "all" or binary.all() else every[~binary]
+        if dataset.feature_names is not None:
+            self.feature_names_in_ = np.asarray(dataset.feature_names, dtype=object)
+        series = (seqs.values[i, : seqs.lengths[i]] for block in dataset.blocks()
+                  for seqs in [block.sequences] for i in range(seqs.n_sequences))
+        windows = self._training_windows(series, lengths)
+        device = self._device()
+        with self._fit_context() as rng:
+            network = self._build_network()
+            seqs = Sequences(windows, np.full(len(windows), self.window_, dtype=np.int64))
+            callbacks = self._callbacks(seqs, resume=resume)
+            config = replace(self._training_config(), max_steps=self.max_steps)
+            history = train(network, self._loss, seqs, config, rng=rng, device=device,
+                            callbacks=callbacks)
+        self.network_ = network
+        self._set_history(history)
+        self._set_privacy_spent(None)
+        self._set_decision_scores(None)
+        return None, np.asarray(lengths)
 
     # ------------------------------------------------------------------ scoring core
     def _window_errors(self, windows: np.ndarray, name: str = "X") -> np.ndarray:
