@@ -59,6 +59,12 @@ streamed = ursa.SequenceAutoencoder(**fits["autoencoder"][1]).fit(
     ParquetDataset(out + "/X.parquet", block_size=10))
 torch.save({"weights": streamed.network_.state_dict(), "history": list(streamed.history_)},
            f"{out}/streamed.rank{distributed.rank()}.pt")
+try:  # one block for two processes: refused (a process would have nothing to train on)
+    ursa.SequenceAutoencoder(**fits["autoencoder"][1]).fit(ParquetDataset(out + "/X.parquet"))
+except ValueError as exc:
+    assert "training block" in str(exc), exc
+else:
+    raise AssertionError("a streamed fit with fewer blocks than processes ran")
 try:  # private training adds noise per process: refused across processes
     ursa.SequenceAutoencoder(privacy={"epsilon": 3.0}, scaling=None, epochs=1,
                              verbose=False).fit(X)

@@ -188,10 +188,13 @@ class BaseSequenceEstimator(BaseEstimator):
         blocks = range(distributed.rank(), dataset.n_blocks, distributed.world_size())
         for block in dataset.blocks(blocks):
             scaler.partial_fit(block.sequences)
-        parts = distributed.gather(scaler.statistics()) if len(blocks) else []
-        if distributed.active():
+        if distributed.active():  # every process takes part, with or without blocks of its own
+            width = dataset.n_features
+            mine = scaler.statistics() if len(blocks) else np.stack(
+                [np.zeros(width), np.zeros(width), np.zeros(width),
+                 np.full(width, np.inf), np.full(width, -np.inf)])
             scaler = SequenceScaler(self.scaling)
-            for stats in parts:
+            for stats in distributed.gather(mine):
                 if stats[0].sum() > 0:
                     scaler.merge_statistics(stats)
         unseen = np.flatnonzero(scaler.n_samples_seen_ == 0)

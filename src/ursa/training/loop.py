@@ -265,6 +265,12 @@ def run(
             raise ValueError("a streamed fit trains by epochs, without privacy")
         n_blocks = len(seqs.block_sizes)
         n_val = _split_sizes(n_blocks, validation_fraction)
+        if n_blocks - n_val < distributed.world_size():
+            raise ValueError(
+                f"this streamed fit runs across {distributed.world_size()} processes but has "
+                f"{n_blocks - n_val} training block(s): each process needs one of its own. "
+                "Make the blocks smaller (block_size, and row groups of fewer rows) or use "
+                "fewer processes.")
         order = rng.permutation(n_blocks) if n_val else np.arange(n_blocks)
         batches = StreamedBatches(seqs, np.sort(order[n_val:]), batch_size, rng, device)
         val_data = StreamedBatches(seqs, np.sort(order[:n_val]), batch_size, rng, device) \
