@@ -421,18 +421,7 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
             padded[i, : len(s)] = s
         self.scaler_ = SequenceScaler(self.scaling).fit(Sequences(padded, lengths))
         del padded
-        windows = self._training_windows(series)
-        device = self._device()
-        with self._fit_context() as rng:
-            network = self._build_network()
-            seqs = Sequences(windows, np.full(len(windows), self.window_, dtype=np.int64))
-            callbacks = self._callbacks(seqs, resume=resume)
-            config = replace(self._training_config(), max_steps=self.max_steps)
-            history = train(network, self._loss, seqs, config,
-                            rng=rng, device=device, callbacks=callbacks, privacy=budget)
-        self.network_ = network
-        self._set_history(history)
-        self._set_privacy_spent(history.privacy_spent)
+        self._train_on(self._training_windows(series), resume, budget)
         self._set_decision_scores(None if budget is not None else
                                   np.concatenate([self._score_one(s)[0] for s in series]))
         return layout, lengths
@@ -478,7 +467,12 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
             self.feature_names_in_ = np.asarray(dataset.feature_names, dtype=object)
         series = (seqs.values[i, : seqs.lengths[i]] for block in dataset.blocks()
                   for seqs in [block.sequences] for i in range(seqs.n_sequences))
-        windows = self._training_windows(series, lengths)
+        self._train_on(self._training_windows(series, lengths), resume)
+        self._set_decision_scores(None)
+        return None, np.asarray(lengths)
+
+    def _train_on(self, windows: np.ndarray, resume: bool, budget=None) -> None:
+        """Train the network on scaled ``windows`` (privately within ``budget`` when given)."""
         device = self._device()
         with self._fit_context() as rng:
             network = self._build_network()
@@ -486,12 +480,10 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
             callbacks = self._callbacks(seqs, resume=resume)
             config = replace(self._training_config(), max_steps=self.max_steps)
             history = train(network, self._loss, seqs, config, rng=rng, device=device,
-                            callbacks=callbacks)
+                            callbacks=callbacks, privacy=budget)
         self.network_ = network
         self._set_history(history)
-        self._set_privacy_spent(None)
-        self._set_decision_scores(None)
-        return None, np.asarray(lengths)
+        self._set_privacy_spent(history.privacy_spent)
 
     # ------------------------------------------------------------------ scoring core
     def _window_errors(self, windows: np.ndarray, name: str = "X") -> np.ndarray:
