@@ -1,7 +1,8 @@
 """How close to the machine's limit a fit runs: the GEMM peak, and the FLOPs a fit performs.
 
 ``gemm_peak`` times square matrix products (one call of ``torch.mm`` per repeat, best of the
-repeats) in float32 and bfloat16. ``count_flops`` counts, while a fit runs, the multiply-adds of
+repeats) in float32 and bfloat16; ``gemm_rate`` the product of one recurrent step's hidden
+state by its recurrent weights, (batch x H) @ (H x g H), at an estimator's own shape. ``count_flops`` counts, while a fit runs, the multiply-adds of
 every recurrent and linear layer from the shapes each call sees: a recurrent layer with g gates
 (RNN 1, GRU 3, LSTM 4), input size I and hidden size H does 2 g H (I + H) FLOPs per step, per
 direction and per sequence; a linear layer 2 I O per row. A call made with gradients on is counted
@@ -31,6 +32,29 @@ def gemm_peak(dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float:
         torch.mm(a, b)
         best = min(best, time.perf_counter() - started)
     return 2 * size**3 / best / 1e9
+
+
+def gemm_rate(m: int, k: int, n: int, dtype: torch.dtype = torch.float32,
+              seconds: float = 0.3) -> float:
+    """GFLOP/s of repeated (m x k) @ (k x n) products in ``dtype``, the median of 5 timings of
+    enough calls to last about ``seconds`` each: the ceiling for a recurrent step whose hidden
+    product has this shape (one such product per step, each waiting for the last)."""
+    a = torch.randn(m, k).to(dtype)
+    b = torch.randn(k, n).to(dtype)
+    torch.mm(a, b)
+    started, calls = time.perf_counter(), 0
+    while time.perf_counter() - started < 0.05:
+        torch.mm(a, b)
+        calls += 1
+    calls = max(1, int(calls * seconds / 0.05))
+    timings = []
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(calls):
+            torch.mm(a, b)
+        timings.append((time.perf_counter() - started) / calls)
+    timings.sort()
+    return 2 * m * k * n / timings[2] / 1e9
 
 
 def _recurrent_flops(module: nn.RNNBase, x: torch.Tensor) -> float:
