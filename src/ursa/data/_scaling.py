@@ -74,10 +74,8 @@ class SequenceScaler:
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = np.where(count > 0, np.nansum(valid, axis=0) / np.maximum(count, 1), 0.0)
             m2 = np.nansum((valid - mean) ** 2, axis=0)
-        filled = np.where(observed, valid, np.nan)
-        low = np.where(count > 0, np.nanmin(np.where(observed, filled, np.inf), axis=0), np.inf)
-        high = np.where(count > 0, np.nanmax(np.where(observed, filled, -np.inf), axis=0),
-                        -np.inf)
+        low = np.where(observed, valid, np.inf).min(axis=0, initial=np.inf)
+        high = np.where(observed, valid, -np.inf).max(axis=0, initial=-np.inf)
         return self.merge_statistics(np.stack([count, mean, m2, low, high]))
 
     def statistics(self) -> np.ndarray:

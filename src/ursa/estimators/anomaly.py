@@ -415,7 +415,8 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         self.window_ = self._resolve_window(series)
         self._check_score_stride(self.window_)
         self._set_input_width(series[0].shape[1])
-        self.channels_ = self._select_channels(series)
+        self.channels_ = self._select_channels(
+            np.logical_and.reduce([_binary(s) for s in series]))
         padded = np.zeros((len(series), int(lengths.max()), self.n_features_in_), dtype=np.float32)
         for i, s in enumerate(series):
             padded[i, : len(s)] = s
@@ -441,11 +442,10 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
                 "number of steps and privacy=None, or read the series into memory.")
         self._check_score_stride(self.window)
         self.window_ = int(self.window)
-        self._set_input_width(dataset.n_features)
-        scaler = SequenceScaler(self.scaling)
         binary = np.ones(dataset.n_features, dtype=bool)
         lengths = []
-        for block in dataset.blocks():
+
+        def visit(block):
             seqs = block.sequences
             short = np.flatnonzero(seqs.lengths < self.window_)
             if len(short):
@@ -457,14 +457,12 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
                 raise ValueError(f"{dataset.path}: a series of block {block.start} has a missing "
                                  "value (NaN); the detector needs complete series. Fill or drop "
                                  "the missing values first.")
-            scaler.partial_fit(seqs)
-            binary &= ((valid == 0) | (valid == 1)).all(axis=0)
+            np.logical_and(binary, _binary(valid), out=binary)
             lengths.extend(seqs.lengths.tolist())
-        self.scaler_ = scaler
-        every = np.arange(self.n_features_in_)
-        self.channels_ = every if self.channels == "all" or binary.all() else every[~binary]
-        if dataset.feature_names is not None:
-            self.feature_names_in_ = np.asarray(dataset.feature_names, dtype=object)
+
+        # Every process reads every block: the training windows are cut from all the series.
+        self._stream_data(dataset, visit=visit, shared=False)
+        self.channels_ = self._select_channels(binary)
         series = (seqs.values[i, : seqs.lengths[i]] for block in dataset.blocks()
                   for seqs in [block.sequences] for i in range(seqs.n_sequences))
         self._train_on(self._training_windows(series, lengths), resume)
@@ -639,14 +637,14 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
             step_shares=step_shares.astype(np.float64),
         )
 
-    def _select_channels(self, series: list[np.ndarray]) -> np.ndarray:
+    def _select_channels(self, binary: np.ndarray) -> np.ndarray:
         """Indices of the channels the autoencoder models: all, or with "continuous" those
-        whose training values are not all 0 or 1 (all of them if every channel is binary)."""
+        whose training values are not all 0 or 1 (``binary``, per channel; all of them if every
+        channel is binary)."""
         every = np.arange(self.n_features_in_)
-        if self.channels == "all":
+        if self.channels == "all" or binary.all():
             return every
-        binary = np.logical_and.reduce([((s == 0) | (s == 1)).all(axis=0) for s in series])
-        return every[~binary] if (~binary).any() else every
+        return every[~binary]
 
     def _windows_at(self, view: np.ndarray, starts: np.ndarray) -> np.ndarray:
         """The raw windows (n, window, modelled channels) at ``starts`` of ``view``, a series'
@@ -693,3 +691,8 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         self._check_is_fitted()
         self._check_score_stride(self.window_)
         return StreamingScorer(self)
+
+
+def _binary(values: np.ndarray) -> np.ndarray:
+    """Per channel (last axis), whether every value of ``values`` is 0 or 1."""
+    return ((values == 0) | (values == 1)).reshape(-1, values.shape[-1]).all(axis=0)

@@ -174,10 +174,12 @@ class BaseSequenceEstimator(BaseEstimator):
         self.scaler_ = SequenceScaler(self.scaling).fit(seqs)
         return self.scaler_.transform(seqs)
 
-    def _stream_data(self, dataset: ParquetDataset) -> "_ScaledBlocks":
+    def _stream_data(self, dataset: ParquetDataset, visit=None,
+                     shared: bool = True) -> "_ScaledBlocks":
         """Fit from a :class:`ursa.data.ParquetDataset`: the input width and the scaler, in one
-        pass over the blocks (across processes, each reads its share of them and the statistics
-        are merged), and the scaled view the loop streams from."""
+        pass over the blocks (with ``shared``, across processes, each reads its share of them
+        and the statistics are merged; without, each reads them all), and the scaled view the
+        loop streams from. ``visit(block)``, when given, sees every block read in the pass."""
         if getattr(self, "privacy", None) is not None:
             raise ValueError("privacy is set, but X is a ParquetDataset: private training "
                              "samples every sequence independently at each step, which needs "
@@ -185,10 +187,13 @@ class BaseSequenceEstimator(BaseEstimator):
         distributed.join(self._device())
         self._set_input_width(dataset.n_features)
         scaler = SequenceScaler(self.scaling)
-        blocks = range(distributed.rank(), dataset.n_blocks, distributed.world_size())
+        blocks = range(distributed.rank(), dataset.n_blocks, distributed.world_size()) \
+            if shared else range(dataset.n_blocks)
         for block in dataset.blocks(blocks):
+            if visit is not None:
+                visit(block)
             scaler.partial_fit(block.sequences)
-        if distributed.active():  # every process takes part, with or without blocks of its own
+        if shared and distributed.active():  # every process takes part, blocks of its own or not
             width = dataset.n_features
             mine = scaler.statistics() if len(blocks) else np.stack(
                 [np.zeros(width), np.zeros(width), np.zeros(width),

@@ -16,9 +16,9 @@ How a step is shared:
   done once after the backward pass because objectives call their networks' methods other than
   ``forward`` and a GAN step updates several networks. The global batch is ``batch_size``
   whatever the number of processes, so the learning rate needs no rescaling.
-- Losses are averaged across processes at every step (:func:`global_means`), so that every
-  process records the same history, stops early at the same epoch and meets a diverging loss at
-  the same step.
+- Losses are averaged across processes at every step (in the gradients' all-reduce, or by
+  :func:`global_means` for a step that reports them apart), so that every process records the
+  same history, stops early at the same epoch and meets a diverging loss at the same step.
 
 Only rank 0 writes checkpoints, progress bars and model files (:func:`is_writer`).
 """
@@ -38,6 +38,7 @@ __all__ = ["Averaged", "Share", "active", "average_gradients", "barrier", "batch
            "batch_total", "broadcast_seed", "check_same_data", "gather", "global_means",
            "global_sums", "is_writer", "join", "launched", "local_device", "local_rows", "rank",
            "shard", "world_size"]
+
 
 def _dist():
     return torch.distributed if torch.distributed.is_available() else None

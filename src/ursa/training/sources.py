@@ -116,41 +116,36 @@ class StreamedBatches:
         self._pending = self._generate(order[distributed.rank()::world], size, seed)
         return self._left
 
+    def _block(self, k) -> tuple[DeviceData, Sequences]:
+        """Block ``k`` on the device, its positions those in the training data."""
+        seqs = self.source.read_block(int(k))
+        start = int(self.source.block_starts[k])
+        return DeviceData(seqs, start + np.arange(seqs.n_sequences), self.device), seqs
+
     def _generate(self, mine, size: int, seed: int | None):
         for k in mine:
-            seqs = self.source.read_block(int(k))
-            values, lengths = seqs.tensors(self.device)
+            data, seqs = self._block(k)
             rng = self.rng if seed is None else np.random.default_rng([seed, int(k)])
-            start = int(self.source.block_starts[k])
             for index in iter_batches(seqs, size, rng):
-                longest = int(seqs.lengths[index].max())
-                idx = torch.from_numpy(index).to(self.device)
-                yield values[idx, :longest], lengths[idx], start + index
+                yield data.batch(index)
 
     def next_batch(self):
         if self._left <= 0:
             raise RuntimeError("next_batch called past the end of the pass")
         self._left -= 1
         values, lengths, positions = next(self._pending)
-        if distributed.active():
-            total = int(distributed.global_sums(len(positions))[0])
-            share = distributed.Share(0, len(positions), total, len(positions) / total)
-        else:
-            share = distributed.Share(0, len(positions), len(positions), 1.0)
+        n = len(positions)
+        total = int(distributed.global_sums(n)[0])  # n itself in one process
         if self._left == 0:
             self._pending = None
-        return values, lengths, positions, share
+        return values, lengths, positions, distributed.Share(0, n, total, n / total)
 
     def batches(self, batch_size: int) -> Iterator[tuple]:
         """This process's part of the blocks (every ``world_size``-th), in order."""
         for k in self.blocks[distributed.rank()::distributed.world_size()]:
-            seqs = self.source.read_block(int(k))
-            start = int(self.source.block_starts[k])
+            data, seqs = self._block(k)
             for index in iter_batches(seqs, batch_size):
-                longest = int(seqs.lengths[index].max())
-                values, lengths = Sequences(seqs.values[index, :longest],
-                                            seqs.lengths[index]).tensors(self.device)
-                yield values, lengths, start + index
+                yield data.batch(index)
 
     # Checkpoints are taken at the end of an epoch, between passes: nothing is pending then.
     def state_dict(self) -> dict:
