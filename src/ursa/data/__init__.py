@@ -8,6 +8,9 @@ clusterer's pooling summarises each window's observed values (a window with none
 missing), the reconstruction losses leave it out (a step with every feature missing counts like
 padding), and the recurrent encoder reads it as the training mean (0 in the scaled space).
 Without ``allow_nan`` it is refused with an error naming the sequence, step and feature.
+
+Token sequences (lists of strings or of integers, :class:`TokenSequences`) are encoded by a
+fitted :class:`Vocabulary` into the same form: one channel of ids, 0 after each end.
 """
 
 from ._batching import batch_rows, map_rows
@@ -28,6 +31,7 @@ from ._parquet import Block, ParquetDataset
 from ._scaling import SCALINGS, SequenceScaler
 from ._sequences import ChannelsFirstWarning, Sequences, as_sequences, input_kind, restore_layout
 from ._series import as_points, as_series, restore_series_layout
+from ._tokens import TokenSequences, Vocabulary, is_token_input, read_tokens
 from ._tables import read_csv, read_parquet, table_columns, to_frame, write_csv, write_parquet
 from ._ts import read_ts
 from ._windows import dominant_period, sliding_windows, window_starts, windows_to_steps
@@ -42,6 +46,8 @@ __all__ = [
     "SequenceScaler",
     "Sequences",
     "TABLE_EXTENSIONS",
+    "TokenSequences",
+    "Vocabulary",
     "as_points",
     "as_sequences",
     "as_series",
@@ -49,6 +55,7 @@ __all__ = [
     "format_of",
     "dominant_period",
     "input_kind",
+    "is_token_input",
     "map_rows",
     "read_csv",
     "read_dataset",
@@ -56,6 +63,7 @@ __all__ = [
     "read_numpy",
     "read_parquet",
     "read_sequences",
+    "read_tokens",
     "read_ts",
     "restore_layout",
     "restore_series_layout",

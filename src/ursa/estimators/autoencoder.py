@@ -273,10 +273,16 @@ class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, ExplainMixin,
         Returns
         -------
         float32 array laid out like ``X`` (same lengths; NaN after each end in a padded array),
-        or a list of float32 arrays for a list, in the original scale.
+        or a list of float32 arrays for a list, in the original scale. For token sequences, a
+        list of token lists: the most likely token at each step.
         """
         seqs = self._validate_data(X, reset=False)
         network = self._unscaled_network()
+        if self._tokens:  # the most likely token at each step
+            (ids,) = self._map_batches(
+                seqs, lambda v, n: (network(v, n)[0].argmax(-1),), per_step=(True,),
+                network=network)
+            return self.vocabulary_.decode(ids, seqs.lengths)
         (values,) = self._map_batches(
             seqs, lambda v, n: (network(v, n)[0],), per_step=(True,), network=network
         )
@@ -287,7 +293,8 @@ class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, ExplainMixin,
 
         Returns
         -------
-        ndarray of shape (n, n_timesteps, n_features), float32, in the original scale.
+        ndarray of shape (n, n_timesteps, n_features), float32, in the original scale; for
+        token sequences, a list of ``n`` token lists (the most likely token at each step).
         """
         self._check_is_fitted()
         Z = np.asarray(Z, dtype=np.float32)
@@ -302,10 +309,13 @@ class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, ExplainMixin,
         device = next(network.parameters()).device
 
         def decode(rows):
-            return (network.decoder(torch.from_numpy(Z[rows]).to(device), n_timesteps).cpu().numpy(),)
+            out = network.decoder(torch.from_numpy(Z[rows]).to(device), n_timesteps)
+            return ((out.argmax(-1) if self._tokens else out).cpu().numpy(),)
 
         with self._threads(), torch.inference_mode():
             (out,) = map_rows(len(Z), self.predict_batch_size, decode)
+        if self._tokens:
+            return self.vocabulary_.decode(out, np.full(len(Z), n_timesteps))
         return out
 
     def _errors(self, X, per_step: bool = True):
@@ -335,7 +345,8 @@ class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, ExplainMixin,
         return seqs, out  # (n, max_length) zero on padding, or (n,)
 
     def step_errors(self, X):
-        """Per-step reconstruction error (squared error averaged over features, scaled data).
+        """Per-step reconstruction error (squared error averaged over features, scaled data;
+        for token sequences, the negative log-likelihood of each step's token).
 
         Returns
         -------
@@ -351,7 +362,8 @@ class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, ExplainMixin,
 
     def decision_function(self, X) -> np.ndarray:
         """Per-sequence reconstruction error: the squared error of the scaled data averaged over
-        each sequence's valid steps and its features. Higher = more abnormal (PyOD).
+        each sequence's valid steps and its features (for token sequences, the mean negative
+        log-likelihood of its tokens). Higher = more abnormal (PyOD).
 
         Returns
         -------

@@ -15,7 +15,17 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 from .._params import Instance, Interval, Options, check_params, fit_seed
-from ..data import SCALINGS, ParquetDataset, Sequences, SequenceScaler, as_sequences, map_rows
+from ..data import (
+    SCALINGS,
+    ParquetDataset,
+    Sequences,
+    SequenceScaler,
+    TokenSequences,
+    Vocabulary,
+    as_sequences,
+    is_token_input,
+    map_rows,
+)
 from ..networks import CELLS, ENCODERS, RecurrentConfig
 from ..persistence import check_device_here, save_model
 from ..training import (
@@ -149,13 +159,44 @@ class BaseSequenceEstimator(BaseEstimator):
             self.privacy_spent_ = spent
 
     def _validate_data(self, X, *, reset: bool, name: str = "X") -> Sequences:
+        """``X`` as :class:`Sequences`. Token sequences (:func:`ursa.data.is_token_input`)
+        become ids: at fit through a vocabulary fitted on them (``vocabulary_``), later through
+        that one."""
         allow_nan = self._missing_values
         if reset:
+            if is_token_input(X):
+                return self._fit_vocabulary(X, name)
+            self.__dict__.pop("vocabulary_", None)
             seqs = as_sequences(X, name=name, allow_nan=allow_nan)
             self._set_input_width(seqs.n_features)
             return seqs
         self._check_is_fitted()
+        if self._tokens and not isinstance(X, Sequences):
+            return self.vocabulary_.encode(X, name)
+        if not self._tokens and isinstance(X, (list, tuple)) and is_token_input(X):
+            raise TypeError(f"{name} holds token sequences, but this {type(self).__name__} was "
+                            "fitted on numeric sequences; pass numeric data, or refit on tokens.")
         return as_sequences(X, name=name, n_features=self.n_features_in_, allow_nan=allow_nan)
+
+    @property
+    def _tokens(self) -> bool:
+        """Whether the estimator was fitted on token sequences."""
+        return getattr(self, "vocabulary_", None) is not None
+
+    def _fit_vocabulary(self, X, name: str) -> Sequences:
+        """Fit ``vocabulary_`` on token sequences ``X`` (or take the one they carry) and encode
+        them."""
+        if getattr(self, "privacy", None) is not None:
+            raise ValueError(f"privacy is set, but {name} holds token sequences: private "
+                             "training of the token embedding is not supported. Train on "
+                             "tokens without privacy, or on numeric features.")
+        given = getattr(X, "vocabulary", None) if isinstance(X, TokenSequences) else None
+        vocabulary = given if given is not None and hasattr(given, "tokens_") else \
+            (given if given is not None else Vocabulary()).fit(X, name)
+        seqs = vocabulary.encode(X, name)
+        self.vocabulary_ = vocabulary
+        self._set_input_width(1)
+        return seqs
 
     def _set_input_width(self, n_features: int) -> None:
         """A fit's ``n_features_in_``. The feature names of an earlier fit's data go: whoever
@@ -171,7 +212,8 @@ class BaseSequenceEstimator(BaseEstimator):
             )
 
     def _fit_scaler(self, seqs: Sequences) -> Sequences:
-        self.scaler_ = SequenceScaler(self.scaling).fit(seqs)
+        # Token ids are not scaled (the identity scaler keeps the pipeline one).
+        self.scaler_ = SequenceScaler(None if self._tokens else self.scaling).fit(seqs)
         return self.scaler_.transform(seqs)
 
     def _stream_data(self, dataset: ParquetDataset, visit=None,
@@ -271,9 +313,13 @@ class BaseSequenceEstimator(BaseEstimator):
 
     def _recurrent_config(self, input_size: int | None = None) -> RecurrentConfig:
         """The recurrent settings every estimator shares (cell, hidden_size, num_layers,
-        bidirectional, dropout), reading ``input_size`` features per step (default: the data's)."""
+        bidirectional, dropout), reading ``input_size`` features per step (default: the data's).
+        Token ids are read through an embedding of ``hidden_size`` values per token."""
+        if self._tokens:
+            input_size = self.hidden_size
         return RecurrentConfig(
             input_size=self.n_features_in_ if input_size is None else input_size,
+            vocab_size=len(self.vocabulary_) if self._tokens else 0,
             hidden_size=self.hidden_size,
             num_layers=self.num_layers,
             cell=self.cell,
@@ -434,6 +480,8 @@ class BaseSequenceEstimator(BaseEstimator):
             document["feature_names_in"] = _feature_names(names, self.n_features_in_)
         if getattr(self, "privacy_spent_", None) is not None:
             document["privacy_spent"] = self.privacy_spent_
+        if self._tokens:
+            document["vocabulary"] = self.vocabulary_.get_state()
         return document, arrays
 
     @classmethod
@@ -469,6 +517,9 @@ class BaseSequenceEstimator(BaseEstimator):
         if document.get("feature_names_in") is not None:
             self.feature_names_in_ = np.asarray(
                 _feature_names(document["feature_names_in"], self.n_features_in_), dtype=object)
+        self.__dict__.pop("vocabulary_", None)
+        if document.get("vocabulary") is not None:
+            self.vocabulary_ = Vocabulary.from_state(document["vocabulary"])
         weights = {k[len("network."):]: v for k, v in arrays.items() if k.startswith("network.")}
         # Check the saved weights against the saved parameters on the "meta" device first (no
         # memory is allocated there), so that a hostile file cannot make us build a huge network.

@@ -19,6 +19,7 @@ from .recurrent import (
 )
 from .losses import (
     bce_towards,
+    categorical,
     covariance_loss,
     feature_mmd_loss,
     mask_mse,
@@ -27,6 +28,7 @@ from .losses import (
     mmd_loss,
     moment_loss,
     step_errors,
+    token_nll,
 )
 
 __all__ = [
@@ -47,6 +49,7 @@ __all__ = [
     "last_valid",
     "make_rnn",
     "bce_towards",
+    "categorical",
     "covariance_loss",
     "feature_mmd_loss",
     "mask_mse",
@@ -56,5 +59,6 @@ __all__ = [
     "moment_loss",
     "reverse_padded",
     "step_errors",
+    "token_nll",
     "step_mask",
 ]

@@ -43,9 +43,29 @@ def _observed_errors(prediction: torch.Tensor, target: torch.Tensor, lengths: to
     return errors * weights, weights
 
 
+def categorical(prediction: torch.Tensor, target: torch.Tensor) -> bool:
+    """Whether ``prediction`` holds logits over token ids for a ``target`` of ids: a network
+    that reads tokens emits one logit per vocabulary entry (wider than the one id it rebuilds),
+    where a numeric one emits at most as many values as its target has features."""
+    return prediction.size(-1) > target.size(-1) == 1
+
+
+def token_nll(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Negative log-likelihood of each step's id: logits (batch, time, vocab), ids (batch,
+    time, 1) -> (batch, time), computed in float32."""
+    return F.cross_entropy(logits.float().transpose(1, 2), target[..., 0].long(),
+                           reduction="none")
+
+
 def step_errors(prediction: torch.Tensor, target: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Squared error averaged over features: (batch, time); zero on padding. NaN in ``target``
-    marks a missing value, left out of the mean (zero where a whole step is missing)."""
+    marks a missing value, left out of the mean (zero where a whole step is missing). For token
+    ids (:func:`categorical`), each step's negative log-likelihood instead."""
+    if categorical(prediction, target):
+        errors = token_nll(prediction, target)
+        if bool((lengths == target.size(1)).all()):
+            return errors
+        return errors * step_mask(lengths, target.size(1))
     if bool(torch.isnan(target).any()):
         return _observed_errors(prediction, target, lengths)[0]
     errors = (prediction - target).pow(2).mean(dim=-1)  # (batch, time)
@@ -56,7 +76,12 @@ def step_errors(prediction: torch.Tensor, target: torch.Tensor, lengths: torch.T
 
 def masked_mse(prediction: torch.Tensor, target: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Mean squared error over the valid steps of every sequence in the batch. NaN in ``target``
-    marks a missing value, which counts neither as error nor as a step."""
+    marks a missing value, which counts neither as error nor as a step. For token ids
+    (:func:`categorical`), the mean negative log-likelihood (cross-entropy) instead."""
+    if categorical(prediction, target):
+        if _PER_SEQUENCE.get():
+            return (step_errors(prediction, target, lengths).sum(1) / lengths).mean()
+        return step_errors(prediction, target, lengths).sum() / lengths.sum()
     if bool(torch.isnan(target).any()):
         errors, weights = _observed_errors(prediction, target, lengths)
         if _PER_SEQUENCE.get():

@@ -47,6 +47,9 @@ class RecurrentConfig:
     cell: str = "gru"  # GRU: LSTM-like quality at ~3/4 of its cost
     bidirectional: bool = False
     dropout: float = 0.0  # between stacked layers only, as in torch
+    # Token input: ids in [0, vocab_size) read through an embedding of input_size values (id 0
+    # pads). 0 for numeric input, read as input_size features per step.
+    vocab_size: int = 0
 
     def __post_init__(self):
         if self.cell not in CELLS:
@@ -255,6 +258,10 @@ class RecurrentEncoder(nn.Module):
         conv, attention = encoder_parts(kind)
         self.kind, self.sphere = kind, sphere
         self.summary = "attention" if attention else summary
+        # Token ids become vectors before anything else reads them.
+        self.embed = (nn.Embedding(config.vocab_size, config.input_size, padding_idx=0)
+                      if config.vocab_size else None)
+        config = replace(config, vocab_size=0)
         self.front = ConvFrontEnd(config.input_size, config.hidden_size) if conv else None
         if conv:
             config = replace(config, input_size=self.front.output_size)
@@ -273,6 +280,8 @@ class RecurrentEncoder(nn.Module):
     def states(self, x: torch.Tensor, lengths: torch.Tensor):
         """The recurrent outputs (batch, time', output_size), summary state (batch, output_size)
         and lengths (batch,) after the front-end (time' = ceil(time / stride))."""
+        if self.embed is not None:
+            x = self.embed(x[..., 0].long())
         if self.front is not None:
             x, lengths = self.front(x, lengths)
         outputs, last = self.stack(x, lengths)
@@ -344,7 +353,7 @@ class SequenceAutoencoderNet(nn.Module):
         super().__init__()
         self.encoder = RecurrentEncoder(config, latent_dim, summary, sphere, kind)
         self.decoder = RecurrentDecoder(
-            latent_dim, output_size or config.input_size, config.hidden_size, config.num_layers,
+            latent_dim, output_size or config.vocab_size or config.input_size, config.hidden_size, config.num_layers,
             config.cell, config.dropout, self.encoder.stride,
         )
 
@@ -364,6 +373,8 @@ def fold_input_scaling(encoder: RecurrentEncoder | RecurrentStack, offset: torch
     the data; results match to float rounding.
     """
     if isinstance(encoder, RecurrentEncoder):
+        if encoder.embed is not None:  # token ids are never scaled
+            return
         if encoder.front is not None:
             encoder.front.offset.copy_(offset)
             encoder.front.scale.copy_(scale)
