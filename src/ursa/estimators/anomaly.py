@@ -21,7 +21,7 @@ from ..data import (
     sliding_windows,
     window_starts,
 )
-from ..networks import SequenceAutoencoderNet
+from ..networks import NextStepNet, SequenceAutoencoderNet
 from ..persistence import register
 from ..training import train
 from ._explain import Explanation
@@ -117,13 +117,29 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
     The defaults are the settings measured on the NAB and UCR series of the anomaly benchmark
     (``benchmarks/RESULTS.md``).
 
+    **Sessions** (``window=None``): each sequence is one sample, such as the log keys of one
+    session (DeepLog's task) or a short recording. A session is scored by a recurrent next-step
+    model (:class:`ursa.networks.NextStepNet`) rather than the autoencoder: each step's score is
+    the error of predicting it from the steps before it, so an order, a value or an ending that
+    normal sessions never show scores high, where an autoencoder could rebuild it from its code.
+    :meth:`step_scores` gives one score per step, ``decision_function`` one per session (see
+    ``session_score``), and the threshold is set on the training sessions' scores. Token
+    sequences (:class:`ursa.data.TokenSequences`, or lists of strings) are read through a
+    vocabulary fitted at ``fit`` (``vocabulary_``): a step's score is the negative
+    log-likelihood of its token (a token never seen in training maps to the unknown id and
+    scores high), and the end of a session is predicted as one more step, whose score is added
+    to the last token's.
+
     Parameters
     ----------
-    window : int or "auto", default=64
+    window : int, "auto" or None, default=64
         Steps per window: the context the autoencoder rebuilds, and the shortest series
         accepted. It should span what makes a stretch normal (a period or more of a periodic
         signal). "auto" uses the training series' dominant period (autocorrelation) within
-        [16, 256], or 64 when it has none; the window used is ``window_``.
+        [16, 256], or 64 when it has none; the window used is ``window_``. None scores whole
+        sequences (sessions, see above) with a next-step model of every channel, which has no
+        use for ``encoder``, ``latent_dim``, ``bidirectional``, ``channels`` or the window
+        settings.
     stride : int, default=1
         Steps between training windows. 1 trains on every window the series hold
         (``max_train_windows`` bounds how many); a larger stride trains on fewer.
@@ -135,6 +151,10 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         Window-to-step reduction (see above). "window" ranked the labelled anomalies of the
         benchmark higher: their labelled ranges are wide, and a window's mean error is steadier
         than one step's error.
+    session_score : {"max", "mean"}, default="max"
+        With ``window=None``, a session's score: its highest step score (DeepLog's rule: a
+        session is as abnormal as its most surprising step; one odd step in a long session
+        is not averaged away) or the mean of its step scores.
     channels : {"continuous", "all"}, default="continuous"
         Which channels the autoencoder models and scores: only those that are not binary in the
         training series (every value 0 or 1, such as one-hot command flags; all of them when
@@ -281,16 +301,17 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
     """
 
     # Files written before ``channels`` existed modelled every channel.
-    _OLDER_FILES_PARAMS = {"channels": "all", "encoder": "rnn"}
+    _OLDER_FILES_PARAMS = {"channels": "all", "encoder": "rnn", "session_score": "max"}
 
     _parameter_constraints = {
         **COMMON_CONSTRAINTS,
         **PRIVACY_CONSTRAINTS,
-        "window": [Interval(int, 2), Options(("auto",))],
+        "window": [Interval(int, 2), Options(("auto",)), None],
         "channels": [Options(CHANNEL_CHOICES)],
         "stride": [Interval(int, 1)],
         "score_stride": [Interval(int, 1)],
         "score_reduction": [Options(REDUCTIONS)],
+        "session_score": [Options(("max", "mean"))],
         "max_train_windows": [Interval(int, 1)],
         "max_steps": [Interval(int, 1), None],
         **OUTLIER_CONSTRAINTS,
@@ -298,7 +319,8 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
     }
 
     def __init__(
-        self, window=64, stride=1, score_stride=4, score_reduction="window", channels="continuous",
+        self, window=64, stride=1, score_stride=4, score_reduction="window", session_score="max",
+        channels="continuous",
         cell="gru", hidden_size=32, num_layers=1, bidirectional=False, dropout=0.0,
         encoder="conv-rnn", latent_dim=16, epochs=20, max_steps=None, batch_size=128,
         learning_rate=5e-3, max_grad_norm=1.0, validation_fraction=0.1, patience=5,
@@ -310,7 +332,9 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         self._init_params(locals())
 
     # ------------------------------------------------------------------ fitting
-    def _check_score_stride(self, window: int) -> None:
+    def _check_score_stride(self, window: int | None) -> None:
+        if window is None:  # sessions: no windows
+            return
         stride = self.score_stride
         if (isinstance(stride, bool) or not isinstance(stride, Integral)
                 or not 1 <= stride <= window):
@@ -393,6 +417,8 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
                              "which a private fit does not do: fit, calibrate(X) on data you "
                              "may use, then predict.")
         layout, lengths = self._fit(X)
+        if layout == "sessions":
+            return self._flags(self.decision_scores_)
         ends = np.cumsum(lengths)[:-1]
         scores = restore_series_layout(np.split(self.decision_scores_, ends), layout, lengths)
         return self._flags(scores)
@@ -408,6 +434,8 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
                 "privacy needs window set to a number of steps and channels='all' (got window="
                 f"{self.window!r}, channels={self.channels!r}): 'auto' and 'continuous' are "
                 "chosen by reading the training data, outside the privacy budget.")
+        if self.window is None:
+            return self._fit_sessions(X, resume, budget)
         if self.window != "auto":
             self._check_score_stride(self.window)
         series, layout, lengths = as_series(
@@ -422,7 +450,7 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
             padded[i, : len(s)] = s
         self.scaler_ = SequenceScaler(self.scaling).fit(Sequences(padded, lengths))
         del padded
-        self._train_on(self._training_windows(series), resume, budget)
+        self._train_on(self._window_sequences(self._training_windows(series)), resume, budget)
         self._set_decision_scores(None if budget is not None else
                                   np.concatenate([self._score_one(s)[0] for s in series]))
         return layout, lengths
@@ -465,16 +493,44 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         self.channels_ = self._select_channels(binary)
         series = (seqs.values[i, : seqs.lengths[i]] for block in dataset.blocks()
                   for seqs in [block.sequences] for i in range(seqs.n_sequences))
-        self._train_on(self._training_windows(series, lengths), resume)
+        self._train_on(self._window_sequences(self._training_windows(series, lengths)), resume)
         self._set_decision_scores(None)
         return None, np.asarray(lengths)
 
-    def _train_on(self, windows: np.ndarray, resume: bool, budget=None) -> None:
-        """Train the network on scaled ``windows`` (privately within ``budget`` when given)."""
+    def _fit_sessions(self, X, resume: bool, budget):
+        """Fit with ``window=None``: every sequence of ``X`` is one sample, rebuilt whole."""
+        seqs = self._validate_data(X, reset=True)
+        self.window_ = None
+        self.channels_ = np.arange(self.n_features_in_)
+        self._train_on(self._fit_scaler(seqs), resume, budget)
+        self._set_decision_scores(None if budget is not None else self._session_scores(seqs))
+        return "sessions", seqs.lengths
+
+    def _validate_data(self, X, *, reset: bool, name: str = "X") -> Sequences:
+        """Sessions of tokens get one more step, id 0, after their last token: the model
+        predicts where a session ends (:class:`ursa.networks.NextStepNet`)."""
+        seqs = super()._validate_data(X, reset=reset, name=name)
+        if not self._tokens or isinstance(X, Sequences):
+            return seqs
+        values = np.pad(seqs.values, ((0, 0), (0, 1), (0, 0)))  # id 0 after each end
+        return Sequences(values, seqs.lengths + 1)
+
+    def _session_scores(self, X) -> np.ndarray:
+        """One score per session: the highest or the mean of its step scores."""
+        if self.session_score == "mean":
+            return self._errors(X, per_step=False)[1]
+        seqs, errors = self._errors(X)  # (n, max_length), zero on padding
+        errors[np.isnan(seqs.values).all(-1)] = 0.0  # a step with every feature missing
+        return errors.max(axis=1).astype(np.float64)
+
+    def _window_sequences(self, windows: np.ndarray) -> Sequences:
+        return Sequences(windows, np.full(len(windows), self.window_, dtype=np.int64))
+
+    def _train_on(self, seqs: Sequences, resume: bool, budget=None) -> None:
+        """Train the network on scaled sequences (privately within ``budget`` when given)."""
         device = self._device()
         with self._fit_context() as rng:
             network = self._build_network()
-            seqs = Sequences(windows, np.full(len(windows), self.window_, dtype=np.int64))
             callbacks = self._callbacks(seqs, resume=resume)
             config = replace(self._training_config(), max_steps=self.max_steps)
             history = train(network, self._loss, seqs, config, rng=rng, device=device,
@@ -556,26 +612,60 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
                 np.concatenate(window_steps))
 
     # ------------------------------------------------------------------ public scoring
-    def _validated(self, X):
+    def _require_windows(self, what: str) -> None:
         self._check_is_fitted()
+        if self.window_ is None:
+            raise ValueError(f"{what} reads windows of long series, but this detector was fitted "
+                             "with window=None (whole sequences): use decision_function and "
+                             "step_scores.")
+
+    def _validated(self, X, what: str = "this"):
+        self._require_windows(what)
         self._check_score_stride(self.window_)
         return as_series(X, n_features=self.n_features_in_, min_length=self.window_)
 
     def decision_function(self, X):
-        """Per-step anomaly scores; higher = more abnormal (PyOD).
+        """Per-step anomaly scores (per-sequence with ``window=None``); higher = more abnormal
+        (PyOD).
 
         Parameters
         ----------
         X : array of shape (T,) or (T, n_features), a list of them, or an array of shape
-            (n_series, T, n_features)
+            (n_series, T, n_features); with ``window=None``, sequences as for
+            :class:`ursa.SequenceAutoencoder` (or token sequences)
 
         Returns
         -------
         float64 ndarray of shape (T,) for one series; a list of (T_i,) arrays for a list; an
-        array of shape (n_series, T) with NaN after each series' end for a 3-D array.
+        array of shape (n_series, T) with NaN after each series' end for a 3-D array. With
+        ``window=None``, an array of shape (n_sequences,).
         """
+        self._check_is_fitted()
+        if self.window_ is None:
+            return self._session_scores(X)
         series, layout, lengths = self._validated(X)
         return restore_series_layout([self._score_one(s)[0] for s in series], layout, lengths)
+
+    def step_scores(self, X):
+        """Per-step scores: with ``window=None``, each step's reconstruction error (for tokens,
+        its negative log-likelihood), whose mean over a sequence is its
+        :meth:`decision_function`; for long series, :meth:`decision_function` itself.
+
+        Returns
+        -------
+        With ``window=None``: float32 array of shape (n_sequences, n_timesteps) with NaN after
+        each end, or a list of (T_i,) arrays for a list (or token sequences; the last holds
+        the score of the session's end too).
+        """
+        self._check_is_fitted()
+        if self.window_ is not None:
+            return self.decision_function(X)
+        scores = self._step_error_layout(X)
+        if self._tokens:  # the end's score joins the last token's
+            for i, s in enumerate(scores):
+                s[-2] += s[-1]
+                scores[i] = s[:-1]
+        return scores
 
     def window_scores(self, X):
         """Per-window scores: the mean squared reconstruction error (scaled data) over each
@@ -586,7 +676,7 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         (starts, scores) for one series, each of shape (n_windows,); a list of such pairs
         otherwise. Windows start every ``score_stride`` steps, plus one ending at the last step.
         """
-        series, layout, _ = self._validated(X)
+        series, layout, _ = self._validated(X, "window_scores")
         out = []
         for s in series:
             _, _, scores, _ = self._score_one(s, windows=True)
@@ -613,7 +703,7 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         if method not in ("auto", "error"):
             raise ValueError(f"method must be 'auto' or 'error' for a SequenceAnomalyDetector "
                              f"(its scores are sums of reconstruction errors), got {method!r}.")
-        series, layout, _ = self._validated(X)
+        series, layout, _ = self._validated(X, "explain")
         if layout != "single":
             raise ValueError(
                 "explain takes one series, an array of shape (T,) or (T, n_features); got "
@@ -661,20 +751,24 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         return self.scaler_.offset_, self.scaler_.scale_
 
     def _build_network(self):
-        return SequenceAutoencoderNet(self._recurrent_config(len(self.channels_)),
-                                      self.latent_dim, kind=self.encoder)
+        config = self._recurrent_config(len(self.channels_))
+        if self.window_ is None:
+            return NextStepNet(config)
+        return SequenceAutoencoderNet(config, self.latent_dim, kind=self.encoder)
 
     def _get_state(self):
         document, arrays = super()._get_state()
-        document["window"] = int(self.window_)
+        document["window"] = None if self.window_ is None else int(self.window_)
         document["channels"] = [int(c) for c in self.channels_]
         return document, arrays
 
     def _set_state(self, document, arrays):
         # Files written before window="auto" existed hold the parameter's own value.
         window = document.get("window", self.window)
-        if isinstance(window, bool) or not isinstance(window, int) or window < 2:
-            raise ValueError(f"window must be an integer >= 2 in the file, got {window!r}")
+        if window is not None and (isinstance(window, bool) or not isinstance(window, int)
+                                   or window < 2):
+            raise ValueError(f"window must be None or an integer >= 2 in the file, got "
+                             f"{window!r}")
         self.window_ = window
         # Files written before ``channels`` existed modelled every channel.
         channels = document.get("channels", list(range(int(document["n_features_in"]))))
@@ -688,7 +782,7 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
 
     def stream(self) -> StreamingScorer:
         """A :class:`StreamingScorer` that scores points as they arrive, without refitting."""
-        self._check_is_fitted()
+        self._require_windows("stream")
         self._check_score_stride(self.window_)
         return StreamingScorer(self)
 

@@ -14,8 +14,6 @@ from .._params import Instance, check_count
 from ..data import ParquetDataset, map_rows, restore_layout
 from ..networks import (
     SequenceAutoencoderNet,
-    fold_input_scaling,
-    fold_output_scaling,
     masked_mse,
     step_errors,
     step_mask,
@@ -46,6 +44,64 @@ class ReconstructionNetwork:
     def _loss(network, values, lengths):
         reconstruction, _ = network(values, lengths)
         return masked_mse(reconstruction, values, lengths)
+
+    def _unscaled_network(self):
+        """A copy of ``network_`` that reads and writes the original scale.
+
+        The scaler is folded into the network's first layer and its readout, so that
+        ``transform`` and ``reconstruct`` skip two full passes over the data. Outputs match the
+        scaled path to float rounding.
+        """
+        with _UNSCALED_LOCK:
+            cached = _UNSCALED.get(self.network_)
+        if cached is not None and cached[0] is self.scaler_:
+            return cached[1]
+        network = copy.deepcopy(self.network_)
+        device = next(network.parameters()).device
+        offset = torch.from_numpy(self.scaler_.offset_).to(device)
+        scale = torch.from_numpy(self.scaler_.scale_).to(device)
+        network.fold_scaling(offset, scale)
+        network.eval()
+        with _UNSCALED_LOCK:
+            _UNSCALED[self.network_] = (self.scaler_, network)
+        return network
+
+    def _errors(self, X, per_step: bool = True):
+        """Squared error in the scaled space (for tokens, each step's negative log-likelihood),
+        batch by batch (no scaled copy of X).
+
+        With the scaler folded into the network, (reconstruction - x) / scale is the error of the
+        scaled data, so the input is read as given. ``per_step=False`` reduces each batch to one
+        mean per sequence at once, so that no (n_sequences, n_timesteps) array is ever built.
+        """
+        seqs = self._validate_data(X, reset=False)
+        network = self._unscaled_network()
+        device = next(network.parameters()).device
+        scale = torch.from_numpy(self.scaler_.scale_).to(device)
+
+        missing = seqs.missing
+
+        def errors(v, n):
+            steps = step_errors(network(v, n)[0] / scale, v / scale, n)  # (batch, time)
+            if per_step:
+                return (steps,)
+            observed = n
+            if missing:  # steps with every feature missing do not count
+                observed = (~torch.isnan(v).all(-1)).mul(step_mask(n, v.size(1))).sum(1)
+            return (steps.sum(dim=1, dtype=torch.float64) / observed.clamp_min(1),)
+
+        (out,) = self._map_batches(seqs, errors, per_step=(per_step,), network=network)
+        return seqs, out  # (n, max_length) zero on padding, or (n,)
+
+    def _step_error_layout(self, X):
+        """Per-step errors laid out like ``X``: a list of (T_i,) arrays for a list, else an
+        array with NaN after each end (and where every feature is missing)."""
+        seqs, errors = self._errors(X)
+        errors[np.isnan(seqs.values).all(-1)] = np.nan  # every feature missing: no error
+        if isinstance(X, (list, tuple)):
+            return [errors[i, :length].copy() for i, length in enumerate(seqs.lengths)]
+        errors[~seqs.mask()] = np.nan
+        return errors
 
 
 @register
@@ -224,28 +280,6 @@ class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, ExplainMixin,
         self._set_privacy_spent(history.privacy_spent)
         return self
 
-    def _unscaled_network(self) -> SequenceAutoencoderNet:
-        """A copy of ``network_`` that reads and writes the original scale.
-
-        The scaler is folded into the first encoder layer and the decoder's readout, so that
-        ``transform`` and ``reconstruct`` skip two full passes over the data. Outputs match the
-        scaled path to float rounding.
-        """
-        with _UNSCALED_LOCK:
-            cached = _UNSCALED.get(self.network_)
-        if cached is not None and cached[0] is self.scaler_:
-            return cached[1]
-        network = copy.deepcopy(self.network_)
-        device = next(network.parameters()).device
-        offset = torch.from_numpy(self.scaler_.offset_).to(device)
-        scale = torch.from_numpy(self.scaler_.scale_).to(device)
-        fold_input_scaling(network.encoder, offset, scale)
-        fold_output_scaling(network.decoder.readout, offset, scale)
-        network.eval()
-        with _UNSCALED_LOCK:
-            _UNSCALED[self.network_] = (self.scaler_, network)
-        return network
-
     def transform(self, X) -> np.ndarray:
         """Embed each sequence.
 
@@ -318,32 +352,6 @@ class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, ExplainMixin,
             return self.vocabulary_.decode(out, np.full(len(Z), n_timesteps))
         return out
 
-    def _errors(self, X, per_step: bool = True):
-        """Squared error in the scaled space, batch by batch (no scaled copy of X).
-
-        With the scaler folded into the network, (reconstruction - x) / scale is the error of the
-        scaled data, so the input is read as given. ``per_step=False`` reduces each batch to one
-        mean per sequence at once, so that no (n_sequences, n_timesteps) array is ever built.
-        """
-        seqs = self._validate_data(X, reset=False)
-        network = self._unscaled_network()
-        device = next(network.parameters()).device
-        scale = torch.from_numpy(self.scaler_.scale_).to(device)
-
-        missing = seqs.missing
-
-        def errors(v, n):
-            steps = step_errors(network(v, n)[0] / scale, v / scale, n)  # (batch, time)
-            if per_step:
-                return (steps,)
-            observed = n
-            if missing:  # steps with every feature missing do not count
-                observed = (~torch.isnan(v).all(-1)).mul(step_mask(n, v.size(1))).sum(1)
-            return (steps.sum(dim=1, dtype=torch.float64) / observed.clamp_min(1),)
-
-        (out,) = self._map_batches(seqs, errors, per_step=(per_step,), network=network)
-        return seqs, out  # (n, max_length) zero on padding, or (n,)
-
     def step_errors(self, X):
         """Per-step reconstruction error (squared error averaged over features, scaled data;
         for token sequences, the negative log-likelihood of each step's token).
@@ -353,12 +361,7 @@ class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, ExplainMixin,
         float32 array of shape (n_sequences, n_timesteps) with NaN after each sequence's end,
         or a list of (T_i,) arrays when ``X`` is a list.
         """
-        seqs, errors = self._errors(X)
-        errors[np.isnan(seqs.values).all(-1)] = np.nan  # every feature missing: no error
-        if isinstance(X, (list, tuple)):
-            return [errors[i, :length].copy() for i, length in enumerate(seqs.lengths)]
-        errors[~seqs.mask()] = np.nan
-        return errors
+        return self._step_error_layout(X)
 
     def decision_function(self, X) -> np.ndarray:
         """Per-sequence reconstruction error: the squared error of the scaled data averaged over

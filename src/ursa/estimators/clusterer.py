@@ -340,10 +340,20 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, ExplainMixin, BaseSeque
         rms = ((changes * valid) ** 2).sum((0, 1)).div(valid.sum((0, 1)).clamp_min(1.0)).sqrt()
         return torch.where(rms > 1e-12, rms, torch.ones_like(rms)).float()
 
+    def _check_token_settings(self) -> None:
+        """Token ids are neither averaged nor differenced: refuse settings that would."""
+        wrong = {name: getattr(self, name) for name, ok in (
+            ("pool", self.pool in ("auto", 1)), ("differences", self.differences is not True))
+            if not ok}
+        if wrong:
+            raise ValueError(f"X holds token sequences, which are read one token at a time: "
+                             f"pool must be 'auto' or 1 and differences 'auto' or False (got "
+                             f"{wrong}).")
+
     def _choose_encoder(self, seqs: Sequences) -> str:
         if self.encoder != "auto":
             return self.encoder
-        if self.n_features_in_ > 1 or self.privacy is not None \
+        if self._tokens or self.n_features_in_ > 1 or self.privacy is not None \
                 or np.median(seqs.lengths) < AUTO_ENCODER_MIN_LENGTH:
             return "rnn"
         return AUTO_ENCODER_UNIVARIATE
@@ -378,11 +388,15 @@ class RecurrentClusterer(ClusterMixin, TransformerMixin, ExplainMixin, BaseSeque
         budget = self._check_private_fit()
         scaled = self._fit_scaler(seqs)
         self.encoder_ = self._choose_encoder(seqs)
-        self.pool_size_ = self._choose_pool(scaled)
-        # (A private fit reads nothing outside its budget: its differences are off.)
-        self.smoothness_ = float("nan") if budget is not None else _smoothness(scaled)
-        self.differences_ = (self.smoothness_ >= AUTO_DIFFERENCES_SMOOTHNESS
-                             if self.differences == "auto" else self.differences)
+        if self._tokens:  # ids are read one by one: no pooling, no differences
+            self._check_token_settings()
+            self.pool_size_, self.smoothness_, self.differences_ = 1, float("nan"), False
+        else:
+            self.pool_size_ = self._choose_pool(scaled)
+            # (A private fit reads nothing outside its budget: its differences are off.)
+            self.smoothness_ = float("nan") if budget is not None else _smoothness(scaled)
+            self.differences_ = (self.smoothness_ >= AUTO_DIFFERENCES_SMOOTHNESS
+                                 if self.differences == "auto" else self.differences)
         difference_scale = self._difference_scale(scaled)
         pooled = _pool_sequences(scaled, self.pool_size_, self.pool_features, difference_scale)
         device = self._device()

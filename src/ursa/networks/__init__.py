@@ -4,6 +4,7 @@ from .hybrid import ENCODERS, FRONT_STRIDE, AttentionPooling, ConvFrontEnd, enco
 
 from .recurrent import (
     CELLS,
+    NextStepNet,
     RecurrentConfig,
     RecurrentDecoder,
     RecurrentEncoder,
@@ -38,6 +39,7 @@ __all__ = [
     "ConvFrontEnd",
     "encoder_parts",
     "CELLS",
+    "NextStepNet",
     "RecurrentConfig",
     "RecurrentDecoder",
     "RecurrentEncoder",

@@ -172,13 +172,16 @@ class ClusteringNet(nn.Module):
         self.pool_features = pool_features
         self.alpha = float(alpha)
         self.differences = n_difference_channels > 0
-        self.target_width = config.input_size // (2 if self.differences else 1)
+        # Token input (config.vocab_size): the target is the id, the output one logit per id.
+        self.target_width = 1 if config.vocab_size else \
+            config.input_size // (2 if self.differences else 1)
         if self.differences:
             self.register_buffer("difference_scale", torch.ones(n_difference_channels))
         # Codes live on a sphere: the contrastive term compares directions only, and k-means on
         # the raw codes split the groups worse (docs/clustering.md).
-        self.autoencoder = SequenceAutoencoderNet(config, latent_dim, summary, sphere=True,
-                                                  output_size=self.target_width, kind=kind)
+        self.autoencoder = SequenceAutoencoderNet(
+            config, latent_dim, summary, sphere=True,
+            output_size=config.vocab_size or self.target_width, kind=kind)
         self.centers = nn.Parameter(torch.zeros(n_clusters, latent_dim))  # (K, latent)
 
     def inputs(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -25,6 +25,7 @@ __all__ = [
     "SUMMARIES",
     "RecurrentDecoder",
     "SequenceAutoencoderNet",
+    "NextStepNet",
     "fold_input_scaling",
     "fold_output_scaling",
     "make_rnn",
@@ -360,6 +361,58 @@ class SequenceAutoencoderNet(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         z = self.encoder(x, lengths)  # (batch, latent)
         return self.decoder(z, x.size(1)), z  # (batch, time, output_size), (batch, latent)
+
+
+    @torch.no_grad()
+    def fold_scaling(self, offset: torch.Tensor, scale: torch.Tensor) -> None:
+        """Read and write unscaled data (see :func:`fold_input_scaling`)."""
+        fold_input_scaling(self.encoder, offset, scale)
+        fold_output_scaling(self.decoder.readout, offset, scale)
+
+
+class NextStepNet(nn.Module):
+    """Predicts each step of a sequence from the steps before it (a recurrent language model for
+    tokens, a one-step forecaster for numeric data).
+
+    ``forward(x, lengths)`` returns ``(predictions, None)`` with ``predictions[:, t]`` the
+    prediction of ``x[:, t]`` made after reading ``x[:, :t]`` (a learned start vector stands
+    before the first step), laid out like an autoencoder's reconstruction, so that the same
+    losses and per-step errors apply: squared errors, or for token ids (``config.vocab_size``)
+    logits and negative log-likelihoods. The recurrence runs forward only.
+    """
+
+    def __init__(self, config: RecurrentConfig, output_size: int | None = None):
+        super().__init__()
+        self.vocab_size = config.vocab_size
+        # Tokens: the start is one more id; numeric data: a learned start vector.
+        self.embed = (nn.Embedding(config.vocab_size + 1, config.input_size, padding_idx=0)
+                      if config.vocab_size else None)
+        self.start = nn.Parameter(torch.zeros(config.input_size))
+        self.stack = RecurrentStack(replace(config, vocab_size=0, bidirectional=False))
+        self.readout = nn.Linear(config.hidden_size,
+                                 output_size or config.vocab_size or config.input_size)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, None]:
+        if self.embed is not None:
+            ids = x[..., 0].long()
+            inputs = torch.cat([ids.new_full((ids.size(0), 1), self.vocab_size), ids[:, :-1]], 1)
+            inputs = self.embed(inputs)
+        else:
+            start = self.start.to(x.dtype).expand(x.size(0), 1, x.size(2))
+            inputs = torch.cat([start, x[:, :-1]], 1)
+        outputs, _ = self.stack(inputs, lengths)
+        return self.readout(outputs), None
+
+    @torch.no_grad()
+    def fold_scaling(self, offset: torch.Tensor, scale: torch.Tensor) -> None:
+        """Read and write unscaled data: the first layer and the readout as in
+        :func:`fold_input_scaling` / :func:`fold_output_scaling`, and the start vector (a scaled
+        value) moved to the unscaled space. Token ids are never scaled."""
+        if self.embed is not None:
+            return
+        fold_input_scaling(self.stack, offset, scale)
+        self.start.mul_(scale).add_(offset)
+        fold_output_scaling(self.readout, offset, scale)
 
 
 @torch.no_grad()
