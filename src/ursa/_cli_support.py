@@ -169,6 +169,10 @@ FeatureColumnsOption = Annotated[Optional[list[str]], typer.Option(
     "(speed,heading) and/or repeated (default: the model's feature columns when the file has "
     "them, else every column but the id, time and label columns). Wide layout: the time-step "
     "columns.")]
+TokensOption = Annotated[Optional[str], typer.Option(
+    "--tokens", help="DATA is a text file of token sequences, one per line: whitespace (tokens "
+    "separated by spaces, such as log keys or words) or chars (each character a token). A "
+    "model fitted on tokens reads a .txt DATA as whitespace tokens unless told otherwise.")]
 LabelOption = Annotated[Optional[str], typer.Option(
     "--label-column", help="Column with one label per sequence (.ts files carry their own).")]
 OutputOption = Annotated[str, typer.Option(
@@ -231,8 +235,11 @@ def cli_spelling(message: str) -> str:
 
 
 def read_input(path: str, fmt=None, layout="long", id_column=None, time_column=None,
-               label_column=None, labels: str | None = None, feature_columns=None, model=None):
-    """DATA (a file, or '-' for standard input) read with :func:`ursa.data.read_dataset`.
+               label_column=None, labels: str | None = None, feature_columns=None, model=None,
+               tokens: str | None = None):
+    """DATA (a file, or '-' for standard input) read with :func:`ursa.data.read_dataset`;
+    token sequences (``tokens``) with :func:`ursa.data.read_tokens`; a folder of WAV files or
+    one WAV file with :func:`ursa.data.read_audio` (the model's front-end, when it has one).
 
     Parameters
     ----------
@@ -247,14 +254,38 @@ def read_input(path: str, fmt=None, layout="long", id_column=None, time_column=N
         those columns, in the model's order, unless ``--feature-columns`` says otherwise; other
         feature names than the model's are refused (or, chosen with ``--feature-columns``,
         used by position with a warning).
+    tokens : {"whitespace", "chars"}, optional
+        ``--tokens``: DATA is a text file of token sequences, one per line.
 
     Returns
     -------
     ursa.data.DataFile
         ``X``, ``y`` and the names that tie results back to DATA.
     """
-    from .data import format_of, read_dataset, read_labels, table_columns
+    from .data import DataFile, format_of, read_dataset, read_labels, read_tokens, table_columns
 
+    if tokens is None and getattr(model, "vocabulary_", None) is not None \
+            and path != "-" and Path(path).suffix.lower() == ".txt":
+        tokens = "whitespace"
+    if tokens is not None:
+        if tokens not in ("whitespace", "chars"):
+            raise UsageError(f"must be whitespace or chars, got {tokens!r}.",
+                             param_hint="'--tokens'")
+        temporary = _stdin_copy("txt") if path == "-" else None
+        try:
+            X = read_tokens(temporary or Path(path), split=tokens)
+        finally:
+            if temporary is not None:
+                temporary.unlink(missing_ok=True)
+        return DataFile(X=X, y=None, ids=None, feature_names=None, times=None)
+    if path != "-" and (Path(path).is_dir() or Path(path).suffix.lower() == ".wav"):
+        import numpy as np
+
+        from .data import read_audio
+
+        X = read_audio(path, frontend=getattr(model, "audio_frontend_", None))
+        return DataFile(X=X, y=None, ids=np.asarray([Path(p).stem for p in X.paths]),
+                        feature_names=None, times=None)
     if layout not in ("long", "wide"):
         raise UsageError(f"must be long or wide, got {layout!r}.", param_hint="'--layout'")
     chosen = feature_list(feature_columns)
@@ -359,6 +390,19 @@ def check_output(path: str) -> None:
         raise UsageError(f"cannot tell the output format of {path!r}: name it with one of "
                          f"{', '.join(TABLE_EXTENSIONS)}, or '-' for CSV on standard output.",
                          param_hint="'-o' / '--output'")
+
+
+def write_token_lines(path: str, sequences) -> None:
+    """Token sequences as text, one per line, tokens separated by spaces: to standard output
+    for '-', else to ``path`` (written to a temporary file beside it, then renamed)."""
+    text = "".join(" ".join(map(str, s)) + "\n" for s in sequences)
+    if path == "-":
+        sys.stdout.write(text)
+        return
+    target = Path(path)
+    partial = target.with_name(f".{target.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, target)
 
 
 def output_target(path: str):

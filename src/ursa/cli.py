@@ -34,6 +34,7 @@ from ._cli_support import (
     SeedOption,
     StreamOption,
     TimeOption,
+    TokensOption,
     UsageError,
     apply_in_chunks,
     check_output,
@@ -49,6 +50,7 @@ from ._cli_support import (
     stream_input,
     say,
     set_global_options,
+    write_token_lines,
 )
 from .estimators import estimator_class, task_names, validate_params
 
@@ -119,8 +121,12 @@ def fit(
         "class.")] = False,
     stream: StreamOption = False,
     block_size: BlockSizeOption = 65536,
+    tokens: TokensOption = None,
 ):
     """Fit an estimator on DATA and save it to --out.
+
+    DATA is a table or array file, a text file of token sequences (--tokens), or a folder of
+    WAV files (read as MFCC frame sequences; the model keeps the front-end's settings).
 
     With --set checkpoint_dir=DIR the fit writes checkpoints; interrupted (Ctrl-C, or killed),
     the same command with --resume continues it. A GAN given labels (--label-column, or
@@ -153,7 +159,7 @@ def fit(
                                  block_size)
     else:
         data_file = read_input(data, fmt, layout, id_column, time_column, label_column,
-                               feature_columns=feature_columns)
+                               feature_columns=feature_columns, tokens=tokens)
     X, y = data_file.X, data_file.y
     conditional = kind == "gan" and (conditional or label_column is not None)
     if conditional and y is None:
@@ -205,6 +211,7 @@ def _table_command(name: str, tasks: tuple, model_help: str, data_help: str,
             feature_columns: FeatureColumnsOption = None,
             stream: StreamOption = False,
             block_size: BlockSizeOption = 65536,
+            tokens: TokensOption = None,
         ):
             from .data import DataFile, write_table, write_table_parts
 
@@ -224,7 +231,8 @@ def _table_command(name: str, tasks: tuple, model_help: str, data_help: str,
                 say(f"{rows} rows from {dataset.n_blocks} blocks -> {output}")
                 return
             data_file = read_input(data, fmt, layout, id_column, time_column,
-                                   feature_columns=feature_columns, model=estimator)
+                                   feature_columns=feature_columns, model=estimator,
+                                   tokens=tokens)
             frame, values, summary = run(estimator, data_file)
             write_table(output_target(output), frame, values)
             say(f"{summary} -> {output}")
@@ -286,16 +294,19 @@ def generate(
         "--label", help="Class to sample from a GAN fitted on labels (default: classes drawn "
                         "in their training proportions).")] = None,
 ):
-    """Sample synthetic sequences: long form (id, time, features) or a NaN-padded .npy.
+    """Sample synthetic sequences: long form (id, time, features) or a NaN-padded .npy; from
+    a GAN fitted on tokens, a text file of one sequence per line, tokens separated by spaces.
 
     The feature columns have the names of the training data's (f0, f1, ... when it had none).
     From a GAN fitted on labels, CSV and Parquet output also has a ``label`` column.
     """
     from .data import write_sequences
 
-    check_output(output)
     estimator = load_model(model)
     require(estimator, model, "generate", ("gan",))
+    tokens = getattr(estimator, "vocabulary_", None) is not None
+    if not (tokens and (output == "-" or Path(output).suffix.lower() == ".txt")):
+        check_output(output)
     on_labels = getattr(estimator, "condition_kind_", None) == "labels"
     y = None
     if label is not None:
@@ -308,6 +319,10 @@ def generate(
                              f"{', '.join(map(str, estimator.classes_))}.", param_hint="'--label'")
         y = np.full(n, matches[0], dtype=estimator.classes_.dtype)
     X = estimator.sample(n, n_timesteps=n_timesteps, y=y, random_state=STATE["seed"])
+    if tokens:  # token sequences: one per line
+        write_token_lines(output, X)
+        say(f"{n} synthetic token sequences -> {output}")
+        return
     labels = (estimator.sample_labels_ if y is None else y) if on_labels else None
     names = getattr(estimator, "feature_names_in_", None)
     write_sequences(output_target(output), X, labels,
@@ -318,7 +333,8 @@ def generate(
 @_table_command("detect", ("detect",), "Saved detector (`ursa fit detect`).",
                 "Series file ('-': standard input); several series by id column.")
 def _detect(estimator, data):
-    """Per-step anomaly score and 0/1 flag of each series: series, time, score, flag.
+    """Per-step anomaly score and 0/1 flag of each series: series, time, score, flag; from a
+    detector fitted with window=None, one row per session: id, score, flag.
 
     series is DATA's id of the series (0, 1, ... without an id column), time its time column's
     value (the step 0, 1, ... without one), so that rows join back to DATA.
@@ -327,6 +343,11 @@ def _detect(estimator, data):
 
     from .data import as_series
 
+    if estimator.window_ is None:  # whole sessions: a score and a flag per sequence
+        scores = np.concatenate(apply_in_chunks(estimator.decision_function, data.X, "detect"))
+        flags = estimator._flags(scores)
+        frame = pd.DataFrame({"id": row_ids(data, len(scores)), "score": scores, "flag": flags})
+        return frame, None, (f"{len(scores)} sessions, {int(flags.sum())} flagged")
     series, _, _ = as_series(data.X)
     ids = row_ids(data, len(series))
     frames = []

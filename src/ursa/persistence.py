@@ -141,7 +141,9 @@ def describe_model(path) -> dict:
         ``feature_names_in`` (None when the model has no feature names), ``n_weights``
         (network weights), ``params``, ``epochs_trained``, ``training_seconds`` (summed over the
         training history), ``last_epoch`` (the last history record, or None), ``privacy``
-        (what a private fit spent, see ``privacy_spent_``; None otherwise), then every other
+        (what a private fit spent, see ``privacy_spent_``; None otherwise), ``vocabulary_size``
+        (known tokens, for a model fitted on tokens) and ``audio_frontend`` (for one fitted on
+        :func:`ursa.data.read_audio` features), then every other
         number, string or flag of the saved state (e.g. ``n_iter``).
 
     Raises
@@ -171,6 +173,12 @@ def describe_model(path) -> dict:
         "last_epoch": history[-1] if history else None,
         "privacy": document.get("privacy_spent"),
     }
+    vocabulary = document.get("vocabulary")
+    if isinstance(vocabulary, dict) and isinstance(vocabulary.get("tokens"), list):
+        summary["vocabulary_size"] = len(vocabulary["tokens"])  # known tokens
+    frontend = document.get("audio_frontend")
+    if isinstance(frontend, dict):
+        summary["audio_frontend"] = ", ".join(f"{k}={v}" for k, v in sorted(frontend.items()))
     summary.update({k: v for k, v in document.items()
                     if k not in ("params", "history", "scaler", "n_features_in")
                     and isinstance(v, (int, float, str, bool))})

@@ -148,6 +148,9 @@ class Vocabulary:
         What ``encode`` does with a token outside the vocabulary.
     """
 
+    # The first id of a known token (those below are padding and unknown).
+    first_id = N_SPECIAL
+
     def __init__(self, min_count: int = 1, max_size: int | None = None, unknown: str = "map"):
         if isinstance(min_count, bool) or not isinstance(min_count, Integral) or min_count < 1:
             raise ValueError(f"min_count must be an integer >= 1, got {min_count!r}.")

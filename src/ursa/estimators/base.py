@@ -164,6 +164,13 @@ class BaseSequenceEstimator(BaseEstimator):
         that one."""
         allow_nan = self._missing_values
         if reset:
+            # Features of ursa.data.read_audio carry the front-end that computed them: kept with
+            # the model, so that new recordings get the same features.
+            frontend = getattr(X, "frontend", None)
+            if isinstance(frontend, dict):
+                self.audio_frontend_ = dict(frontend)
+            else:
+                self.__dict__.pop("audio_frontend_", None)
             if is_token_input(X):
                 return self._fit_vocabulary(X, name)
             self.__dict__.pop("vocabulary_", None)
@@ -482,6 +489,8 @@ class BaseSequenceEstimator(BaseEstimator):
             document["privacy_spent"] = self.privacy_spent_
         if self._tokens:
             document["vocabulary"] = self.vocabulary_.get_state()
+        if getattr(self, "audio_frontend_", None) is not None:
+            document["audio_frontend"] = self.audio_frontend_
         return document, arrays
 
     @classmethod
@@ -520,6 +529,11 @@ class BaseSequenceEstimator(BaseEstimator):
         self.__dict__.pop("vocabulary_", None)
         if document.get("vocabulary") is not None:
             self.vocabulary_ = Vocabulary.from_state(document["vocabulary"])
+        self.__dict__.pop("audio_frontend_", None)
+        if document.get("audio_frontend") is not None:
+            if not isinstance(document["audio_frontend"], dict):
+                raise ValueError("'audio_frontend' must be a mapping")
+            self.audio_frontend_ = dict(document["audio_frontend"])
         weights = {k[len("network."):]: v for k, v in arrays.items() if k.startswith("network.")}
         # Check the saved weights against the saved parameters on the "meta" device first (no
         # memory is allocated there), so that a hostile file cannot make us build a huge network.

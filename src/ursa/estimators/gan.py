@@ -255,17 +255,43 @@ class RecurrentGAN(BaseSequenceEstimator):
     # ----------------------------------------------------------------- building
     def _config(self) -> GANConfig:
         return GANConfig(
-            n_features=self.n_features_in_, architecture=self.architecture, cell=self.cell,
+            n_features=self._data_width(), architecture=self.architecture, cell=self.cell,
             hidden_size=self.hidden_size, num_layers=self.num_layers, latent_dim=self.latent_dim,
             noise_dim=sum(self._noise_widths()), condition_dim=self.conditions_.width,
             bidirectional=self.bidirectional, dropout=self.dropout,
-            bounded_output=self.scaling == "minmax", data_discriminator=self._data_weight() > 0)
+            bounded_output=self._tokens or self.scaling == "minmax",
+            data_discriminator=self._data_weight() > 0)
+
+    def _data_width(self) -> int:
+        """Features per step the networks read and write: the data's, or for token sequences
+        one per vocabulary id (one-hot)."""
+        return len(self.vocabulary_) if self._tokens else self.n_features_in_
+
+    def _validate_data(self, X, *, reset: bool, name: str = "X") -> Sequences:
+        """Token sequences reach the networks one-hot: each step a vector of ``len(vocabulary_)``
+        values, 1 at its id, so that every data-space term of the objective (moments,
+        covariances, the data-space discriminator) reads them as numbers in [0, 1]."""
+        seqs = super()._validate_data(X, reset=reset, name=name)
+        if not self._tokens or isinstance(X, Sequences):
+            return seqs
+        ids = seqs.values[..., 0].astype(np.int64)
+        one_hot = np.zeros((*ids.shape, len(self.vocabulary_)), dtype=np.float32)
+        np.put_along_axis(one_hot, ids[..., None], 1.0, axis=-1)
+        one_hot[~seqs.mask()] = 0.0
+        return Sequences(one_hot, seqs.lengths)
+
+    def _tokens_of(self, values: np.ndarray, lengths) -> list[list]:
+        """Generated or rebuilt one-hot-like steps -> token lists: the known token with the
+        highest value at each step (padding and the unknown id never occur in training data)."""
+        first = self.vocabulary_.first_id
+        ids = values[..., first:].argmax(-1) + first
+        return self.vocabulary_.decode(ids, lengths)
 
     def _build_network(self):
         return build_gan(self._config())
 
     def _fit_scaler(self, seqs: Sequences) -> Sequences:
-        if self.scaling != "minmax" or not self.output_margin:
+        if self._tokens or self.scaling != "minmax" or not self.output_margin:
             return super()._fit_scaler(seqs)
         self.scaler_ = SequenceScaler("minmax", feature_range=(
             self.output_margin, 1.0 - self.output_margin)).fit(seqs)
@@ -475,7 +501,8 @@ class RecurrentGAN(BaseSequenceEstimator):
         Returns
         -------
         float32 ndarray of shape (n_samples, n_timesteps, n_features), or a list of
-        (T_i, n_features) float32 arrays when lengths vary.
+        (T_i, n_features) float32 arrays when lengths vary. For a model fitted on token
+        sequences, a list of token lists (the most likely known token at each step).
         """
         self._check_is_fitted()
         n_samples = check_count(n_samples, "n_samples")
@@ -490,6 +517,8 @@ class RecurrentGAN(BaseSequenceEstimator):
         generator = torch.Generator().manual_seed(int(rng.integers(2**31 - 1)))
         values = self._generate(n_samples, int(lengths.max()), conditions, generator,
                                 original_scale=True)
+        if self._tokens:
+            return self._tokens_of(values, lengths)
         if variable:
             return [values[i, :length].copy() for i, length in enumerate(lengths)]
         return values
@@ -523,6 +552,8 @@ class RecurrentGAN(BaseSequenceEstimator):
                 lambda v, n: (self.network_.recovery(self.network_.embed(v)),)),
             per_step=(True,))
         values = self.scaler_.inverse_transform_values(values, inplace=True)
+        if self._tokens:
+            return self._tokens_of(values, seqs.lengths)
         return restore_layout(X, values, seqs.lengths)
 
     def decision_function(self, X, y=None) -> np.ndarray:
