@@ -267,6 +267,13 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
     feature_names_in_ : ndarray of str
         The features' names, when known: ``ursa fit`` sets it from the data's columns, and
         you may set it; saved with the model. Absent otherwise.
+    vocabulary_ : ursa.data.Vocabulary
+        After a fit on token sequences, the vocabulary fitted on them, which encodes every
+        later input (saved with the model). Absent after a fit on numbers.
+    audio_frontend_ : dict
+        After a fit on :func:`ursa.data.read_audio` features, the front-end's settings
+        (saved with the model): ``read_audio(files, frontend=model.audio_frontend_)`` gives
+        new recordings the same features. Absent otherwise.
     scaler_ : ursa.data.SequenceScaler
         Per-channel scaling fitted on the training series.
     network_ : ursa.networks.SequenceAutoencoderNet

@@ -177,6 +177,13 @@ class RecurrentGAN(BaseSequenceEstimator):
     feature_names_in_ : ndarray of str
         The features' names, when known: ``ursa fit`` sets it from the data's columns, and
         you may set it; saved with the model. Absent otherwise.
+    vocabulary_ : ursa.data.Vocabulary
+        After a fit on token sequences, the vocabulary fitted on them, which encodes every
+        later input (saved with the model). Absent after a fit on numbers.
+    audio_frontend_ : dict
+        After a fit on :func:`ursa.data.read_audio` features, the front-end's settings
+        (saved with the model): ``read_audio(files, frontend=model.audio_frontend_)`` gives
+        new recordings the same features. Absent otherwise.
     scaler_ : ursa.data.SequenceScaler
     network_ : ursa.networks.gan.TimeGANNet or RCGANNet
         All networks in one module.
@@ -368,7 +375,8 @@ class RecurrentGAN(BaseSequenceEstimator):
         Parameters
         ----------
         X : array of shape (n_sequences, n_timesteps[, n_features]), NaN-padded array, or list
-            of arrays of shape (T_i[, n_features])
+            of arrays of shape (T_i[, n_features]); or token sequences (lists of strings, or
+            :class:`ursa.data.TokenSequences`), read through ``vocabulary_``
         y : None, array of shape (n_sequences,) or (n_sequences, n_attributes)
             Optional condition: class labels (integers or strings) or static attributes.
         resume : bool, default=False
