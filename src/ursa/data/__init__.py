@@ -13,6 +13,7 @@ Token sequences (lists of strings or of integers, :class:`TokenSequences`) are e
 fitted :class:`Vocabulary` into the same form: one channel of ids, 0 after each end.
 """
 
+from ._audio import AudioSequences, read_audio
 from ._batching import batch_rows, map_rows
 from ._files import FORMATS, format_of
 from ._io import (
@@ -37,6 +38,7 @@ from ._ts import read_ts
 from ._windows import dominant_period, sliding_windows, window_starts, windows_to_steps
 
 __all__ = [
+    "AudioSequences",
     "Block",
     "DataFile",
     "ChannelsFirstWarning",
@@ -61,6 +63,7 @@ __all__ = [
     "read_dataset",
     "read_labels",
     "read_numpy",
+    "read_audio",
     "read_parquet",
     "read_sequences",
     "read_tokens",
