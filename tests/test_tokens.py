@@ -212,6 +212,30 @@ def test_session_detector_on_numeric_sessions_ranks_a_broken_one_first():
     assert det.step_scores(np.stack(test)).shape == (10, 30)
 
 
+def test_detector_scores_every_step_of_a_long_token_stream():
+    stream = ["abcdefgh"[i % 8] for i in range(2600)]
+    det = ursa.SequenceAnomalyDetector(window=16, encoder="rnn", epochs=10, **TINY).fit(
+        [stream[:1600]])
+    assert det.vocabulary_.tokens_ and det.channels_.tolist() == [0]
+    test = list(stream)
+    test[2000] = "z"                   # a token never seen
+    test[2300:2304] = ["a"] * 4        # a repetition the stream never makes
+    (scores,) = det.decision_function([test])
+    assert scores.shape == (2600,)
+    top = np.argsort(scores)[-40:]
+    assert np.any(np.abs(top - 2000) < 16) and np.any(np.abs(top - 2301) < 16)
+    assert scores[100:1500].max() < scores[2000]
+    explanation = det.explain([test[1900:2100]])
+    assert explanation.attributions.shape == (200, 1)
+    with pytest.raises(ValueError, match="fewer than window=16"):
+        det.decision_function([test[:10]])
+    with pytest.raises(ValueError, match="token streams"):
+        det.stream()
+    refit = det.fit(np.sin(np.arange(400) / 5.0))  # numbers again: the vocabulary goes
+    assert not hasattr(refit, "vocabulary_") and refit.decision_function(
+        np.sin(np.arange(100) / 5.0)).shape == (100,)
+
+
 # ----------------------------------------------------------------------------- clusterer
 def test_clusterer_separates_token_sequences_by_their_alphabet():
     X = cycles(40, list("abcd"), seed=3) + cycles(40, list("wxyz"), seed=4)

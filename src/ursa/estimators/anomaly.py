@@ -16,12 +16,13 @@ from ..data import (
     SequenceScaler,
     as_series,
     batch_rows,
+    is_token_input,
     dominant_period,
     restore_series_layout,
     sliding_windows,
     window_starts,
 )
-from ..networks import NextStepNet, SequenceAutoencoderNet
+from ..networks import NextStepNet, SequenceAutoencoderNet, token_nll
 from ..persistence import register
 from ..training import train
 from ._explain import Explanation
@@ -445,17 +446,23 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
             return self._fit_sessions(X, resume, budget)
         if self.window != "auto":
             self._check_score_stride(self.window)
-        series, layout, lengths = as_series(
-            X, min_length=2 if self.window == "auto" else self.window)
+        min_length = 2 if self.window == "auto" else self.window
+        if is_token_input(X):  # token streams: one channel of ids, every one modelled
+            series, layout, lengths = self._token_series(X, min_length, reset=True)
+        else:
+            self.__dict__.pop("vocabulary_", None)
+            series, layout, lengths = as_series(X, min_length=min_length)
         self.window_ = self._resolve_window(series)
         self._check_score_stride(self.window_)
-        self._set_input_width(series[0].shape[1])
-        self.channels_ = self._select_channels(
+        if not self._tokens:
+            self._set_input_width(series[0].shape[1])
+        self.channels_ = np.zeros(1, dtype=np.int64) if self._tokens else self._select_channels(
             np.logical_and.reduce([_binary(s) for s in series]))
         padded = np.zeros((len(series), int(lengths.max()), self.n_features_in_), dtype=np.float32)
         for i, s in enumerate(series):
             padded[i, : len(s)] = s
-        self.scaler_ = SequenceScaler(self.scaling).fit(Sequences(padded, lengths))
+        self.scaler_ = SequenceScaler(None if self._tokens else self.scaling).fit(
+            Sequences(padded, lengths))
         del padded
         self._train_on(self._window_sequences(self._training_windows(series)), resume, budget)
         self._set_decision_scores(None if budget is not None else
@@ -530,6 +537,18 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         errors[np.isnan(seqs.values).all(-1)] = 0.0  # a step with every feature missing
         return errors.max(axis=1).astype(np.float64)
 
+    def _token_series(self, X, min_length: int, reset: bool = False):
+        """Token streams (long series of tokens) as series of ids, (T_i, 1) each, with the
+        layout and lengths of :func:`ursa.data.as_series` (a list)."""
+        seqs = self._fit_vocabulary(X, "X") if reset else self.vocabulary_.encode(X)
+        short = np.flatnonzero(seqs.lengths < min_length)
+        if len(short):
+            raise ValueError(f"X[{int(short[0])}] has {int(seqs.lengths[short[0]])} tokens, "
+                             f"fewer than window={min_length}. Use a smaller window, or "
+                             "window=None to score whole sessions.")
+        series = [seqs.values[i, :n] for i, n in enumerate(seqs.lengths)]
+        return series, "list", seqs.lengths
+
     def _window_sequences(self, windows: np.ndarray) -> Sequences:
         return Sequences(windows, np.full(len(windows), self.window_, dtype=np.int64))
 
@@ -559,6 +578,8 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         values = torch.from_numpy(scaled).to(device)
         lengths = torch.full((len(scaled),), scaled.shape[1], dtype=torch.int64, device=device)
         reconstruction, _ = self.network_(values, lengths)
+        if self._tokens:  # each step's negative log-likelihood, one channel
+            return token_nll(reconstruction, values)[..., None].double().cpu().numpy()
         errors = (reconstruction.double() - values.double()).pow_(2).cpu().numpy()
         if not np.isfinite(errors).all():
             biggest = float(np.abs(windows).max())
@@ -629,6 +650,8 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
     def _validated(self, X, what: str = "this"):
         self._require_windows(what)
         self._check_score_stride(self.window_)
+        if self._tokens:
+            return self._token_series(X, self.window_)
         return as_series(X, n_features=self.n_features_in_, min_length=self.window_)
 
     def decision_function(self, X):
@@ -696,7 +719,7 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
 
         Parameters
         ----------
-        X : array of shape (T,) or (T, n_features)
+        X : array of shape (T,) or (T, n_features), or a list of one token stream
             One series (explain a slice of a very long series: ``step_shares`` holds
             ``n_windows * window`` values).
         method : {"auto", "error"}
@@ -711,7 +734,7 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
             raise ValueError(f"method must be 'auto' or 'error' for a SequenceAnomalyDetector "
                              f"(its scores are sums of reconstruction errors), got {method!r}.")
         series, layout, _ = self._validated(X, "explain")
-        if layout != "single":
+        if layout != "single" and not (self._tokens and len(series) == 1):
             raise ValueError(
                 "explain takes one series, an array of shape (T,) or (T, n_features); got "
                 f"{len(series)} series. Call explain on each of them."
@@ -791,6 +814,9 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         """A :class:`StreamingScorer` that scores points as they arrive, without refitting."""
         self._require_windows("stream")
         self._check_score_stride(self.window_)
+        if self._tokens:
+            raise ValueError("stream scores numeric points; this detector was fitted on token "
+                             "streams: score them with decision_function.")
         return StreamingScorer(self)
 
 
