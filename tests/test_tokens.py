@@ -247,3 +247,19 @@ def test_clusterer_separates_token_sequences_by_their_alphabet():
     np.testing.assert_array_equal(model.predict(X), model.labels_)
     with pytest.raises(ValueError, match="pool must be 'auto' or 1"):
         ursa.RecurrentClusterer(n_clusters=2, pool=4, **TINY).fit(X)
+
+
+# ----------------------------------------------------------------------------- generator
+def test_gan_samples_token_sequences_of_the_training_lengths(tmp_path):
+    X = cycles(60, list("abcd"), seed=5, low=5, high=8)
+    gan = ursa.RecurrentGAN(**{**TINY, "hidden_size": 8}, latent_dim=4, num_layers=1,
+                            iterations=20, pretrain_iterations=20, batch_size=16).fit(X)
+    samples = gan.sample(30, random_state=1)
+    assert len(samples) == 30 and all(set(s) <= set("abcd") for s in samples)
+    assert {len(s) for s in samples} <= {len(x) for x in X}
+    assert gan.sample(30, random_state=1) == samples
+    assert [len(r) for r in gan.reconstruct(X[:4])] == [len(x) for x in X[:4]]
+    assert gan.decision_function(X[:4]).shape == (4,)
+    loaded = ursa.load(gan.save(tmp_path / "gan.ursa"))
+    assert loaded.sample(30, random_state=1) == samples
+    assert len(gan.sample(3, n_timesteps=12, random_state=0)[0]) == 12
