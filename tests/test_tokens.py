@@ -263,3 +263,16 @@ def test_gan_samples_token_sequences_of_the_training_lengths(tmp_path):
     loaded = ursa.load(gan.save(tmp_path / "gan.ursa"))
     assert loaded.sample(30, random_state=1) == samples
     assert len(gan.sample(3, n_timesteps=12, random_state=0)[0]) == 12
+
+
+def test_token_explanations_sum_to_the_score(token_ae):
+    ae, X = token_ae
+    explanation = ae.explain(X[:4])
+    assert explanation.method == "error" and [a.shape for a in explanation.attributions] == \
+        [(len(x),) for x in X[:4]]
+    np.testing.assert_allclose([a.sum() for a in explanation.attributions],
+                               ae.decision_function(X[:4]), rtol=1e-4)
+    assert [a.shape for a in ae.explain(X[:2], method="occlusion").attributions] == \
+        [(len(x),) for x in X[:2]]
+    with pytest.raises(ValueError, match="integrated-gradients"):
+        ae.explain(X[:2], method="integrated-gradients")

@@ -122,7 +122,9 @@ class ExplainMixin:
         return getattr(self, "encoder_", getattr(self, "encoder", "rnn"))
 
     def _explain_methods(self) -> tuple[str, ...]:
-        methods = ["integrated-gradients", "occlusion"]
+        # Token ids have no path from a baseline to follow: no integrated gradients for them.
+        methods = ["occlusion"] if getattr(self, "_tokens", False) else \
+            ["integrated-gradients", "occlusion"]
         if hasattr(self, "_error_terms"):
             methods.insert(0, "error")
         if self._encoder_kind().endswith("-attention"):
@@ -139,7 +141,8 @@ class ExplainMixin:
         method : {"auto", "error", "integrated-gradients", "occlusion", "attention"}
             How to attribute (see :class:`Explanation`); "auto" picks this estimator's default.
             "error" needs a score made of reconstruction errors, "attention" an attention
-            encoder.
+            encoder; token sequences take every method but "integrated-gradients" (occlusion
+            replaces tokens by padding).
 
         Returns
         -------

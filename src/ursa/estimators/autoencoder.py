@@ -14,6 +14,7 @@ from .._params import Instance, check_count
 from ..data import ParquetDataset, map_rows, restore_layout
 from ..networks import (
     SequenceAutoencoderNet,
+    categorical,
     masked_mse,
     step_errors,
     step_mask,
@@ -401,13 +402,18 @@ class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, ExplainMixin,
     @staticmethod
     def _error_terms(network, values, lengths) -> torch.Tensor:
         """Each step's and channel's term of the reconstruction error (scaled data), (B, T, C):
-        its squared error over the step's observed channels and the sequence's observed steps,
-        so that a sequence's terms sum to its ``decision_function``."""
+        its squared error over the step's observed channels and the sequence's observed steps
+        (for tokens, its negative log-likelihood over the sequence's steps), so that a
+        sequence's terms sum to its ``decision_function``."""
+        reconstruction = network(values, lengths)[0]
+        if categorical(reconstruction, values):  # tokens: each step's negative log-likelihood
+            terms = step_errors(reconstruction, values, lengths) / lengths[:, None]
+            return terms.unsqueeze(-1)
         missing = torch.isnan(values)
         observed = ~missing & (step_mask(lengths, values.size(1)) > 0).unsqueeze(-1)
         target = torch.where(missing, torch.zeros((), dtype=values.dtype,
                                                   device=values.device), values)
-        squared = torch.where(observed, (network(values, lengths)[0] - target) ** 2, 0.0)
+        squared = torch.where(observed, (reconstruction - target) ** 2, 0.0)
         per_step = observed.sum(-1, keepdim=True).to(values.dtype)  # observed channels
         steps = (per_step > 0).sum(1, keepdim=True).to(values.dtype)  # observed steps
         return squared / per_step.clamp_min(1.0) / steps.clamp_min(1.0)

@@ -346,7 +346,7 @@ class RecurrentDecoder(nn.Module):
 
 class SequenceAutoencoderNet(nn.Module):
     """Recurrent encoder + decoder. The decoder rebuilds the first ``output_size`` input features
-    (default: all of them); ``summary``, ``sphere`` and ``kind`` shape the encoder (see
+    (default: all of them; for token input, one logit per id); ``summary``, ``sphere`` and ``kind`` shape the encoder (see
     RecurrentEncoder); the decoder emits as many steps per recurrent step as the encoder reads."""
 
     def __init__(self, config: RecurrentConfig, latent_dim: int, summary: str = "last",
@@ -354,8 +354,9 @@ class SequenceAutoencoderNet(nn.Module):
         super().__init__()
         self.encoder = RecurrentEncoder(config, latent_dim, summary, sphere, kind)
         self.decoder = RecurrentDecoder(
-            latent_dim, output_size or config.vocab_size or config.input_size, config.hidden_size, config.num_layers,
-            config.cell, config.dropout, self.encoder.stride,
+            latent_dim, output_size or config.vocab_size or config.input_size,
+            config.hidden_size, config.num_layers, config.cell, config.dropout,
+            self.encoder.stride,
         )
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
