@@ -182,7 +182,12 @@ def test_detector_finds_a_planted_abnormal_session(session_detector):
     steps = det.step_scores(test)
     assert [len(s) for s in steps] == [len(s) for s in test]
     assert int(np.argmax(steps[11])) == 4  # the unseen token is the surprising step
-    np.testing.assert_allclose([s.max() for s in steps[:3]], scores[:3], rtol=1e-5)
+    np.testing.assert_allclose([s.max() for s in steps], scores, rtol=1e-5)
+    assert steps[20][-1] > 3 * np.median([s[-1] for s in steps])  # it ends where none does
+    det.set_params(session_score="mean")
+    np.testing.assert_allclose([s.mean() for s in steps], det.decision_function(test),
+                               rtol=1e-5)
+    det.set_params(session_score="max")
 
 
 def test_session_detector_thresholds_its_training_sessions_and_round_trips(session_detector,

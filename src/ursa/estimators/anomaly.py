@@ -529,13 +529,23 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         values = np.pad(seqs.values, ((0, 0), (0, 1), (0, 0)))  # id 0 after each end
         return Sequences(values, seqs.lengths + 1)
 
+    def _session_steps(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """Per-step scores of sessions, float32 (n, max_length) with NaN after each end, and
+        the sessions' lengths; for tokens, the end's score is added to the last token's."""
+        seqs, errors = self._errors(X)
+        lengths = seqs.lengths.copy()
+        if self._tokens:
+            rows = np.arange(len(errors))
+            errors[rows, lengths - 2] += errors[rows, lengths - 1]
+            lengths -= 1
+        errors[np.arange(errors.shape[1])[None, :] >= lengths[:, None]] = np.nan
+        return errors, lengths
+
     def _session_scores(self, X) -> np.ndarray:
-        """One score per session: the highest or the mean of its step scores."""
-        if self.session_score == "mean":
-            return self._errors(X, per_step=False)[1]
-        seqs, errors = self._errors(X)  # (n, max_length), zero on padding
-        errors[np.isnan(seqs.values).all(-1)] = 0.0  # a step with every feature missing
-        return errors.max(axis=1).astype(np.float64)
+        """One score per session: the highest or the mean of its :meth:`step_scores`."""
+        errors = self._session_steps(X)[0].astype(np.float64)
+        return np.nanmax(errors, axis=1) if self.session_score == "max" else \
+            np.nanmean(errors, axis=1)
 
     def _token_series(self, X, min_length: int, reset: bool = False):
         """Token streams (long series of tokens) as series of ids, (T_i, 1) each, with the
@@ -677,9 +687,10 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         return restore_series_layout([self._score_one(s)[0] for s in series], layout, lengths)
 
     def step_scores(self, X):
-        """Per-step scores: with ``window=None``, each step's reconstruction error (for tokens,
-        its negative log-likelihood), whose mean over a sequence is its
-        :meth:`decision_function`; for long series, :meth:`decision_function` itself.
+        """Per-step scores: with ``window=None``, each step's prediction error (for tokens, its
+        negative log-likelihood), whose maximum (or mean, see ``session_score``) over a
+        sequence is its :meth:`decision_function`; for long series, :meth:`decision_function`
+        itself.
 
         Returns
         -------
@@ -690,12 +701,10 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
         self._check_is_fitted()
         if self.window_ is not None:
             return self.decision_function(X)
-        scores = self._step_error_layout(X)
-        if self._tokens:  # the end's score joins the last token's
-            for i, s in enumerate(scores):
-                s[-2] += s[-1]
-                scores[i] = s[:-1]
-        return scores
+        errors, lengths = self._session_steps(X)
+        if isinstance(X, (list, tuple)):
+            return [errors[i, :n].copy() for i, n in enumerate(lengths)]
+        return errors
 
     def window_scores(self, X):
         """Per-window scores: the mean squared reconstruction error (scaled data) over each
