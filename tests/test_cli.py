@@ -693,3 +693,51 @@ def test_evaluate_json_writes_numbers(work, monkeypatch):
     assert metrics["a pair"] == [0.5, 0.75] and all(type(v) is float for v in metrics["a pair"])
     assert metrics["none"] is None and metrics["nan"] is None
     assert metrics["inf pair"] == [None, 1.0]
+
+
+def test_token_sessions_through_fit_detect_and_generate(tmp_path):
+    sessions = tmp_path / "sessions.txt"
+    sessions.write_text("".join(f"open read{i % 3} close\n" for i in range(40)), encoding="utf-8")
+    new = tmp_path / "new.txt"
+    new.write_text("open read1 close\nclose open\nopen read9 close\n", encoding="utf-8")
+    model = tmp_path / "s.ursa"
+    result = invoke("--quiet", "fit", "detect", sessions, "--tokens", "whitespace", "--out",
+                    model, "--set", "window=None", *TINY)
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "scores.csv"
+    assert invoke("--quiet", "detect", model, new, "-o", out).exit_code == 0  # .txt: tokens
+    rows = pd.read_csv(out)
+    assert list(rows.columns) == ["id", "score", "flag"] and len(rows) == 3
+    assert np.isfinite(rows["score"]).all() and set(rows["flag"]) <= {0, 1}
+    assert invoke("--quiet", "fit", "autoencoder", sessions, "--out", tmp_path / "a.ursa",
+                  *TINY).exit_code != 0  # .txt is not guessed without --tokens
+    gan = tmp_path / "g.ursa"
+    assert invoke("--quiet", "fit", "gan", sessions, "--tokens", "whitespace", "--out", gan,
+                  "--set", "iterations=3", "--set", "pretrain_iterations=3",
+                  "--set", "hidden_size=4", "--set", "latent_dim=2").exit_code == 0
+    lines = tmp_path / "fake.txt"
+    assert invoke("--quiet", "generate", gan, "-n", "5", "-o", lines).exit_code == 0
+    generated = lines.read_text(encoding="utf-8").splitlines()
+    assert len(generated) == 5 and all(set(g.split()) <= {"open", "close", "read0", "read1",
+                                                           "read2"} for g in generated)
+    info = invoke("info", gan)
+    assert "vocabulary size: 5" in info.output
+
+
+def test_a_folder_of_wav_files_is_data(tmp_path):
+    soundfile = pytest.importorskip("soundfile")
+    folder = tmp_path / "wavs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        t = np.arange(2400) / 8000
+        soundfile.write(folder / f"tone_{i}.wav", 0.3 * np.sin(2 * np.pi * (200 + 150 * i) * t)
+                        + 0.01 * rng.standard_normal(len(t)), 8000)
+    model = tmp_path / "c.ursa"
+    result = invoke("--quiet", "fit", "cluster", folder, "--out", model, "--set", "n_clusters=2",
+                    *TINY)
+    assert result.exit_code == 0, result.output
+    assert ursa.load(model).audio_frontend_["sample_rate"] == 8000
+    out = tmp_path / "labels.csv"
+    assert invoke("--quiet", "cluster", model, folder, "-o", out).exit_code == 0
+    assert pd.read_csv(out)["id"].tolist() == [f"tone_{i}" for i in range(6)]
