@@ -281,3 +281,19 @@ def test_token_explanations_sum_to_the_score(token_ae):
         [(len(x),) for x in X[:2]]
     with pytest.raises(ValueError, match="integrated-gradients"):
         ae.explain(X[:2], method="integrated-gradients")
+
+
+def test_evaluate_and_report_describe_token_models(token_ae, session_detector):
+    from ursa.metrics import evaluate
+    from ursa.report import build_report
+
+    ae, X = token_ae
+    metrics = evaluate(ae, X[:30])
+    assert metrics["tokens rebuilt exactly"] > 0.9
+    assert metrics["per-sequence negative log-likelihood, median"] >= 0
+    det, train = session_detector
+    labels = np.r_[np.zeros(20), np.ones(2)]
+    found = evaluate(det, train[:20] + [["z", "z"], ["a"]], labels)
+    assert found["flagged sessions"] >= 2 and found["AUC-ROC"] == 1.0
+    page = build_report(ae, X[:30], verbose=False)
+    assert "tokens rebuilt exactly" in page and "known tokens" in page

@@ -414,9 +414,19 @@ def report_sections(model, X, y=None, *, random_state=0, prefix: str = "",
     """
     entry = _entry(model)
     model._check_is_fitted()
-    sections = [data_section(model, X, y)] if data else []
-    sections.append(_model_section(model, entry))
-    sections += _SECTIONS[entry.task](model, X, y, random_state, verbose)
+    if getattr(model, "vocabulary_", None) is not None:
+        # Token sequences: the model, its training and its metrics (the figures plot numbers).
+        from .metrics import metric_table
+
+        rows = [(r.name, r.text, r.note) for r in metric_table(
+            model, X, y, random_state=random_state, verbose=verbose)]
+        sections = [_model_section(model, entry),
+                    Section(f"Metrics on {len(X)} token sequences "
+                            f"({len(model.vocabulary_.tokens_)} known tokens)", metrics=rows)]
+    else:
+        sections = [data_section(model, X, y)] if data else []
+        sections.append(_model_section(model, entry))
+        sections += _SECTIONS[entry.task](model, X, y, random_state, verbose)
     if prefix:
         for section in sections:
             section.title = f"{prefix}: {section.title}"

@@ -151,8 +151,22 @@ def embedding_metrics(codes, y) -> list[Metric]:
                    normalized_mutual_info_score(y, predicted), "1.0 = labels recovered")]
 
 
+def token_metrics(X, reconstruction, errors) -> list[Metric]:
+    """For token sequences: the share of tokens rebuilt exactly and the per-sequence mean
+    negative log-likelihood."""
+    pairs = [(a, b) for x, r in zip(X, reconstruction) for a, b in zip(list(x), r)]
+    accuracy = float(np.mean([str(a) == str(b) for a, b in pairs]))
+    return [
+        Metric("tokens rebuilt exactly", accuracy, "share of every sequence's tokens"),
+        Metric("per-sequence negative log-likelihood, median", float(np.median(errors)),
+               f"nats per token; max {format_value(np.max(errors))} (sequence "
+               f"{int(np.argmax(errors))})"),
+    ]
+
+
 def _autoencoder(model, X, y, random_state, generation_scores, verbose):
-    rows = reconstruction_metrics(X, model.reconstruct(X), model.decision_function(X))
+    metrics = token_metrics if model._tokens else reconstruction_metrics
+    rows = metrics(X, model.reconstruct(X), model.decision_function(X))
     return rows + embedding_metrics(model.transform(X), y)
 
 
@@ -223,7 +237,28 @@ def generation_metrics(model, real, synthetic, *, equal, random_state,
     return rows
 
 
+def token_generation_metrics(model, X, random_state) -> list[Metric]:
+    """For token sequences: as many samples as ``X`` holds (at most 500), the share of them that
+    are distinct, and the share whose every bigram (with start and end markers) occurs in
+    ``X``."""
+    real = list(X)[:500]
+    synthetic = model.sample(len(real), random_state=random_state)
+
+    def bigrams(sequence):
+        marked = ["<start>", *map(str, sequence), "<end>"]
+        return set(zip(marked[:-1], marked[1:]))
+
+    seen = set().union(*(bigrams(x) for x in real))
+    return [Metric("distinct samples", len({tuple(s) for s in synthetic}) / len(synthetic),
+                   f"real: {len({tuple(map(str, x)) for x in real}) / len(real):.3f}"),
+            Metric("samples with only seen bigrams",
+                   float(np.mean([bigrams(s) <= seen for s in synthetic])),
+                   "bigrams of X, with start and end markers")]
+
+
 def _gan(model, X, y, random_state, generation_scores, verbose):
+    if model._tokens:
+        return token_generation_metrics(model, X, random_state)
     real, synthetic, equal = generation_samples(model, X, random_state)
     return generation_metrics(model, real, synthetic, equal=equal, random_state=random_state,
                               scores=generation_scores, verbose=verbose)
@@ -257,11 +292,12 @@ def detector_outputs(model, X, y, limit=None):
         yield values, scores, flags, truth
 
 
-def detection_metrics(scores, flags, threshold, truth) -> list[Metric]:
-    """Flagged steps and the threshold; with both classes in ``truth``, AUC-ROC and AUC-PR over
-    the steps with a finite score, and VUS-PR when every score is finite."""
+def detection_metrics(scores, flags, threshold, truth, what: str = "steps") -> list[Metric]:
+    """Flagged steps (or sessions) and the threshold; with both classes in ``truth``, AUC-ROC
+    and AUC-PR over the scores that are finite, and VUS-PR for steps when every score is."""
     flagged = int(flags.sum())
-    rows = [Metric("flagged steps", flagged, f"{flags.mean():.2%}", f"{flagged} of {len(flags)}"),
+    rows = [Metric(f"flagged {what}", flagged, f"{flags.mean():.2%}",
+                   f"{flagged} of {len(flags)}"),
             Metric("threshold", None if threshold is None else float(threshold))]
     if truth is None or not 0 < truth.sum() < len(truth):
         return rows
@@ -269,13 +305,21 @@ def detection_metrics(scores, flags, threshold, truth) -> list[Metric]:
     rows += [Metric("AUC-ROC", auc_roc(truth[finite], scores[finite])),
              Metric("AUC-PR", auc_pr(truth[finite], scores[finite]),
                     f"random = {truth.mean():.3f}")]
-    if finite.all():
+    if finite.all() and what == "steps":
         rows.append(Metric("VUS-PR", vus_pr(truth, scores), "Paparrizos et al. 2022"))
     return rows
 
 
 def _detector(model, X, y, random_state, generation_scores, verbose):
     threshold = getattr(model, "threshold_", None)
+    if model.window_ is None:  # whole sessions: one score, and one 0/1 label, per sequence
+        scores = model.decision_function(X)
+        flags = model._flags(scores) if threshold is not None else np.zeros(len(scores), int)
+        truth = None if y is None else np.asarray(y).reshape(-1).astype(int)
+        if truth is not None and len(truth) != len(scores):
+            raise ValueError(f"y has {len(truth)} labels but X holds {len(scores)} sessions; "
+                             "pass one 0/1 label per session.")
+        return detection_metrics(scores, flags, threshold, truth, what="sessions")
     per_series = [detection_metrics(scores, flags, threshold, truth)
                   for _, scores, flags, truth in detector_outputs(model, X, y)]
     if len(per_series) == 1:
