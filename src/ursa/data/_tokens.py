@@ -93,7 +93,8 @@ def _tokens_of(item, name: str, index: int) -> list:
     kinds = {_kind_of(t) for t in tokens}
     if None in kinds:
         bad = next(p for p, t in enumerate(tokens) if _kind_of(t) is None)
-        raise TypeError(f"{name}[{index}][{bad}] is {tokens[bad]!r} ({type(tokens[bad]).__name__}): "
+        kind = type(tokens[bad]).__name__
+        raise TypeError(f"{name}[{index}][{bad}] is {tokens[bad]!r} ({kind}): "
                         "tokens are strings or integers. Convert the sequence's tokens to one "
                         "of them (numeric series are passed as arrays, not as tokens).")
     if len(kinds) > 1:

@@ -346,8 +346,9 @@ class RecurrentDecoder(nn.Module):
 
 class SequenceAutoencoderNet(nn.Module):
     """Recurrent encoder + decoder. The decoder rebuilds the first ``output_size`` input features
-    (default: all of them; for token input, one logit per id); ``summary``, ``sphere`` and ``kind`` shape the encoder (see
-    RecurrentEncoder); the decoder emits as many steps per recurrent step as the encoder reads."""
+    (default: all of them; for token input, one logit per id); ``summary``, ``sphere`` and
+    ``kind`` shape the encoder (see RecurrentEncoder); the decoder emits as many steps per
+    recurrent step as the encoder reads."""
 
     def __init__(self, config: RecurrentConfig, latent_dim: int, summary: str = "last",
                  sphere: bool = False, output_size: int | None = None, kind: str = "rnn"):
