@@ -204,6 +204,12 @@ def test_session_detector_thresholds_its_training_sessions_and_round_trips(sessi
             method(loaded)
 
 
+def test_session_detector_refuses_privacy():
+    with pytest.raises(ValueError, match="privacy needs window set to a number of steps"):
+        ursa.SequenceAnomalyDetector(window=None, scaling=None, channels="all",
+                                     privacy={"epsilon": 3.0}, **TINY).fit(np.zeros((8, 10)))
+
+
 def test_session_detector_on_numeric_sessions_ranks_a_broken_one_first():
     rng = np.random.default_rng(0)
     t = np.linspace(0, 2 * np.pi, 30)

@@ -443,6 +443,10 @@ class SequenceAnomalyDetector(OutlierDetectorMixin, ReconstructionNetwork, BaseS
                 f"{self.window!r}, channels={self.channels!r}): 'auto' and 'continuous' are "
                 "chosen by reading the training data, outside the privacy budget.")
         if self.window is None:
+            if budget is not None:
+                raise ValueError("privacy needs window set to a number of steps: window=None "
+                                 "trains a next-step model, whose start vector private "
+                                 "training cannot yet take per-sequence gradients of.")
             return self._fit_sessions(X, resume, budget)
         if self.window != "auto":
             self._check_score_stride(self.window)
