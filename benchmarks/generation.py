@@ -106,6 +106,10 @@ def load_etth1(seed: int = 0) -> np.ndarray:
     return windows[np.random.default_rng(seed).permutation(len(windows))].astype(np.float32)
 
 
+# The data sets read from ../shared/data: their file and loader.
+FILE_SETS = {"stocks": (STOCKS, load_stocks), "etth1": (ETTH1, load_etth1)}
+
+
 def sine_shape_error(X: np.ndarray, chunk: int = 4096) -> float:
     """Median, over every (sequence, feature), of the RMSE between the curve and the closest
     (sin(f t + p) + 1) / 2 on a grid (f in [0, 0.15], p in [-0.05, 0.15], steps 0.001 and 0.002).
@@ -452,18 +456,12 @@ def main(argv=None) -> int:
     for name in [d.strip() for d in args.datasets.split(",") if d.strip()]:
         if name == "sines":
             X = load_sines(args.n_sines, args.seed)
-        elif name == "stocks":
-            if not STOCKS.is_file():
-                log(f"skipping stocks: {STOCKS} is absent")
+        elif name in FILE_SETS:
+            path, load = FILE_SETS[name]
+            if not path.is_file():
+                log(f"skipping {name}: {path} is absent")
                 continue
-            X = load_stocks(args.seed)
-            if args.quick:
-                X = X[:512]
-        elif name == "etth1":
-            if not ETTH1.is_file():
-                log(f"skipping etth1: {ETTH1} is absent")
-                continue
-            X = load_etth1(args.seed)
+            X = load(args.seed)
             if args.quick:
                 X = X[:512]
         else:
