@@ -94,16 +94,6 @@ class ReconstructionNetwork:
         (out,) = self._map_batches(seqs, errors, per_step=(per_step,), network=network)
         return seqs, out  # (n, max_length) zero on padding, or (n,)
 
-    def _step_error_layout(self, X):
-        """Per-step errors laid out like ``X``: a list of (T_i,) arrays for a list, else an
-        array with NaN after each end (and where every feature is missing)."""
-        seqs, errors = self._errors(X)
-        errors[np.isnan(seqs.values).all(-1)] = np.nan  # every feature missing: no error
-        if isinstance(X, (list, tuple)):
-            return [errors[i, :length].copy() for i, length in enumerate(seqs.lengths)]
-        errors[~seqs.mask()] = np.nan
-        return errors
-
 
 @register
 class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, ExplainMixin,
@@ -370,7 +360,12 @@ class SequenceAutoencoder(TransformerMixin, ReconstructionNetwork, ExplainMixin,
         float32 array of shape (n_sequences, n_timesteps) with NaN after each sequence's end,
         or a list of (T_i,) arrays when ``X`` is a list.
         """
-        return self._step_error_layout(X)
+        seqs, errors = self._errors(X)
+        errors[np.isnan(seqs.values).all(-1)] = np.nan  # every feature missing: no error
+        if isinstance(X, (list, tuple)):
+            return [errors[i, :length].copy() for i, length in enumerate(seqs.lengths)]
+        errors[~seqs.mask()] = np.nan
+        return errors
 
     def decision_function(self, X) -> np.ndarray:
         """Per-sequence reconstruction error: the squared error of the scaled data averaged over
