@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import ursa  # noqa: E402
-from ursa.metrics import discriminative_score, predictive_score  # noqa: E402
+from ursa.metrics import context_fid, discriminative_score, predictive_score  # noqa: E402
 
 import _results  # noqa: E402
 from train_speed import check_device, machine_description  # noqa: E402
@@ -253,16 +253,23 @@ def run_dataset(name: str, X: np.ndarray, args, log) -> dict:
                                  device=args.metrics_device, verbose=False)
     log(f"[{name}] noise discriminative {noise_disc.mean:.4f}; train-on-real predictive "
         f"{real_pred.mean:.4f} ({time.perf_counter() - started:.0f} s of metrics)")
-    strict = None
+    strict, half = None, len(X) // 2
     if args.strict_hidden:
         # The protocol's classifier has n_features // 2 units; a wider one is a stricter test.
         # Its floor: the same classifier on two halves of the real data.
         wide = {**metric, "n_repeats": args.baseline_repeats, "hidden_size": args.strict_hidden}
-        half = len(X) // 2
         strict = (discriminative_score(X, synthetic, **wide),
                   discriminative_score(X[:half], X[half:], **wide))
         log(f"[{name}] discriminative with {args.strict_hidden} units {strict[0].mean:.4f}; "
             f"real halves {strict[1].mean:.4f}")
+    # Context-FID: embeddings of an autoencoder trained on the real sequences; its floor, the
+    # real data's two halves scored the same way.
+    fid_settings = dict(n_repeats=args.baseline_repeats, random_state=args.seed,
+                        device=args.metrics_device, verbose=False)
+    fid = (context_fid(X, synthetic, **fid_settings),
+           context_fid(X[:half], X[half:], **fid_settings))
+    log(f"[{name}] context-FID {fid[0].mean:.4f} ± {fid[0].std:.4f}; real halves "
+        f"{fid[1].mean:.4f} ± {fid[1].std:.4f}")
     sine_shape = None
     if shape is not None:
         sine_shape = (shape, sine_shape_error(X))
@@ -282,7 +289,7 @@ def run_dataset(name: str, X: np.ndarray, args, log) -> dict:
                 fit_threads=torch.get_num_threads() * gan._step_threads(gan._device()),
                 phase_seconds=phase_seconds,
                 disc=disc, pred=pred, noise_disc=noise_disc, real_pred=real_pred,
-                strict=strict, sine_shape=sine_shape, earlier=earlier,
+                strict=strict, fid=fid, sine_shape=sine_shape, earlier=earlier,
                 diversity=gan.diversity_ratio_)
 
 
@@ -310,6 +317,11 @@ def table(rows, args) -> str:
                          f"| – | – |")
             lines.append(f"| {r['name']} | real against real (two halves), {units} units | "
                          f"{r['strict'][1].mean:.3f} ± {r['strict'][1].std:.3f} | – | – |")
+        if r.get("fid"):
+            lines.append(f"| {r['name']} | ursa RecurrentGAN, context-FID (lower is better) | "
+                         f"{r['fid'][0].mean:.3f} ± {r['fid'][0].std:.3f} | – | – |")
+            lines.append(f"| {r['name']} | real against real (two halves), context-FID | "
+                         f"{r['fid'][1].mean:.3f} ± {r['fid'][1].std:.3f} | – | – |")
         for model, (d, p) in PUBLISHED[r["name"]].items():
             lines.append(f"| {r['name']} | {model} | {_fmt(d)} | {_fmt(p)} | – |")
     lines.append("")
@@ -472,9 +484,9 @@ def main(argv=None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps([
             {**{k: v for k, v in r.items()
-                if k not in ("disc", "pred", "noise_disc", "real_pred", "strict", "earlier")},
-             **({"strict": [{"mean": s.mean, "std": s.std} for s in r["strict"]]}
-                if r["strict"] else {}),
+                if k not in ("disc", "pred", "noise_disc", "real_pred", "strict", "fid", "earlier")},
+             **{key: [{"mean": s.mean, "std": s.std} for s in r[key]]
+                for key in ("strict", "fid") if r[key]},
              "shape": list(r["shape"]),
              "earlier": [{**e, "disc": {"mean": e["disc"].mean, "std": e["disc"].std},
                           "pred": {"mean": e["pred"].mean, "std": e["pred"].std}}

@@ -140,3 +140,30 @@ def test_discriminative_hidden_size_defaults_to_the_protocol_and_widens_the_clas
     for bad in (0, -1, 2.5, True, "8"):
         with pytest.raises(ValueError, match="hidden_size must be an integer >= 1"):
             discriminative_score(real, noise, hidden_size=bad, **short)
+
+
+def test_context_fid_ranks_a_shifted_generator_above_a_twin(real):
+    from ursa.metrics import context_fid
+
+    twin = ursa.datasets.make_sines(160, n_timesteps=10, n_features=4, random_state=1)
+    shifted = np.clip(twin * 0.5 + 0.4, 0, 1).astype(np.float32)
+    settings = dict(n_repeats=2, epochs=5, random_state=0, device=DEVICE, verbose=False)
+    same, different = context_fid(real, twin, **settings), context_fid(real, shifted, **settings)
+    assert len(same.scores) == 2 and np.all(same.scores >= -1e-9)
+    assert different.mean > 3 * same.mean
+    # The same encoder scores identical sets 0; one fitted encoder gives one score.
+    encoder = ursa.SequenceAutoencoder(epochs=2, random_state=0, verbose=False,
+                                       device=DEVICE).fit(real)
+    again = context_fid(real, real, n_repeats=5, encoder=encoder)
+    assert len(again.scores) == 1 and abs(again.mean) < 1e-6
+
+
+def test_context_fid_bad_arguments(real):
+    from ursa.metrics import context_fid
+
+    with pytest.raises(ValueError, match="at least 2 real and 2 synthetic"):
+        context_fid(real, real[:1])
+    with pytest.raises(TypeError, match="encoder must be a fitted estimator"):
+        context_fid(real, real, encoder=object())
+    with pytest.raises(ValueError, match="features"):
+        context_fid(real, real[..., :2])
