@@ -2,7 +2,9 @@
 
 ``gemm_peak`` times square matrix products (one call of ``torch.mm`` per repeat, best of the
 repeats) in float32 and bfloat16; ``gemm_rate`` the product of one recurrent step's hidden
-state by its recurrent weights, (batch x H) @ (H x g H), at an estimator's own shape. ``count_flops`` counts, while a fit runs, the multiply-adds of
+state by its recurrent weights, (batch x H) @ (H x g H), at an estimator's own shape;
+``layer_rate`` a bare torch recurrent layer's training call at that shape. ``count_flops``
+counts, while a fit runs, the multiply-adds of
 every recurrent and linear layer from the shapes each call sees: a recurrent layer with g gates
 (RNN 1, GRU 3, LSTM 4), input size I and hidden size H does 2 g H (I + H) FLOPs per step, per
 direction and per sequence; a linear layer 2 I O per row. A call made with gradients on is counted
@@ -55,6 +57,36 @@ def gemm_rate(m: int, k: int, n: int, dtype: torch.dtype = torch.float32,
         timings.append((time.perf_counter() - started) / calls)
     timings.sort()
     return 2 * m * k * n / timings[2] / 1e9
+
+
+def layer_rate(cell: str, steps: int, batch: int, input_size: int, hidden: int,
+               bidirectional: bool = False, seconds: float = 0.3) -> float:
+    """GFLOP/s (counted as :func:`count_flops` counts a training call) of a bare one-layer torch
+    ``nn.GRU`` / ``nn.LSTM`` / ``nn.RNN``, forward and backward of the sum of its outputs, on
+    (batch, steps, input_size) inputs: the median of 5 timings of about ``seconds`` each. The
+    fastest torch's fused recurrent kernels train at this shape, before any model around them."""
+    layer = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[cell](
+        input_size, hidden, batch_first=True, bidirectional=bidirectional)
+    x = torch.randn(batch, steps, input_size)
+
+    def call():
+        layer.zero_grad(set_to_none=True)
+        layer(x)[0].sum().backward()
+
+    call()
+    started, calls = time.perf_counter(), 0
+    while time.perf_counter() - started < 0.05:
+        call()
+        calls += 1
+    calls = max(1, int(calls * seconds / 0.05))
+    timings = []
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(calls):
+            call()
+        timings.append((time.perf_counter() - started) / calls)
+    timings.sort()
+    return 3 * _recurrent_flops(layer, x) / timings[2] / 1e9
 
 
 def _recurrent_flops(module: nn.RNNBase, x: torch.Tensor) -> float:

@@ -297,7 +297,9 @@ def bench_threads(shapes, cells, args, log, thread_counts=(1, 2)) -> list[dict]:
 
 # --------------------------------------------------------------------------- cost against the limit
 def _cost_cases(quick: bool):
-    """(estimator, shape, builder(precision), X) at each benchmark's shape (``quick``: tiny)."""
+    """(estimator, shape, builder(precision), X, layer) at each benchmark's shape (``quick``:
+    tiny); ``layer`` is the (cell, steps, batch, input size, hidden size, bidirectional) of the
+    estimator's main recurrent layer, as a bare torch layer would train it."""
     c = next(s for s in SHAPES if s.name == "c")
     n_c = c.batch * (2 if quick else 8)
     motions, _ = ursa.datasets.load_ucr("BasicMotions")
@@ -312,15 +314,20 @@ def _cost_cases(quick: bool):
                           cell=cell, hidden_size=c.hidden, latent_dim=LATENT_DIM, epochs=3,
                           batch_size=c.batch, validation_fraction=0.0, patience=None,
                           precision=p, **common),
-                      make_data(n_c, c.n_steps, c.n_features, seed=1)))
+                      make_data(n_c, c.n_steps, c.n_features, seed=1),
+                      (cell, c.n_steps, c.batch, c.n_features, c.hidden, False)))
     cases.append(("RecurrentClusterer", "BasicMotions, 80 x 100 x 6, defaults",
                   lambda p: ursa.RecurrentClusterer(n_clusters=4, precision=p, **common),
-                  motions))
+                  motions, ("gru", 100, 128, 12, 32, True)))
+    # The detector's recurrence reads the convolutional front end's 32 channels at a quarter of
+    # the window's 64 steps.
     cases.append(("SequenceAnomalyDetector", f"UCR 135's training part ({train} points), defaults",
-                  lambda p: ursa.SequenceAnomalyDetector(precision=p, **common), series[:train]))
+                  lambda p: ursa.SequenceAnomalyDetector(precision=p, **common), series[:train],
+                  ("gru", 64 // ursa.networks.FRONT_STRIDE, 128, 32, 32, False)))
     cases.append(("RecurrentGAN", f"sines 1000 x 24 x 5, {short} + {short} iterations",
                   lambda p: ursa.RecurrentGAN(iterations=short, pretrain_iterations=short,
-                                              precision=p, **common), sines))
+                                              precision=p, **common), sines,
+                  ("gru", 24, 128, 32, 32, False)))
     return cases
 
 
@@ -332,7 +339,7 @@ def bench_cost(args, log) -> tuple[dict, list[dict]]:
         f"bfloat16 {peaks['bfloat16']:.0f} GFLOP/s")
     precisions = ["float32"] + (["bfloat16"] if ursa.training.bf16_native("cpu") else [])
     rows = []
-    for name, shape, build, X in _cost_cases(args.quick):
+    for name, shape, build, X, layer in _cost_cases(args.quick):
         for precision in precisions:
             if name == "RecurrentGAN" and precision != "float32":
                 continue  # the GAN trains in float32 only
@@ -345,11 +352,12 @@ def bench_cost(args, log) -> tuple[dict, list[dict]]:
             gates = {"rnn": 1, "gru": 3, "lstm": 4}[est.cell]
             step = (est.batch_size, est.hidden_size, gates * est.hidden_size)
             ceiling = _cost.gemm_rate(*step) if precision == "float32" else None
+            bare = _cost.layer_rate(*layer) if precision == "float32" else None
             rows.append(dict(name=name, shape=shape, precision=precision, seconds=seconds,
                              loss=est.history_[-1]["train_loss"],
                              gflop=counted["flops"] / 1e9, rate=rate,
                              share32=rate / peaks["float32"], share16=rate / peaks["bfloat16"],
-                             step=step, ceiling=ceiling))
+                             step=step, ceiling=ceiling, layer=layer, bare=bare))
             log(f"  cost {name:28s} {precision:8s}: {seconds:6.1f} s, {rate:6.1f} GFLOP/s, "
                 f"{100 * rate / peaks['float32']:.0f} % of the float32 peak")
     return peaks, rows
@@ -402,17 +410,24 @@ def cost_table(peaks: dict, rows: list[dict]) -> str:
                      f"| {r['loss']:.4g} "
                      f"| {r['gflop']:.0f} | {r['rate']:.1f} | {100 * r['share32']:.0f} % "
                      f"| {100 * r['share16']:.0f} % |")
-    lines += ["", "The ceiling a recurrent step's shape sets: one step multiplies the batch's hidden "
-              "states by the recurrent weights, (batch x H) @ (H x g H), and the next step waits "
-              "for it. The float32 rate of that product alone (`torch.mm`, median of 5 timings), "
-              "against the peak:", "",
-              "| estimator | step product | float32 GFLOP/s | share of the float32 peak |",
-              "|---|---|---:|---:|"]
+    lines += ["", "The ceilings a recurrent step's shape sets. One step multiplies the batch's "
+              "hidden states by the recurrent weights, (batch x H) @ (H x g H), and the next step "
+              "waits for it: the float32 rate of that product alone (`torch.mm`, median of 5 "
+              "timings). A bare torch recurrent layer of the estimator's main shape (one layer, "
+              "forward and backward of the sum of its outputs, FLOPs counted as above, median of "
+              "5 timings): the fastest torch's fused kernels train at that shape, before any "
+              "model, loss or optimiser around them.", "",
+              "| estimator | step product | float32 GFLOP/s | share of the float32 peak "
+              "| bare layer (cell, T, batch, input, H) | GFLOP/s | share of the float32 peak |",
+              "|---|---|---:|---:|---|---:|---:|"]
     for r in rows:
         if r["ceiling"] is not None:
             m, k, n = r["step"]
+            cell, steps, batch, inputs, hidden, both = r["layer"]
+            layer = f"{'bidirectional ' if both else ''}{cell}, {steps}, {batch}, {inputs}, {hidden}"
             lines.append(f"| {r['name']} | ({m} x {k}) @ ({k} x {n}) | {r['ceiling']:.1f} "
-                         f"| {100 * r['ceiling'] / peaks['float32']:.0f} % |")
+                         f"| {100 * r['ceiling'] / peaks['float32']:.0f} % | {layer} "
+                         f"| {r['bare']:.1f} | {100 * r['bare'] / peaks['float32']:.0f} % |")
     return "\n".join(lines)
 
 
