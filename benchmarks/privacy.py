@@ -4,9 +4,11 @@ For each epsilon in {1, 3, 10, none} (delta = 1 / n, the number of training sequ
 
 * Generation (Stocks, ETTh1 in ../shared/data/generation; TimeGAN protocol: min-max scaled
   columns, windows of 24 steps at stride 1, shuffled): ``RecurrentGAN`` (TimeGAN) fitted on the
-  member half of the windows, then the discriminative and predictive scores of as many samples
-  against those members, and the membership-inference AUC of its data-space discriminator
-  (members against the held-out half).
+  member half of the windows (private fits with ``data_bound`` 1: the generator learns from
+  the released statistics), then the discriminative and predictive scores of as many samples
+  against those members, the predictive score of training on the members themselves (the
+  floor on this split), and the membership-inference AUC of the distance from each window to
+  its closest sample (members against the held-out half).
 * Representation (the same windows): ``SequenceAutoencoder``: held-out reconstruction error and
   the membership-inference AUC of the reconstruction error.
 * Detection (the NAB series of the anomaly benchmark): ``SequenceAnomalyDetector`` fitted on the
@@ -45,6 +47,7 @@ import ursa  # noqa: E402
 from ursa.data import sliding_windows  # noqa: E402
 from ursa.metrics import (  # noqa: E402
     auc_pr,
+    closest_distances,
     discriminative_score,
     membership_inference_auc,
     predictive_score,
@@ -99,22 +102,6 @@ def _timed(fit):
     return model, time.perf_counter() - started
 
 
-def _discriminator_losses(gan, X: np.ndarray) -> np.ndarray:
-    """Per-sequence loss of the GAN's data-space discriminator calling X real (lower on the
-    sequences it was trained on, if it remembers them)."""
-    net = gan.network_
-    discriminate = (net.discriminate_data_space if gan.architecture == "timegan"
-                    else net.discriminate_data)
-    out = []
-    with torch.inference_mode():
-        for start in range(0, len(X), 1024):
-            x = torch.from_numpy(X[start:start + 1024])
-            lengths = torch.full((len(x),), x.size(1), dtype=torch.long)
-            logits = discriminate(x, lengths, None)
-            out.append(torch.nn.functional.softplus(-logits).mean(1).numpy())
-    return np.concatenate(out)
-
-
 def run_generation(name, epsilon, args, log) -> dict:
     members, held = member_split(load_table(name), args.seed)
     if args.quick:
@@ -123,7 +110,8 @@ def run_generation(name, epsilon, args, log) -> dict:
     params = dict(scaling=None, privacy=_privacy(epsilon, data_bound=1.0),
                   iterations=args.gan_iterations,
                   pretrain_iterations=args.gan_pretrain, batch_size=args.gan_batch,
-                  random_state=args.seed, n_threads=1, step_threads=1, verbose=False)
+                  random_state=args.seed, n_threads=1, step_threads=1, verbose=False,
+                  **args.gan_params)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # a possible collapse shows in the scores
         gan, seconds = _timed(lambda: ursa.RecurrentGAN(**params).fit(members))
@@ -132,14 +120,19 @@ def run_generation(name, epsilon, args, log) -> dict:
                                 verbose=False)
     pred = predictive_score(members, synthetic, n_repeats=args.repeats, random_state=args.seed,
                             verbose=False)
-    mia = membership_inference_auc(_discriminator_losses(gan, members),
-                                   _discriminator_losses(gan, held))
+    mia = membership_inference_auc(closest_distances(members, synthetic),
+                                   closest_distances(held, synthetic))
+    real_pred = None
+    if epsilon is None:  # what training on the members themselves scores: this split's floor
+        real_pred = predictive_score(members, members, n_repeats=args.repeats,
+                                     random_state=args.seed, verbose=False).mean
     spent = getattr(gan, "privacy_spent_", None)
     row = dict(data=name, model="RecurrentGAN", epsilon=epsilon, n=len(members),
                spent=None if spent is None else spent["epsilon"],
-               noise=None if spent is None else spent["noise_multiplier"],
+               noise=None if spent is None else (spent["noise_multiplier"]
+                                                 or spent.get("release_noise_multiplier")),
                disc=disc.mean, disc_std=disc.std, pred=pred.mean, pred_std=pred.std, mia=mia,
-               seconds=seconds)
+               real_pred=real_pred, seconds=seconds)
     log(row)
     return row
 
@@ -215,7 +208,8 @@ def render(rows: list[dict], runtime: float, args) -> str:
              f"{args.ae_learning_rate}; detector defaults but window 64, channels all, "
              f"scaling None; metrics {args.repeats} repeats. Membership-inference AUC near 0.5: "
              "no leakage this attack sees.", "",
-             "| data | model | epsilon (spent) | noise multiplier | utility | "
+             "| data | model | epsilon (spent) | noise multiplier (gradients, or releases "
+             "where no step reads the data) | utility | "
              "membership-inference AUC | fit time (s) | time x |",
              "|---|---|---|---:|---|---:|---:|---:|"]
     for r in rows:
@@ -232,6 +226,11 @@ def render(rows: list[dict], runtime: float, args) -> str:
                      f"{r['seconds']:.0f} | {ratio(r)} |")
     lines += ["", "Published, non-private, on all windows (discriminative / predictive): "
               + "; ".join(f"{d} {m} {a} / {b}" for d, (m, a, b) in PUBLISHED.items()) + "."]
+    floors = [r for r in rows if r.get("real_pred") is not None]
+    if floors:
+        lines.append("Predictive score of training on the member windows themselves (the floor "
+                     "on this split): " + "; ".join(f"{r['data']} {r['real_pred']:.4f}"
+                                                    for r in floors) + ".")
     stocks = [r for r in rows if r["data"] == "stocks" and r["model"] == "RecurrentGAN"
               and r["epsilon"] == 10.0]
     if stocks:
@@ -255,7 +254,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="Stocks only, short fits")
     parser.add_argument("--datasets", default="stocks,etth1",
                         help="data sets of the autoencoder")
-    parser.add_argument("--gan-datasets", default="stocks",
+    parser.add_argument("--gan-datasets", default="stocks,etth1",
                         help="data sets of the GAN (each fit takes minutes: ETTh1's about as "
                              "long as Stocks', with its metrics longer)")
     parser.add_argument("--models", default="gan,autoencoder,detector")
@@ -263,6 +262,8 @@ def main() -> None:
     parser.add_argument("--gan-iterations", type=int, default=3000)
     parser.add_argument("--gan-pretrain", type=int, default=500)
     parser.add_argument("--gan-batch", type=int, default=128)
+    parser.add_argument("--gan-params", type=json.loads, default={},
+                        help="JSON of further RecurrentGAN parameters (default: none)")
     parser.add_argument("--ae-epochs", type=int, default=30)
     parser.add_argument("--ae-batch", type=int, default=256)
     parser.add_argument("--ae-learning-rate", type=float, default=1e-2)

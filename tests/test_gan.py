@@ -617,3 +617,22 @@ def test_docstring_example_runs():
         warnings.simplefilter("ignore", UserWarning)
         result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_kernel_features_embed_sets_at_their_mmd():
+    """The random-feature embedding's squared gap approximates mmd_loss (same kernel, same
+    width), and one sequence's features stay within the norm bound a private release uses."""
+    from ursa.networks import KernelFeatures, embedding_gap, mmd_loss
+
+    gen = torch.Generator().manual_seed(0)
+    real = torch.rand(300, 6, 3, generator=gen)
+    fake = torch.rand(300, 6, 3, generator=gen) * 0.6
+    mask = torch.ones(300, 6)
+    flat = real.flatten(1)
+    width = float(torch.cdist(flat, flat).pow(2).sum() / (300 * 299))
+    features = KernelFeatures(18, width, n_features=4096, generator=gen)
+    target = features(real, mask).mean(0)
+    assert embedding_gap(fake, mask, features, target).item() == pytest.approx(
+        mmd_loss(fake, real, mask).item(), rel=0.1)
+    assert embedding_gap(real, mask, features, target).item() < 1e-9
+    assert features(fake, mask).norm(dim=1).max().item() <= features.norm_bound

@@ -130,12 +130,11 @@ def test_private_fit_resumed_with_a_longer_schedule_is_refused(tmp_path):
         ursa.SequenceAutoencoder(**{**params, "epochs": 4}).fit(X, resume=True)
 
 
-@pytest.mark.parametrize("bound", [None, 1.0])
-def test_private_timegan_takes_a_private_step_for_every_step_that_reads_data(bound):
+def test_private_timegan_takes_a_private_step_for_every_step_that_reads_data():
     X = _sines(64, 8)
     gan = ursa.RecurrentGAN(hidden_size=8, num_layers=1, latent_dim=4, iterations=20,
                             pretrain_iterations=10, batch_size=16, scaling=None, verbose=False,
-                            privacy={"epsilon": 5.0, "data_bound": bound}, random_state=0)
+                            privacy={"epsilon": 5.0}, random_state=0, distribution_weight=10.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         gan.fit(X)
@@ -143,10 +142,64 @@ def test_private_timegan_takes_a_private_step_for_every_step_that_reads_data(bou
     assert spent["steps"] == 10 + 10 + 20 and spent["epsilon"] <= 5.0
     last = gan.history_[-1]
     assert np.isfinite(last["discriminator_loss"]) and "supervised_loss" not in last
-    # The moment term reads the data: only against a noisy release of its moments.
-    assert ("moment_loss" in last) == (bound is not None)
-    assert spent.get("releases", 0) == (1 if bound is not None else 0)
+    # The terms that read real batches are left out (moments, distribution), nothing released.
+    assert "moment_loss" not in last and "distribution_loss" not in last
+    assert "releases" not in spent
     assert np.isfinite(gan.sample(4, random_state=0)).all()
+
+
+@pytest.mark.parametrize("distribution", [None, 0.0])
+def test_private_timegan_with_a_data_bound_learns_from_released_statistics(distribution,
+                                                                          tmp_path):
+    X = _sines(64, 8)
+    gan = ursa.RecurrentGAN(hidden_size=8, num_layers=1, latent_dim=4, iterations=300,
+                            batch_size=16, scaling=None, verbose=False, random_state=0,
+                            privacy={"epsilon": 5.0, "data_bound": 1.0},
+                            distribution_weight=distribution)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        gan.fit(X)
+    spent = gan.privacy_spent_
+    # No step reads the data: the moments and (by default) the kernel embedding are released
+    # once each, and they spend the budget.
+    assert spent["steps"] == 0 and spent["noise_multiplier"] is None
+    assert spent["releases"] == (2 if distribution is None else 1)
+    assert 0.9 * 5.0 < spent["epsilon"] <= 5.0
+    assert {r["phase"] for r in gan.history_} == {"joint"}
+    first, last = gan.history_[0], gan.history_[-1]
+    assert "discriminator_loss" not in last
+    assert ("distribution_loss" in last) == (distribution is None)
+    assert last["generator_loss"] < first["generator_loss"]
+    assert np.isfinite(gan.sample(4, random_state=0)).all()
+    # What was spent, and how, survives saving; info and the report say it.
+    from typer.testing import CliRunner
+
+    from ursa.cli import app
+    from ursa.report import build_report
+
+    loaded = ursa.load(gan.save(tmp_path / "gan.ursa"))
+    assert loaded.privacy_spent_ == spent
+    assert "sequence (noisy releases of the data" in build_report(loaded, X, verbose=False)
+    info = CliRunner().invoke(app, ["info", str(tmp_path / "gan.ursa")])
+    assert info.exit_code == 0 and "noisy releases of the data's statistics" in info.stdout
+
+
+def test_statistics_fit_matches_the_data_it_never_reads_directly():
+    """With little noise (a large epsilon) the generator, trained only on the releases, lands
+    its samples on the data's per-step mean and spread (its first few hundred iterations barely
+    move it: an untrained generator's samples crowd together, where the kernel's pull is flat)."""
+    X = _sines(256, 8) * 0.5 + 0.25
+    gan = ursa.RecurrentGAN(hidden_size=16, num_layers=1, latent_dim=8, iterations=2000,
+                            batch_size=64, scaling=None, verbose=False, random_state=0,
+                            privacy={"epsilon": 1e4, "data_bound": 1.0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        gan.fit(X)
+    fake = gan.sample(512, random_state=1)
+    assert np.abs(fake.mean(0) - X.mean(0)).mean() < 0.05
+    assert np.abs(fake.std(0) - X.std(0)).mean() < 0.05
+    untrained = ursa.RecurrentGAN(**{**gan.get_params(), "iterations": 1}).fit(X)
+    assert np.abs(untrained.sample(512, random_state=1).std(0) - X.std(0)).mean() > 0.05
 
 
 def test_moment_gap_is_the_moment_loss_against_given_moments():
@@ -278,3 +331,48 @@ def test_command_line_fits_privately_and_info_says_what_was_spent(tmp_path):
     info = CliRunner().invoke(app, ["info", str(model)])
     assert info.exit_code == 0 and "differentially private per training sequence" in info.stdout
     assert "budget epsilon 2.0" in info.stdout
+
+
+def test_closest_distances_find_copied_training_sequences():
+    from ursa.metrics import closest_distances
+
+    rng = np.random.default_rng(0)
+    members, held = rng.random((50, 6, 2)), rng.random((50, 6, 2))
+    copies = members + rng.normal(0, 0.01, members.shape)  # a generator that memorised
+    d_members, d_held = closest_distances(members, copies), closest_distances(held, copies)
+    assert d_members.shape == (50,) and d_members.max() < 0.1 < d_held.min()
+    assert membership_inference_auc(d_members, d_held) == 1.0
+    fresh = rng.random((200, 6, 2))  # one that did not
+    auc = membership_inference_auc(closest_distances(members, fresh),
+                                   closest_distances(held, fresh))
+    assert 0.35 < auc < 0.65
+    brute = np.sqrt(((held[:, None] - copies[None]) ** 2).sum((2, 3))).min(1)
+    np.testing.assert_allclose(closest_distances(held, copies, batch_size=7), brute, rtol=1e-9)
+    with pytest.raises(ValueError, match="shape"):
+        closest_distances(members, copies[:, :5])
+    with pytest.raises(ValueError, match="NaN"):
+        closest_distances(np.full((2, 6, 2), np.nan), copies)
+
+
+def test_statistics_fit_resumes_to_the_uninterrupted_model(tmp_path):
+    """A resumed fit draws the same releases again (the same data, seed and noise: nothing
+    more is spent) and ends with the uninterrupted fit's model."""
+    X = _sines(64, 8)
+    params = dict(hidden_size=8, num_layers=1, latent_dim=4, iterations=300, batch_size=16,
+                  scaling=None, verbose=False, random_state=0,
+                  privacy={"epsilon": 5.0, "data_bound": 1.0})
+
+    class Stop(ursa.training.Callback):
+        def on_epoch_end(self, state, record):
+            if record["iteration"] == 200:
+                raise KeyboardInterrupt
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        whole = ursa.RecurrentGAN(**params).fit(X)
+        with pytest.raises(KeyboardInterrupt):
+            ursa.RecurrentGAN(**params, checkpoint_dir=str(tmp_path), callbacks=[Stop()]).fit(X)
+        resumed = ursa.RecurrentGAN(**params, checkpoint_dir=str(tmp_path)).fit(X, resume=True)
+    assert resumed.privacy_spent_ == whole.privacy_spent_
+    np.testing.assert_array_equal(resumed.sample(8, random_state=0),
+                                  whole.sample(8, random_state=0))

@@ -459,10 +459,15 @@ def info(
 
 
 def _privacy_line(spent: dict) -> str:
+    parts = [f"budget epsilon {spent.get('epsilon_budget')}"]
+    if spent.get("steps") or spent.get("noise_multiplier") is not None:
+        parts.append(f"noise multiplier {spent.get('noise_multiplier') or float('nan'):.3g}, "
+                     f"clipping norm {spent.get('max_grad_norm')}, {spent.get('steps')} steps")
+    if spent.get("releases"):
+        parts.append(f"{spent['releases']} noisy releases of the data's statistics (noise "
+                     f"multiplier {spent.get('release_noise_multiplier', float('nan')):.3g})")
     return (f"({spent['epsilon']:.3g}, {spent['delta']:.3g})-differentially private per training "
-            f"sequence (budget epsilon {spent.get('epsilon_budget')}, noise multiplier "
-            f"{spent.get('noise_multiplier', float('nan')):.3g}, clipping norm "
-            f"{spent.get('max_grad_norm')}, {spent.get('steps')} steps)")
+            f"sequence ({'; '.join(parts)})")
 
 
 @app.command()

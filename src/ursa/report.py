@@ -359,7 +359,10 @@ def _model_section(model, entry: EstimatorEntry) -> Section:
     if spent:
         text += (f" Trained with differential privacy: epsilon {spent['epsilon']:.3g} spent of "
                  f"{spent.get('epsilon_budget')}, delta {spent['delta']:.3g}, per training "
-                 "sequence (DP-SGD).")
+                 "sequence (" + " and ".join(
+                     (["DP-SGD"] if spent.get("steps") else [])
+                     + (["noisy releases of the data's statistics"] if spent.get("releases")
+                        else [])) + ").")
     text += (f" Parameters set away from their defaults: {', '.join(changed)}." if changed
              else " Every parameter has its default value.")
     return Section("Model and training", text, figures=figures,

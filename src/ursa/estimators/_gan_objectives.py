@@ -17,6 +17,7 @@ from ..networks.losses import (
     bce_towards,
     per_sequence_means,
     covariance_loss,
+    embedding_gap,
     feature_mmd_loss,
     mask_mse,
     mmd_loss,
@@ -205,7 +206,7 @@ class TimeGANObjective(_Objective):
 
     def __init__(self, net, *, pretrain_iterations: int, iterations: int, generator_steps: int,
                  gamma: float, supervised_weight: float, moment_weight: float,
-                 data_weight: float, executor, **settings):
+                 data_weight: float, executor, statistics: bool = False, **settings):
         # The sampling path's adversarially trained part. The recovery is left out: it is trained
         # as the embedder's decoder.
         super().__init__(net, sampling=[net.generator, net.supervisor], **settings)
@@ -236,12 +237,20 @@ class TimeGANObjective(_Objective):
         for adversary in self.adversaries:
             self.counters[adversary.name + "discriminator_loss"] = float("nan")
         # A private fit's (mean, std) of the data per (step, feature), released with noise, for
-        # the moment term; None: no moment term (see RecurrentGAN's privacy).
-        self.target_moments = None
-        if self.private is not None:
+        # the moment term, and its (KernelFeatures, mean embedding), released likewise, for the
+        # distribution term; None: no such term (see RecurrentGAN's privacy).
+        self.target_moments = self.target_embedding = None
+        self.w_dist = float(settings["matching"].get("distribution_loss") or 0.0)
+        self.statistics = statistics
+        if statistics:
+            self.opt_stats, self.p_stats = self.optimizer(net.generator, net.supervisor,
+                                                          net.recovery)
+        elif self.private is not None:
             self._set_up_private()
 
     def phases(self) -> list[Phase]:
+        if self.statistics:
+            return [Phase("joint", self.statistics_step, iterations=self.iterations)]
         pre = self.pretrain_iterations
         private = self.private is not None
         return [Phase("embedding", self.private_embedding_step if private
@@ -280,6 +289,28 @@ class TimeGANObjective(_Objective):
         self.p_joint = tuple(p for m in joint for p in m.parameters())
         self.dp_joint = private.optimizer(torch.optim.Adam(self.p_joint, lr=self.learning_rate))
         self.optimizers.append(self.dp_joint.original_optimizer)
+
+    # A private fit with ``data_bound`` learns from statistics instead: the data's moments and
+    # kernel embedding are released once with noise (the fit's whole budget), and the generator,
+    # supervisor and recovery, the sampling path, are trained to match them. No step reads the
+    # data, the discriminators are not trained, and the released networks are post-processing
+    # of the releases. Noisy discriminators gave the generator too weak a signal at any
+    # practical epsilon (docs/privacy.md).
+
+    def statistics_step(self, x, lengths, index) -> dict:
+        full, fake_mask = self.fake_batch(x.device)
+        z = self.noise(self.batch_size, self.n_steps, x.device)
+        fake = self.net.recovery(self.net.supervise(self.net.generate_latent(z, None), None))
+        loss, losses = 0.0, {}
+        if self.w_mom:
+            moment = moment_gap(fake, fake_mask, *self.target_moments)
+            loss, losses["moment_loss"] = self.w_mom * moment, moment.item()
+        if self.target_embedding is not None:
+            gap = embedding_gap(fake, fake_mask, *self.target_embedding)
+            loss, losses["distribution_loss"] = loss + self.w_dist * gap, gap.item()
+        self.update(self.opt_stats, self.p_stats, loss)
+        self.average_step()
+        return {"generator_loss": float(loss), **losses}
 
     def private_embedding_step(self, x, lengths, index) -> dict:
         net, private = self.net, self.private
@@ -320,10 +351,14 @@ class TimeGANObjective(_Objective):
             terms = [bce_towards(part, 1.0, fake_mask) for part in logits]
             losses[adversary.name + "generator_loss"] = terms[0].item()
             g_loss = g_loss + adversary.weight * sum(w * t for (_, w), t in zip(inputs, terms))
-        if self.target_moments is not None:
+        if self.target_moments is not None and self.w_mom:
             moment = moment_gap(fakes["data_"][0][0], fake_mask, *self.target_moments)
             g_loss = g_loss + self.w_mom * moment
             losses["moment_loss"] = moment.item()
+        if self.target_embedding is not None:
+            gap = embedding_gap(fakes["data_"][0][0], fake_mask, *self.target_embedding)
+            g_loss = g_loss + self.w_dist * gap
+            losses["distribution_loss"] = gap.item()
         g_grads = torch.autograd.grad(g_loss, self.p_gen, allow_unused=True)
         # The discriminators: their loss on synthetic sequences, each clipped like a real one
         # (but without noise: it reads no data), then the private step on real data.

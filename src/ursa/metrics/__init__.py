@@ -10,7 +10,7 @@ from ._explanations import deletion_check
 from ._evaluate import Metric, evaluate, metric_table
 from ._generation import *  # noqa: F401,F403
 from ._generation import __all__ as _generation_all
-from ._privacy import membership_inference_auc
+from ._privacy import closest_distances, membership_inference_auc
 
 __all__ = [*_clustering_all, *_generation_all, *_anomaly_all, "Metric", "evaluate", "metric_table",
-           "membership_inference_auc", "deletion_check"]
+           "closest_distances", "membership_inference_auc", "deletion_check"]

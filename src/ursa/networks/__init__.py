@@ -19,9 +19,11 @@ from .recurrent import (
     step_mask,
 )
 from .losses import (
+    KernelFeatures,
     bce_towards,
     categorical,
     covariance_loss,
+    embedding_gap,
     feature_mmd_loss,
     mask_mse,
     masked_mean,
@@ -37,6 +39,7 @@ __all__ = [
     "FRONT_STRIDE",
     "AttentionPooling",
     "ConvFrontEnd",
+    "KernelFeatures",
     "encoder_parts",
     "CELLS",
     "NextStepNet",
@@ -53,6 +56,7 @@ __all__ = [
     "bce_towards",
     "categorical",
     "covariance_loss",
+    "embedding_gap",
     "feature_mmd_loss",
     "mask_mse",
     "masked_mean",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import math
 
 import torch
 import torch.nn.functional as F
@@ -192,6 +193,41 @@ def feature_mmd_loss(fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor,
     that features which move together do not outweigh the others."""
     m = mask.unsqueeze(-1)
     return _gaussian_mmd((fake * m).permute(2, 0, 1), (real * m).permute(2, 0, 1), scales).mean()
+
+
+class KernelFeatures:
+    """Random Fourier features (Rahimi and Recht, NIPS 2007) of whole sequences for the kernel of
+    :func:`mmd_loss`: ``features(x).mean(0)`` embeds a set of sequences so that the squared
+    distance between two sets' embeddings approximates their squared MMD. ``width`` is the
+    kernels' reference squared distance (:func:`mmd_loss` uses the real sequences' mean one),
+    ``n_features`` the random features per kernel. One sequence's features have norm at most
+    ``sqrt(2 * len(scales))`` (:attr:`norm_bound`), which bounds what it adds to a sum of
+    them: a private fit releases such a sum once (RecurrentGAN's ``privacy``)."""
+
+    def __init__(self, n_inputs: int, width: float, scales=(0.25, 1.0, 4.0),
+                 n_features: int = 256, generator: torch.Generator | None = None):
+        # exp(-d2 / (s * width)) is a Gaussian kernel of variance s * width / 2: its features'
+        # frequencies are drawn from a normal of the inverse variance.
+        self.weights = torch.cat([
+            torch.randn(n_inputs, n_features, generator=generator) * (2.0 / (s * width)) ** 0.5
+            for s in scales], dim=1)
+        self.offsets = torch.rand(len(scales) * n_features, generator=generator) * 2 * math.pi
+        self.scale = (2.0 / n_features) ** 0.5
+        self.norm_bound = (2.0 * len(scales)) ** 0.5
+
+    def __call__(self, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(batch, n_kernels * n_features) features of ``values`` (batch, time, features),
+        flattened over the valid steps of ``mask`` (padded steps count as zeros)."""
+        flat = (values * mask.unsqueeze(-1)).flatten(1)
+        weights = self.weights[:flat.size(1)].to(flat)
+        return self.scale * torch.cos(flat @ weights + self.offsets.to(flat))
+
+
+def embedding_gap(fake: torch.Tensor, mask: torch.Tensor, features: KernelFeatures,
+                  target: torch.Tensor) -> torch.Tensor:
+    """Squared distance between the mean kernel embedding of the ``fake`` batch and ``target``
+    (e.g. a private release of the data's): :func:`mmd_loss` against a fixed embedding."""
+    return (features(fake, mask).mean(0) - target.to(fake)).pow(2).sum()
 
 
 def _gaussian_mmd(a, b, scales):

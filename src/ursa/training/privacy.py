@@ -188,7 +188,12 @@ class PrivateUpdates:
         self.releases = releases
         self.delta = budget.delta_for(n_sequences)
         self.release_noise = None
-        if releases:
+        if releases and not steps:
+            # Releases only (no gradient step reads the data): they take the whole budget.
+            self.release_noise = _smallest_noise(
+                lambda sigma: self._epsilon(0, releases, release_noise=sigma), budget.epsilon)
+            self.noise_multiplier = None
+        elif releases:
             # The releases alone would spend release_share of the budget; the gradient noise is
             # then set so that everything together spends at most all of it.
             self.release_noise = _smallest_noise(
@@ -344,12 +349,20 @@ class PrivateUpdates:
             spent.update(releases=self.released, release_noise_multiplier=self.release_noise)
         return spent
 
+    def _noise_levels(self) -> torch.Tensor:
+        """The gradient and release noise multipliers (NaN for none): a checkpoint's schedule."""
+        return torch.tensor([float("nan") if v is None else v
+                             for v in (self.noise_multiplier, self.release_noise)],
+                            dtype=torch.float64)
+
     def state_dict(self) -> dict:
         return {"taken": torch.tensor(self.taken), "released": torch.tensor(self.released),
-                "noise_multiplier": torch.tensor(self.noise_multiplier, dtype=torch.float64)}
+                "noise_multiplier": self._noise_levels()}
 
     def load_state_dict(self, state: dict) -> None:
-        if abs(float(state["noise_multiplier"]) - self.noise_multiplier) > 1e-9:
+        saved = state["noise_multiplier"].reshape(-1).to(torch.float64)
+        ours = self._noise_levels()[:len(saved)]
+        if not torch.allclose(saved, ours, rtol=0.0, atol=1e-9, equal_nan=True):
             raise ValueError(
                 "the checkpoint's privacy noise differs from this fit's: the schedule changed "
                 "since it was written; start the fit afresh (resume=False)")
