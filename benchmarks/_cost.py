@@ -36,6 +36,24 @@ def gemm_peak(dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float:
     return 2 * size**3 / best / 1e9
 
 
+def _median_seconds(call, seconds: float) -> float:
+    """Seconds per ``call()``: the median of 5 timings of enough calls to last about
+    ``seconds`` each (after one warm-up call)."""
+    call()
+    started, calls = time.perf_counter(), 0
+    while time.perf_counter() - started < 0.05:
+        call()
+        calls += 1
+    calls = max(1, int(calls * seconds / 0.05))
+    timings = []
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(calls):
+            call()
+        timings.append((time.perf_counter() - started) / calls)
+    return sorted(timings)[2]
+
+
 def gemm_rate(m: int, k: int, n: int, dtype: torch.dtype = torch.float32,
               seconds: float = 0.3) -> float:
     """GFLOP/s of repeated (m x k) @ (k x n) products in ``dtype``, the median of 5 timings of
@@ -43,20 +61,7 @@ def gemm_rate(m: int, k: int, n: int, dtype: torch.dtype = torch.float32,
     product has this shape (one such product per step, each waiting for the last)."""
     a = torch.randn(m, k).to(dtype)
     b = torch.randn(k, n).to(dtype)
-    torch.mm(a, b)
-    started, calls = time.perf_counter(), 0
-    while time.perf_counter() - started < 0.05:
-        torch.mm(a, b)
-        calls += 1
-    calls = max(1, int(calls * seconds / 0.05))
-    timings = []
-    for _ in range(5):
-        started = time.perf_counter()
-        for _ in range(calls):
-            torch.mm(a, b)
-        timings.append((time.perf_counter() - started) / calls)
-    timings.sort()
-    return 2 * m * k * n / timings[2] / 1e9
+    return 2 * m * k * n / _median_seconds(lambda: torch.mm(a, b), seconds) / 1e9
 
 
 def layer_rate(cell: str, steps: int, batch: int, input_size: int, hidden: int,
@@ -73,20 +78,7 @@ def layer_rate(cell: str, steps: int, batch: int, input_size: int, hidden: int,
         layer.zero_grad(set_to_none=True)
         layer(x)[0].sum().backward()
 
-    call()
-    started, calls = time.perf_counter(), 0
-    while time.perf_counter() - started < 0.05:
-        call()
-        calls += 1
-    calls = max(1, int(calls * seconds / 0.05))
-    timings = []
-    for _ in range(5):
-        started = time.perf_counter()
-        for _ in range(calls):
-            call()
-        timings.append((time.perf_counter() - started) / calls)
-    timings.sort()
-    return 3 * _recurrent_flops(layer, x) / timings[2] / 1e9
+    return 3 * _recurrent_flops(layer, x) / _median_seconds(call, seconds) / 1e9
 
 
 def _recurrent_flops(module: nn.RNNBase, x: torch.Tensor) -> float:
