@@ -264,7 +264,7 @@ def run_dataset(name: str, X: np.ndarray, args, log) -> dict:
             f"real halves {strict[1].mean:.4f}")
     # Context-FID: embeddings of an autoencoder trained on the real sequences; its floor, the
     # real data's two halves scored the same way.
-    fid_settings = dict(n_repeats=args.baseline_repeats, random_state=args.seed,
+    fid_settings = dict(n_repeats=args.fid_repeats, random_state=args.seed,
                         device=args.metrics_device, verbose=False)
     fid = (context_fid(X, synthetic, **fid_settings),
            context_fid(X[:half], X[half:], **fid_settings))
@@ -409,6 +409,8 @@ def parse_args(argv=None):
                    help="also score a post-hoc GRU classifier of H units (the protocol's has "
                         "n_features // 2), and the same on two halves of the real data, "
                         "--baseline-repeats repeats; not comparable with published scores")
+    p.add_argument("--fid-repeats", type=int, default=3,
+                   help="context-FID repeats, each training its own encoder (default 3)")
     p.add_argument("--disc-iterations", type=int, default=None, help="default 2000 (protocol)")
     p.add_argument("--pred-iterations", type=int, default=None, help="default 5000 (protocol)")
     p.add_argument("--score-at", type=_iteration_list, default=[], metavar="N[,N...]",
@@ -432,8 +434,8 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     # Options that pick the sections or only add rows and outputs do not make a run a trial.
     args.trial = _results.trial_options(p, args, ignore={
-        "datasets", "baseline_repeats", "strict_hidden", "score_at", "metrics_device",
-        "save_models", "json"})
+        "datasets", "baseline_repeats", "fid_repeats", "strict_hidden", "score_at",
+        "metrics_device", "save_models", "json"})
     check_device(p, args.device)
     check_device(p, args.metrics_device, "--metrics-device")
     q = args.quick
@@ -451,6 +453,7 @@ def parse_args(argv=None):
                 "raise --iterations or score earlier")
     if q:
         args.n_sines = min(args.n_sines, 512)
+        args.fid_repeats = min(args.fid_repeats, 2)
     return args
 
 
@@ -504,7 +507,8 @@ def main(argv=None) -> int:
                 + ", ".join(f"{k}={v}" for k, v in r["settings"].items())
                 + f". Metrics: {args.repeats} repeats ({args.baseline_repeats} for the noise and "
                 f"train-on-real rows), {args.disc_iterations} / {args.pred_iterations} steps, "
-                f"post-hoc networks on {args.metrics_device}.\n\n"
+                f"post-hoc networks on {args.metrics_device}; context-FID "
+                f"{args.fid_repeats} repeats.\n\n"
                 + table([r], args))
             _results.write_section(
                 f"generation-{r['name']}", body, command, date=when,
