@@ -236,9 +236,9 @@ class TimeGANObjective(_Objective):
         self.counters = self.stateful["joint"] = Counters(calls=0)
         for adversary in self.adversaries:
             self.counters[adversary.name + "discriminator_loss"] = float("nan")
-        # A private fit's (mean, std) of the data per (step, feature), released with noise, for
-        # the moment term, and its (KernelFeatures, mean embedding), released likewise, for the
-        # distribution term; None: no such term (see RecurrentGAN's privacy).
+        # A statistics fit's (mean, std) of the data per (step, feature), released with noise,
+        # for the moment term, and its (KernelFeatures, mean embedding), released likewise, for
+        # the distribution term; None: no such term (see RecurrentGAN's privacy).
         self.target_moments = self.target_embedding = None
         self.w_dist = float(settings["matching"].get("distribution_loss") or 0.0)
         self.statistics = statistics
@@ -351,14 +351,6 @@ class TimeGANObjective(_Objective):
             terms = [bce_towards(part, 1.0, fake_mask) for part in logits]
             losses[adversary.name + "generator_loss"] = terms[0].item()
             g_loss = g_loss + adversary.weight * sum(w * t for (_, w), t in zip(inputs, terms))
-        if self.target_moments is not None and self.w_mom:
-            moment = moment_gap(fakes["data_"][0][0], fake_mask, *self.target_moments)
-            g_loss = g_loss + self.w_mom * moment
-            losses["moment_loss"] = moment.item()
-        if self.target_embedding is not None:
-            gap = embedding_gap(fakes["data_"][0][0], fake_mask, *self.target_embedding)
-            g_loss = g_loss + self.w_dist * gap
-            losses["distribution_loss"] = gap.item()
         g_grads = torch.autograd.grad(g_loss, self.p_gen, allow_unused=True)
         # The discriminators: their loss on synthetic sequences, each clipped like a real one
         # (but without noise: it reads no data), then the private step on real data.
