@@ -487,7 +487,8 @@ def main(argv=None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps([
             {**{k: v for k, v in r.items()
-                if k not in ("disc", "pred", "noise_disc", "real_pred", "strict", "fid", "earlier")},
+                if k not in ("disc", "pred", "noise_disc", "real_pred", "strict", "fid",
+                             "earlier")},
              **{key: [{"mean": s.mean, "std": s.std} for s in r[key]]
                 for key in ("strict", "fid") if r[key]},
              "shape": list(r["shape"]),

@@ -424,7 +424,8 @@ def cost_table(peaks: dict, rows: list[dict]) -> str:
         if r["ceiling"] is not None:
             m, k, n = r["step"]
             cell, steps, batch, inputs, hidden, both = r["layer"]
-            layer = f"{'bidirectional ' if both else ''}{cell}, {steps}, {batch}, {inputs}, {hidden}"
+            layer = (f"{'bidirectional ' if both else ''}{cell}, {steps}, {batch}, {inputs}, "
+                     f"{hidden}")
             lines.append(f"| {r['name']} | ({m} x {k}) @ ({k} x {n}) | {r['ceiling']:.1f} "
                          f"| {100 * r['ceiling'] / peaks['float32']:.0f} % | {layer} "
                          f"| {r['bare']:.1f} | {100 * r['bare'] / peaks['float32']:.0f} % |")
