@@ -375,11 +375,10 @@ class RecurrentGAN(BaseSequenceEstimator):
         return 2 if torch.device(device).type == "cpu" and available_cores() >= 2 else 1
 
     def _objective(self, network, conditions, executor, private=None, n_steps=None,
-                   statistics=False):
+                   budget=None):
         matching = {f"{name}_loss": getattr(self, f"{name}_weight") for name in (
             "covariance", "feature_distribution")}
-        matching["distribution_loss"] = self._distribution_weight(
-            self._privacy_budget() if statistics else None)
+        matching["distribution_loss"] = self._distribution_weight(budget)
         settings = dict(noise=self._noise, conditions=conditions, matching=matching,
                         learning_rate=self.learning_rate, max_grad_norm=self.max_grad_norm,
                         ema_decay=self.ema_decay)
@@ -391,7 +390,8 @@ class RecurrentGAN(BaseSequenceEstimator):
             generator_steps=self.generator_steps, gamma=self.gamma,
             supervised_weight=self.supervised_weight, moment_weight=self.moment_weight,
             data_weight=self._data_weight(), executor=executor, private=private,
-            statistics=statistics, n_steps=n_steps, batch_size=self.batch_size, **settings)
+            statistics=self._learns_from_statistics(budget), n_steps=n_steps,
+            batch_size=self.batch_size, **settings)
 
     def _pretrain_iterations(self) -> int:
         return self.iterations if self.pretrain_iterations is None else self.pretrain_iterations
@@ -467,7 +467,7 @@ class RecurrentGAN(BaseSequenceEstimator):
                 steps=self._private_steps(), releases=releases)
             with step_executor(threads, share_cores=self.n_threads is None) as executor:
                 objective = self._objective(network, c_all, executor, private,
-                                            seqs.max_length, statistics=releases > 0)
+                                            seqs.max_length, budget=budget)
                 if releases:
                     objective.target_moments, objective.target_embedding = _private_statistics(
                         scaled, private, budget.data_bound, device, embedding=releases > 1,
