@@ -30,11 +30,13 @@ FITS = {
                                                 batch_size=16)),
     "rcgan": ("RecurrentGAN", dict(
         architecture="rcgan", hidden_size=8, latent_dim=4, iterations=6, batch_size=16)),
+    "diffusion": ("RecurrentGAN", dict(
+        architecture="diffusion", hidden_size=8, iterations=6, batch_size=16, sampling_steps=4)),
     "timegan": ("RecurrentGAN", dict(
         hidden_size=8, latent_dim=4, num_layers=1, iterations=4, pretrain_iterations=4,
         batch_size=15, step_threads=1)),
 }
-EXACT = ("autoencoder", "clusterer", "detector", "rcgan")
+EXACT = ("autoencoder", "clusterer", "detector", "rcgan", "diffusion")
 COMMON = dict(random_state=3, verbose=False, n_threads=1, device="cpu")
 
 WORKER = """

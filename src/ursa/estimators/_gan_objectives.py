@@ -4,7 +4,7 @@ steps, and hands the training loop its phases (see :func:`ursa.training.run`).
 :class:`TimeGANObjective` (Yoon et al., NeurIPS 2019) trains in three phases: the embedder and
 recovery as an autoencoder, the supervisor on next-step prediction in the latent space, then all
 networks jointly. :class:`RCGANObjective` (Esteban et al. 2017) is one adversarial phase on the
-data itself.
+data itself. :class:`DiffusionObjective` trains a denoiser (Ho et al., NeurIPS 2020) in one phase.
 """
 
 from __future__ import annotations
@@ -27,20 +27,22 @@ from ..networks.losses import (
 from ..networks.recurrent import step_mask
 from ..training import Counters, Phase, WeightAverage, apply_update, distributed
 
-__all__ = ["RCGANObjective", "TimeGANObjective", "draw_noise"]
+__all__ = ["DiffusionObjective", "RCGANObjective", "TimeGANObjective", "draw_noise"]
 
 # A discriminator is updated only while its loss is above this (it is skipped once well ahead).
 DISCRIMINATOR_LOSS_FLOOR = 0.15
 
 
 def draw_noise(n: int, n_steps: int, dim: int, static_dim: int, device,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+               generator: torch.Generator | None = None, normal: bool = False) -> torch.Tensor:
     """The generator's input, (n, n_steps, dim + static_dim): ``dim`` channels drawn per step and
     ``static_dim`` drawn once per sequence and repeated at every step, U(0, 1) as in the
-    reference, drawn on the CPU (so that a seed gives the same noise on any device)."""
-    z = torch.rand(n, n_steps, dim, generator=generator)
+    reference (standard normal with ``normal``), drawn on the CPU (so that a seed gives the same
+    noise on any device)."""
+    draw = torch.randn if normal else torch.rand
+    z = draw(n, n_steps, dim, generator=generator)
     if static_dim:
-        static = torch.rand(n, 1, static_dim, generator=generator)  # one draw per sequence
+        static = draw(n, 1, static_dim, generator=generator)  # one draw per sequence
         z = torch.cat([z, static.expand(-1, n_steps, -1)], dim=-1)
     return z.to(device)
 
@@ -493,3 +495,30 @@ class TimeGANObjective(_Objective):
         self.apply(self.opt_joint_ae, self.p_ae, e_grads)
         self.average_step()
         return losses
+
+
+class DiffusionObjective(_Objective):
+    """A denoising diffusion model's training, one phase: each step noises a batch at levels
+    drawn uniformly and trains the denoiser to predict the noise (DDPM's simplified loss, the
+    mean squared error over valid steps). Sampling uses the denoiser's weight average.
+    """
+
+    def __init__(self, net, *, iterations: int, **settings):
+        super().__init__(net, sampling=[net], **settings)
+        self.iterations = iterations
+        self.opt, self.params = self.optimizer(net)
+
+    def phases(self) -> list[Phase]:
+        return [Phase("denoising", self.step, iterations=self.iterations)]
+
+    def step(self, x, lengths, index) -> dict:
+        net = self.net
+        # Drawn on the CPU for the global batch, as the generators' noise (see ``draw``).
+        total = distributed.batch_total(x.size(0))
+        t = distributed.local_rows(torch.randint(1, net.n_levels + 1, (total,))).to(x.device)
+        noise = distributed.local_rows(torch.randn(total, *x.shape[1:])).to(x.device)
+        predicted = net.denoise(net.noised(x, t, noise), t, lengths, self.condition(index))
+        loss = mask_mse(predicted, noise, step_mask(lengths, x.size(1)))
+        self.update(self.opt, self.params, loss)
+        self.average_step()
+        return {"denoising_loss": loss.item()}

@@ -1,20 +1,26 @@
-"""Recurrent GAN networks: TimeGAN (Yoon et al., NeurIPS 2019) and a plain recurrent GAN (RCGAN).
+"""Recurrent generative networks: TimeGAN (Yoon et al., NeurIPS 2019), a plain recurrent GAN
+(RCGAN) and a denoising diffusion model with a recurrent denoiser.
 
 TimeGAN has five recurrent blocks. The embedder maps data to a latent sequence ``H`` and the recovery
 maps it back; the generator maps noise to a latent sequence, the supervisor predicts the next latent
 step (which teaches the generator the data's step-to-step dynamics), and the discriminator scores
 latent sequences per step. RCGAN (Esteban et al. 2017) is a recurrent generator and discriminator on
-the data itself.
+the data itself. The diffusion model (Ho et al., NeurIPS 2020) learns to remove Gaussian noise
+from whole sequences with a bidirectional recurrent denoiser, and samples by denoising pure
+noise step by step (DDIM's deterministic sampler, Song et al., ICLR 2021).
 
 Shapes: data ``x`` is (batch, time, n_features), noise ``z`` (batch, time, noise_dim), latent ``h``
 (batch, time, latent_dim), an optional condition ``c`` (batch, condition_dim) that is appended to the
 inputs of the conditioned blocks at every step. Padding lies after each sequence's end; every block
-except a bidirectional discriminator is causal, so padding never changes a valid step's output.
+except a bidirectional discriminator and the denoiser (which reads each sequence within its
+length) is causal, so padding never changes a valid step's output.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import math
 
 import torch
 from torch import nn
@@ -22,9 +28,12 @@ from torch import nn
 from .recurrent import CELLS, RecurrentConfig, RecurrentStack, make_rnn
 
 __all__ = ["ARCHITECTURES", "GANConfig", "RecurrentBlock", "SequenceDiscriminator", "TimeGANNet",
-           "RCGANNet", "build_gan", "with_condition"]
+           "RCGANNet", "DiffusionNet", "build_gan", "with_condition"]
 
-ARCHITECTURES = ("timegan", "rcgan")
+ARCHITECTURES = ("timegan", "rcgan", "diffusion")
+
+# The diffusion model's noise levels in training; sampling visits ``sampling_steps`` of them.
+DIFFUSION_LEVELS = 200
 
 
 @dataclass
@@ -43,6 +52,7 @@ class GANConfig:
     dropout: float = 0.0
     bounded_output: bool = True  # sigmoid on data-space outputs: min-max scaled data lies in [0, 1]
     data_discriminator: bool = False  # TimeGAN only: a second discriminator on data-space sequences
+    sampling_steps: int = 50  # diffusion only: denoising steps from noise to a sample
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
@@ -152,5 +162,92 @@ class RCGANNet(nn.Module):
         return self.generator(with_condition(z, c))  # (batch, time, n_features)
 
 
+def noise_levels(n_levels: int = DIFFUSION_LEVELS) -> torch.Tensor:
+    """Cosine schedule (Nichol & Dhariwal, ICML 2021): the fraction of signal variance left at
+    each level, ``alpha_bar[t]`` for t = 0 (clean) .. n_levels (almost pure noise)."""
+    s = torch.arange(n_levels + 1, dtype=torch.float64) / n_levels
+    alpha_bar = torch.cos((s + 0.008) / 1.008 * math.pi / 2) ** 2
+    return (alpha_bar / alpha_bar[0]).clamp(1e-5, 1.0).float()
+
+
+def level_embedding(t: torch.Tensor, dim: int = 16) -> torch.Tensor:
+    """Sinusoidal features of integer noise levels: (batch,) -> (batch, dim)."""
+    freqs = torch.exp(torch.arange(dim // 2, device=t.device)
+                      * (-math.log(1000.0) / (dim // 2 - 1)))
+    angles = t[:, None].float() * freqs[None]
+    return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+
+class DiffusionNet(nn.Module):
+    """A denoising diffusion model on data-space sequences with a bidirectional recurrent
+    denoiser, which predicts the noise in a noised sequence from all of its steps, the noise
+    level and the condition.
+
+    Bounded (min-max scaled) data in [0, 1] is modelled in [-1, 1], and each denoising step's
+    estimate of the clean sequence is clipped to that range. ``forward(z, c)`` turns standard
+    normal noise ``z`` (batch, time, n_features) into samples by ``config.sampling_steps`` DDIM
+    steps; being deterministic, the same noise gives the same sequences.
+    """
+
+    LEVEL_FEATURES = 16
+
+    def __init__(self, config: GANConfig):
+        super().__init__()
+        self.config = config
+        c, width = config, config.hidden_size
+        self.register_buffer("alpha_bar", noise_levels(), persistent=False)
+        self.input = nn.Linear(c.n_features + self.LEVEL_FEATURES + c.condition_dim, width)
+        self.stack = RecurrentStack(RecurrentConfig(
+            input_size=width, hidden_size=width, num_layers=c.num_layers, cell=c.cell,
+            bidirectional=True, dropout=c.dropout))
+        # The readout sees the recurrence's outputs and, by a skip, the step's own input.
+        self.readout = nn.Sequential(nn.Linear(3 * width, width), nn.SiLU(),
+                                     nn.Linear(width, c.n_features))
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.alpha_bar) - 1
+
+    def to_model(self, x: torch.Tensor) -> torch.Tensor:
+        """Scaled data -> the space the model diffuses in ([-1, 1] for bounded data)."""
+        return 2 * x - 1 if self.config.bounded_output else x
+
+    def from_model(self, y: torch.Tensor) -> torch.Tensor:
+        return (y + 1) / 2 if self.config.bounded_output else y
+
+    def denoise(self, y: torch.Tensor, t: torch.Tensor, lengths: torch.Tensor,
+                c: torch.Tensor | None = None) -> torch.Tensor:
+        """The predicted noise in ``y`` (batch, time, n_features) at levels ``t`` (batch,)."""
+        level = level_embedding(t, self.LEVEL_FEATURES)[:, None].expand(-1, y.size(1), -1)
+        inputs = nn.functional.silu(self.input(with_condition(torch.cat([y, level], -1), c)))
+        outputs, _ = self.stack(inputs, lengths)
+        return self.readout(torch.cat([outputs, inputs], dim=-1))
+
+    def noised(self, x: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Scaled data ``x`` at noise levels ``t`` with the given standard normal ``noise``."""
+        alpha_bar = self.alpha_bar[t][:, None, None]
+        return alpha_bar.sqrt() * self.to_model(x) + (1 - alpha_bar).sqrt() * noise
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """Standard normal noise -> synthetic data (scaled)."""
+        n, n_steps = z.shape[:2]
+        lengths = torch.full((n,), n_steps, dtype=torch.long, device=z.device)
+        visits = torch.linspace(self.n_levels, 0, self.config.sampling_steps + 1).round().long()
+        y = z
+        for t, t_next in zip(visits[:-1].tolist(), visits[1:].tolist()):
+            alpha_bar, alpha_next = self.alpha_bar[t], self.alpha_bar[t_next]
+            noise = self.denoise(y, torch.full((n,), t, device=z.device), lengths, c)
+            clean = (y - (1 - alpha_bar).sqrt() * noise) / alpha_bar.sqrt()
+            if self.config.bounded_output:
+                clean = clean.clamp(-1.0, 1.0)
+            if t_next == 0:
+                y = clean
+                break
+            noise = (y - alpha_bar.sqrt() * clean) / (1 - alpha_bar).sqrt()
+            y = alpha_next.sqrt() * clean + (1 - alpha_next).sqrt() * noise
+        return self.from_model(y)
+
+
 def build_gan(config: GANConfig) -> nn.Module:
-    return TimeGANNet(config) if config.architecture == "timegan" else RCGANNet(config)
+    return {"timegan": TimeGANNet, "rcgan": RCGANNet,
+            "diffusion": DiffusionNet}[config.architecture](config)
