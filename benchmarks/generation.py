@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import ursa  # noqa: E402
 from ursa.metrics import context_fid, discriminative_score, predictive_score  # noqa: E402
+from ursa.networks.gan import ARCHITECTURES  # noqa: E402
 
 import _results  # noqa: E402
 from train_speed import check_device, machine_description  # noqa: E402
@@ -226,7 +227,10 @@ def run_dataset(name: str, X: np.ndarray, args, log) -> dict:
         Path(args.save_models).mkdir(parents=True, exist_ok=True)
         path = gan.save(Path(args.save_models) / f"{name}-seed{args.seed}.ursa")
         log(f"[{name}] model saved to {path}")
+    started = time.perf_counter()
     synthetic = gan.sample(len(X), random_state=args.seed + 1)
+    sample_seconds = time.perf_counter() - started
+    log(f"[{name}] sampled {len(X)} sequences in {sample_seconds:.0f} s")
     noise = np.random.default_rng(args.seed + 2).uniform(size=X.shape).astype(np.float32)
     metric = disc_settings(args)
     started = time.perf_counter()
@@ -275,16 +279,19 @@ def run_dataset(name: str, X: np.ndarray, args, log) -> dict:
         sine_shape = (shape, sine_shape_error(X))
         log(f"[{name}] sine shape error (median RMSE to the closest sine) {sine_shape[0]:.4f}; "
             f"real data {sine_shape[1]:.4f}")
+    shown = (("hidden_size", "num_layers", "cell", "iterations", "sampling_steps", "ema_decay",
+              "batch_size", "learning_rate") if args.architecture == "diffusion" else
+             ("hidden_size", "num_layers", "cell", "iterations", "pretrain_iterations",
+              "generator_steps", "noise_dim", "static_noise_dim", "ema_decay", "data_weight",
+              "covariance_weight", "bidirectional", "batch_size", "learning_rate", "step_threads"))
     settings = {k: v for k, v in gan.get_params().items()
-                if k in ("hidden_size", "num_layers", "cell", "iterations", "pretrain_iterations",
-                         "generator_steps", "noise_dim", "static_noise_dim", "ema_decay",
-                         "data_weight", "covariance_weight", "bidirectional",
-                         "batch_size", "learning_rate", "step_threads") or k in args.ursa_params}
+                if k in shown or k in args.ursa_params}
     if settings.get("step_threads") == "auto":  # the value the fit used, spelled out
         settings["step_threads"] = f"auto ({gan._step_threads(gan._device())})"
     if settings.get("data_weight", 0) is None:  # the architecture's default, spelled out
         settings["data_weight"] = f"None ({gan._data_weight()})"
     return dict(name=name, shape=X.shape, fit_seconds=fit_seconds, fit_cpu_seconds=fit_cpu_seconds,
+                sample_seconds=sample_seconds,
                 settings=settings, fit_load=load.mean(),
                 fit_threads=torch.get_num_threads() * gan._step_threads(gan._device()),
                 phase_seconds=phase_seconds,
@@ -376,7 +383,7 @@ def _iteration_list(text: str) -> list[int]:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--datasets", default="sines,stocks")
-    p.add_argument("--architecture", default="timegan", choices=["timegan", "rcgan"])
+    p.add_argument("--architecture", default="timegan", choices=ARCHITECTURES)
     p.add_argument("--cell", default="gru")
     p.add_argument("--hidden-size", type=int, default=None, help="default: the estimator's")
     p.add_argument("--num-layers", type=int, default=None, help="default: the estimator's")
@@ -504,17 +511,21 @@ def main(argv=None) -> int:
                     f". Mean 1-minute load average during the fit (of {os.cpu_count()} cores): "
                     f"{r['fit_load']:.1f}" + load_remark([r]))
             body = (
-                f"Runtime of the command: {runtime:.0f} s. Estimator settings: "
+                f"Runtime of the command: {runtime:.0f} s. Sampling {r['shape'][0]} sequences: "
+                f"{r['sample_seconds']:.0f} s. Estimator settings: "
                 + ", ".join(f"{k}={v}" for k, v in r["settings"].items())
                 + f". Metrics: {args.repeats} repeats ({args.baseline_repeats} for the noise and "
                 f"train-on-real rows), {args.disc_iterations} / {args.pred_iterations} steps, "
                 f"post-hoc networks on {args.metrics_device}; context-FID "
                 f"{args.fid_repeats} repeats.\n\n"
                 + table([r], args))
+            # TimeGAN, the default, has the data set's section; other architectures their own.
+            suffix = "" if args.architecture == "timegan" else f"-{args.architecture}"
             _results.write_section(
-                f"generation-{r['name']}", body, command, date=when,
+                f"generation-{r['name']}{suffix}", body, command, date=when,
                 machine=machine_description(args.threads, args.device) + load.rstrip("."),
-                title=f"Generation, {TITLES[r['name']]} (RecurrentGAN, TimeGAN protocol) — "
+                title=f"Generation, {TITLES[r['name']]} (RecurrentGAN {args.architecture}, "
+                      "TimeGAN protocol) — "
                       "`benchmarks/generation.py`")
     return 0
 

@@ -301,14 +301,17 @@ def test_cluster_command(work, tmp_path):
 
 @pytest.mark.skipif(not _importable("ursa.estimators.gan"),
                     reason="RecurrentGAN is not in this build yet")
-def test_generate_command(work, tmp_path):
+@pytest.mark.parametrize("architecture", [[], ["--set", "architecture=diffusion",
+                                              "--set", "sampling_steps=3"]])
+def test_generate_command(work, tmp_path, architecture):
     root, _, _ = work
     model = tmp_path / "gan.ursa"
     result = invoke("-q", "--seed", "0", "fit", "gan", root / "data.csv", "--out", model,
                     "--set", "iterations=2", "--set", "hidden_size=4", "--set", "num_layers=1",
                     "--set", "pretrain_iterations=20",
-                    "--set", "batch_size=8", "--set", "n_threads=1")
+                    "--set", "batch_size=8", "--set", "n_threads=1", *architecture)
     assert result.exit_code == 0, result.output
+    assert ursa.load(model).architecture == ("diffusion" if architecture else "timegan")
     out = tmp_path / "fake.npy"
     result = invoke("-q", "--seed", "1", "generate", model, "-n", "5", "-o", out)
     assert result.exit_code == 0, result.output
