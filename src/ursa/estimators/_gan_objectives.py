@@ -1,5 +1,6 @@
-"""The GAN objectives as step objects: each owns its optimisers and the state it keeps between
-steps, and hands the training loop its phases (see :func:`ursa.training.run`).
+"""The GAN and diffusion objectives as step objects: each owns its optimisers and the state it
+keeps between steps, and hands the training loop its phases (see :func:`ursa.training.run`);
+and :func:`released_statistics`, what a private TimeGAN fit learns from.
 
 :class:`TimeGANObjective` (Yoon et al., NeurIPS 2019) trains in three phases: the embedder and
 recovery as an autoencoder, the supervisor on next-step prediction in the latent space, then all
@@ -11,9 +12,12 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
+import numpy as np
 import torch
 
+from ..data import Sequences
 from ..networks.losses import (
+    KernelFeatures,
     bce_towards,
     per_sequence_means,
     covariance_loss,
@@ -27,7 +31,8 @@ from ..networks.losses import (
 from ..networks.recurrent import step_mask
 from ..training import Counters, Phase, WeightAverage, apply_update, distributed
 
-__all__ = ["DiffusionObjective", "RCGANObjective", "TimeGANObjective", "draw_noise"]
+__all__ = ["DiffusionObjective", "RCGANObjective", "TimeGANObjective", "draw_noise",
+           "released_statistics"]
 
 # A discriminator is updated only while its loss is above this (it is skipped once well ahead).
 DISCRIMINATOR_LOSS_FLOOR = 0.15
@@ -45,6 +50,41 @@ def draw_noise(n: int, n_steps: int, dim: int, static_dim: int, device,
         static = draw(n, 1, static_dim, generator=generator)  # one draw per sequence
         z = torch.cat([z, static.expand(-1, n_steps, -1)], dim=-1)
     return z.to(device)
+
+
+def released_statistics(seqs: Sequences, private, bound: float, device, *,
+                        embedding: bool = False, generator: torch.Generator | None = None):
+    """What a private TimeGAN fit matches, released with Gaussian noise: the per-(step, feature)
+    mean and standard deviation of ``seqs`` (equal lengths) and, with ``embedding``, their mean
+    kernel embedding (:class:`ursa.networks.KernelFeatures` of the kernel the
+    ``distribution_weight`` term uses, its width from the released spreads).
+
+    Returns ((mean, std), (features, target) or None). Each sequence's values are clipped to
+    [-bound, bound]; its sum, sum of squares and a count scaled like them move the first release
+    by at most its sensitivity below, its features (of norm at most ``features.norm_bound``) the
+    second, whose mean divides by the first's noisy count."""
+    values = np.clip(seqs.values.astype(np.float64), -bound, bound)  # (n, T, C)
+    cells = values.shape[1] * values.shape[2]
+    scale = bound * np.sqrt(cells)  # the count's weight: like one sequence's sum
+    stats = np.concatenate([values.sum(0).ravel(), (values ** 2).sum(0).ravel(),
+                            [len(values) * scale]])
+    sensitivity = np.sqrt(cells * bound ** 2 + cells * bound ** 4 + scale ** 2)
+    noisy = private.release(torch.from_numpy(stats), sensitivity).numpy()
+    count = max(noisy[-1] / scale, 1.0)
+    mean = (noisy[:cells] / count).reshape(values.shape[1:])
+    second = (noisy[cells:2 * cells] / count).reshape(values.shape[1:])
+    std = np.sqrt(np.maximum(second - mean ** 2, 0.0) + 1e-6)
+    moments = (torch.from_numpy(mean).float().to(device), torch.from_numpy(std).float().to(device))
+    if not embedding:
+        return moments, None
+    # The mean squared distance between two sequences is twice the sum of the variances.
+    features = KernelFeatures(cells, float(2 * (std ** 2).sum()), generator=generator)
+    x = torch.from_numpy(values).float()
+    full = torch.ones(x.shape[:2])
+    total = sum(features(x[i:i + 4096], full[i:i + 4096]).double().sum(0)
+                for i in range(0, len(x), 4096))
+    target = private.release(total, features.norm_bound) / count
+    return moments, (features, target.float().to(device))
 
 
 class _Adversary(NamedTuple):

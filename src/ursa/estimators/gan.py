@@ -16,12 +16,12 @@ from sklearn.utils import TransformerTags
 from .._params import Instance, Interval, Options, check_count, seeds
 from ..data import Sequences, SequenceScaler, map_rows, restore_layout
 from ..networks.gan import ARCHITECTURES, GANConfig, build_gan
-from ..networks.losses import KernelFeatures
 from ..networks.recurrent import step_mask
 from ..persistence import register
 from ..training import OptimizerSet, available_cores, private_updates, run, step_executor
 from ._conditions import ConditionEncoder
-from ._gan_objectives import DiffusionObjective, RCGANObjective, TimeGANObjective, draw_noise
+from ._gan_objectives import (
+    DiffusionObjective, RCGANObjective, TimeGANObjective, draw_noise, released_statistics)
 from .base import COMMON_CONSTRAINTS, PRIVACY_CONSTRAINTS, BaseSequenceEstimator
 
 __all__ = ["RecurrentGAN"]
@@ -39,41 +39,6 @@ DEFAULT_DATA_WEIGHT = 1.0
 # The kernel-embedding term's weight when ``distribution_weight`` is None in a private fit whose
 # generator learns from released statistics (docs/privacy.md).
 STATISTICS_KERNEL_WEIGHT = 1000.0
-
-
-def _private_statistics(seqs: Sequences, private, bound: float, device, *,
-                        embedding: bool = False, generator: torch.Generator | None = None):
-    """What a private TimeGAN fit matches, released with Gaussian noise: the per-(step, feature)
-    mean and standard deviation of ``seqs`` (equal lengths) and, with ``embedding``, their mean
-    kernel embedding (:class:`ursa.networks.KernelFeatures` of the kernel the
-    ``distribution_weight`` term uses, its width from the released spreads).
-
-    Returns ((mean, std), (features, target) or None). Each sequence's values are clipped to
-    [-bound, bound]; its sum, sum of squares and a count scaled like them move the first release
-    by at most its sensitivity below, its features (of norm at most ``features.norm_bound``) the
-    second, whose mean divides by the first's noisy count."""
-    values = np.clip(seqs.values.astype(np.float64), -bound, bound)  # (n, T, C)
-    cells = values.shape[1] * values.shape[2]
-    scale = bound * np.sqrt(cells)  # the count's weight: like one sequence's sum
-    stats = np.concatenate([values.sum(0).ravel(), (values ** 2).sum(0).ravel(),
-                            [len(values) * scale]])
-    sensitivity = np.sqrt(cells * bound ** 2 + cells * bound ** 4 + scale ** 2)
-    noisy = private.release(torch.from_numpy(stats), sensitivity).numpy()
-    count = max(noisy[-1] / scale, 1.0)
-    mean = (noisy[:cells] / count).reshape(values.shape[1:])
-    second = (noisy[cells:2 * cells] / count).reshape(values.shape[1:])
-    std = np.sqrt(np.maximum(second - mean ** 2, 0.0) + 1e-6)
-    moments = (torch.from_numpy(mean).float().to(device), torch.from_numpy(std).float().to(device))
-    if not embedding:
-        return moments, None
-    # The mean squared distance between two sequences is twice the sum of the variances.
-    features = KernelFeatures(cells, float(2 * (std ** 2).sum()), generator=generator)
-    x = torch.from_numpy(values).float()
-    full = torch.ones(x.shape[:2])
-    total = sum(features(x[i:i + 4096], full[i:i + 4096]).double().sum(0)
-                for i in range(0, len(x), 4096))
-    target = private.release(total, features.norm_bound) / count
-    return moments, (features, target.float().to(device))
 
 
 @register
@@ -489,7 +454,7 @@ class RecurrentGAN(BaseSequenceEstimator):
                 objective = self._objective(network, c_all, executor, private,
                                             seqs.max_length, budget=budget)
                 if releases:
-                    objective.target_moments, objective.target_embedding = _private_statistics(
+                    objective.target_moments, objective.target_embedding = released_statistics(
                         scaled, private, budget.data_bound, device, embedding=releases > 1,
                         generator=torch.Generator().manual_seed(int(rng.integers(2**31 - 1))))
                 history = run(network, objective.phases(), scaled, batch_size=self.batch_size,
