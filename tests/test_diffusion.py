@@ -187,3 +187,13 @@ def test_methods_that_need_a_discriminator_or_embedder_say_so(levels, method):
     est = fit_quiet(levels[0])
     with pytest.raises(ValueError, match="architecture="):
         getattr(est, method)(levels[0])
+
+
+@pytest.mark.parametrize("architecture, width", [("timegan", 32), ("diffusion", 64)])
+def test_hidden_size_none_is_the_architectures_width(levels, architecture, width):
+    est = fit_quiet(levels[0], architecture=architecture, hidden_size=None, iterations=1,
+                    pretrain_iterations=1, sampling_steps=1)
+    assert est.hidden_size is None and est.network_.config.hidden_size == width
+    explicit = fit_quiet(levels[0], architecture=architecture, hidden_size=12, iterations=1,
+                         pretrain_iterations=1, sampling_steps=1)
+    assert explicit.network_.config.hidden_size == 12

@@ -296,9 +296,13 @@ class BaseSequenceEstimator(BaseEstimator):
         step's recurrent products are large (None then: torch's own setting)."""
         if self.n_threads is not None:
             return self.n_threads
-        work = _GATES[self.cell] * self.hidden_size * (self.n_features_in_ + self.hidden_size) \
-            * self.batch_size
+        width = self._hidden_size()
+        work = _GATES[self.cell] * width * (self.n_features_in_ + width) * self.batch_size
         return None if work >= _PARALLEL_WORK[self.cell] else 1
+
+    def _hidden_size(self) -> int:
+        """Units per recurrent layer (``hidden_size``, resolved where it may be None)."""
+        return self.hidden_size
 
     @contextlib.contextmanager
     def _fit_context(self):

@@ -33,6 +33,9 @@ _SHARED = ("cell", "hidden_size", "num_layers", "bidirectional", "dropout", "lat
 # Below this ratio of synthetic to real mean pairwise distance, fit warns of mode collapse.
 COLLAPSE_RATIO = 0.3
 
+# Units per recurrent layer when ``hidden_size`` is None: the GANs', the diffusion denoiser's.
+GAN_HIDDEN_SIZE, DIFFUSION_HIDDEN_SIZE = 32, 64
+
 # TimeGAN's data-space discriminator weight when ``data_weight`` is None.
 DEFAULT_DATA_WEIGHT = 1.0
 
@@ -69,8 +72,10 @@ class RecurrentGAN(BaseSequenceEstimator):
         matching terms) apply to the GANs only.
     cell : {"rnn", "gru", "lstm"}, default="gru"
         Recurrent cell of every network (GRUs, the reference's, scored better than LSTMs).
-    hidden_size : int, default=32
-        Units per recurrent layer (the reference's 24 is no faster on a CPU and scored worse).
+    hidden_size : int or None, default=None
+        Units per recurrent layer. None: 32 for the GANs (the reference's 24 is no faster on a
+        CPU and scored worse), 64 per direction for the diffusion model's denoiser (32 scored
+        worse on ETTh1; docs/generation.md).
     num_layers : int, default=2
         Layers per network (the supervisor has one less). Two train faster than the reference's
         three and scored no worse.
@@ -193,8 +198,8 @@ class RecurrentGAN(BaseSequenceEstimator):
         All networks in one module.
     history_ : list of dict
         One record per 100 iterations of a phase: ``phase`` ("embedding", "supervised", "joint",
-        "adversarial" or "denoising"), ``iteration``, the phase's losses averaged over those iterations and
-        ``seconds``; ``train_loss`` repeats the phase's main loss.
+        "adversarial" or "denoising"), ``iteration``, the phase's losses averaged over those
+        iterations and ``seconds``; ``train_loss`` repeats the phase's main loss.
     n_iter_ : int
         Iterations of the joint (adversarial, denoising) phase run, in units of ``iterations``.
     lengths_ : ndarray of shape (n_sequences,)
@@ -228,6 +233,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         **{k: COMMON_CONSTRAINTS[k] for k in _SHARED},
         **PRIVACY_CONSTRAINTS,
         "architecture": [Options(ARCHITECTURES)], "noise_dim": [Interval(int, 1), None],
+        "hidden_size": [Interval(int, 1), None],
         "static_noise_dim": [Interval(int, 0), None], "iterations": [Interval(int, 1)],
         "sampling_steps": [Interval(int, 1)],
         "generator_steps": [Interval(int, 1)], "pretrain_iterations": [Interval(int, 0), None],
@@ -253,7 +259,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         return tags
 
     def __init__(
-        self, architecture="timegan", cell="gru", hidden_size=32, num_layers=2,
+        self, architecture="timegan", cell="gru", hidden_size=None, num_layers=2,
         bidirectional=False, dropout=0.0, latent_dim=32, noise_dim=None, static_noise_dim=None,
         iterations=10000, sampling_steps=50, generator_steps=1, pretrain_iterations=1000,
         batch_size=128,
@@ -270,7 +276,7 @@ class RecurrentGAN(BaseSequenceEstimator):
     def _config(self) -> GANConfig:
         return GANConfig(
             n_features=self._data_width(), architecture=self.architecture, cell=self.cell,
-            hidden_size=self.hidden_size, num_layers=self.num_layers, latent_dim=self.latent_dim,
+            hidden_size=self._hidden_size(), num_layers=self.num_layers, latent_dim=self.latent_dim,
             noise_dim=sum(self._noise_widths()), condition_dim=self.conditions_.width,
             bidirectional=self.bidirectional, dropout=self.dropout,
             bounded_output=self._tokens or self.scaling == "minmax",
@@ -323,6 +329,12 @@ class RecurrentGAN(BaseSequenceEstimator):
         (TimeGAN with ``data_bound``) rather than through private discriminators."""
         return (budget is not None and self.architecture == "timegan"
                 and budget.data_bound is not None)
+
+    def _hidden_size(self) -> int:
+        """``hidden_size`` with None resolved for the architecture."""
+        if self.hidden_size is not None:
+            return self.hidden_size
+        return DIFFUSION_HIDDEN_SIZE if self.architecture == "diffusion" else GAN_HIDDEN_SIZE
 
     def _data_weight(self) -> float:
         """``data_weight`` with None resolved for the architecture."""
