@@ -539,8 +539,8 @@ class TimeGANObjective(_Objective):
 
 class DiffusionObjective(_Objective):
     """A denoising diffusion model's training, one phase: each step noises a batch at levels
-    drawn uniformly and trains the denoiser to predict the noise (DDPM's simplified loss, the
-    mean squared error over valid steps). Sampling uses the denoiser's weight average.
+    drawn uniformly and trains the denoiser to recover the clean batch (the mean squared error
+    over valid steps). Sampling uses the denoiser's weight average.
     """
 
     def __init__(self, net, *, iterations: int, **settings):
@@ -557,8 +557,8 @@ class DiffusionObjective(_Objective):
         total = distributed.batch_total(x.size(0))
         t = distributed.local_rows(torch.randint(1, net.n_levels + 1, (total,))).to(x.device)
         noise = distributed.local_rows(torch.randn(total, *x.shape[1:])).to(x.device)
-        predicted = net.denoise(net.noised(x, t, noise), t, lengths, self.condition(index))
-        loss = mask_mse(predicted, noise, step_mask(lengths, x.size(1)))
+        clean = net.denoise(net.noised(x, t, noise), t, lengths, self.condition(index))
+        loss = mask_mse(clean, net.to_model(x), step_mask(lengths, x.size(1)))
         self.update(self.opt, self.params, loss)
         self.average_step()
         return {"denoising_loss": loss.item()}

@@ -180,8 +180,9 @@ def level_embedding(t: torch.Tensor, dim: int = 16) -> torch.Tensor:
 
 class DiffusionNet(nn.Module):
     """A denoising diffusion model on data-space sequences with a bidirectional recurrent
-    denoiser, which predicts the noise in a noised sequence from all of its steps, the noise
-    level and the condition.
+    denoiser, which estimates the clean sequence behind a noised one from all of its steps, the
+    noise level and the condition (predicting the clean sequence, as Diffusion-TS does, rather
+    than the noise: docs/generation.md).
 
     Bounded (min-max scaled) data in [0, 1] is modelled in [-1, 1], and each denoising step's
     estimate of the clean sequence is clipped to that range. ``forward(z, c)`` turns standard
@@ -217,7 +218,8 @@ class DiffusionNet(nn.Module):
 
     def denoise(self, y: torch.Tensor, t: torch.Tensor, lengths: torch.Tensor,
                 c: torch.Tensor | None = None) -> torch.Tensor:
-        """The predicted noise in ``y`` (batch, time, n_features) at levels ``t`` (batch,)."""
+        """The clean sequence estimated from ``y`` (batch, time, n_features) at levels ``t``
+        (batch,), in the model's space."""
         level = level_embedding(t, self.LEVEL_FEATURES)[:, None].expand(-1, y.size(1), -1)
         inputs = nn.functional.silu(self.input(with_condition(torch.cat([y, level], -1), c)))
         outputs, _ = self.stack(inputs, lengths)
@@ -236,8 +238,7 @@ class DiffusionNet(nn.Module):
         y = z
         for t, t_next in zip(visits[:-1].tolist(), visits[1:].tolist()):
             alpha_bar, alpha_next = self.alpha_bar[t], self.alpha_bar[t_next]
-            noise = self.denoise(y, torch.full((n,), t, device=z.device), lengths, c)
-            clean = (y - (1 - alpha_bar).sqrt() * noise) / alpha_bar.sqrt()
+            clean = self.denoise(y, torch.full((n,), t, device=z.device), lengths, c)
             if self.config.bounded_output:
                 clean = clean.clamp(-1.0, 1.0)
             if t_next == 0:
