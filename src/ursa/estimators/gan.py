@@ -55,10 +55,11 @@ class RecurrentGAN(BaseSequenceEstimator):
     with the supervised and moment-matching losses, while the autoencoder keeps being refined.
     ``architecture="rcgan"`` is a plain recurrent generator and discriminator on the data
     (Esteban et al. 2017); it runs only the adversarial phase. ``architecture="diffusion"`` is
-    not adversarial: a bidirectional recurrent denoiser learns to remove Gaussian noise from
-    whole sequences (Ho et al., NeurIPS 2020), one phase of ``iterations`` steps, and sampling
-    denoises pure noise in ``sampling_steps`` steps (DDIM, Song et al., ICLR 2021). It scored
-    better than TimeGAN on the benchmark data, without the adversarial oscillation.
+    not adversarial: a bidirectional recurrent denoiser learns to recover whole sequences from
+    copies with Gaussian noise added at random levels (Ho et al., NeurIPS 2020), one phase of
+    ``iterations`` steps, and sampling denoises pure noise in ``sampling_steps`` steps (DDIM,
+    Song et al., ICLR 2021). Where the two were compared (docs/generation.md), it scored better
+    than TimeGAN, and a fit has no adversarial oscillation.
 
     Conditional generation: ``fit(X, y)`` with class labels or static attributes (2-D floats);
     ``sample(n, y=...)`` draws for given conditions. Why the defaults are what they are:
@@ -128,8 +129,9 @@ class RecurrentGAN(BaseSequenceEstimator):
         recovery's outputs against the data), as the post-hoc discriminative test does. None
         uses 1.0 for TimeGAN and 0 for RCGAN, whose discriminator reads the data already.
     ema_decay : float, default=0.999
-        Sample with an exponential moving average of the generator's (and supervisor's)
-        weights, which smooths the oscillation of adversarial training; update t uses the decay
+        Sample with an exponential moving average of the generator's (and supervisor's, or the
+        denoiser's) weights, which smooths the oscillation of adversarial training and the
+        noise of a diffusion model's updates; update t uses the decay
         min(ema_decay, (1 + t) / (10 + t)). 0 turns it off.
     scaling : {"minmax", "standard", None}, default="minmax"
         Per-feature scaling fitted on the training data and inverted on output. With "minmax"
