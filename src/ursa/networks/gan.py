@@ -5,9 +5,9 @@ TimeGAN has five recurrent blocks. The embedder maps data to a latent sequence `
 maps it back; the generator maps noise to a latent sequence, the supervisor predicts the next latent
 step (which teaches the generator the data's step-to-step dynamics), and the discriminator scores
 latent sequences per step. RCGAN (Esteban et al. 2017) is a recurrent generator and discriminator on
-the data itself. The diffusion model (Ho et al., NeurIPS 2020) learns to remove Gaussian noise
-from whole sequences with a bidirectional recurrent denoiser, and samples by denoising pure
-noise step by step (DDIM's deterministic sampler, Song et al., ICLR 2021).
+the data itself. The diffusion model (Ho et al., NeurIPS 2020) learns to recover whole sequences
+from copies with Gaussian noise added, with a bidirectional recurrent denoiser, and samples by
+denoising pure noise step by step (DDIM's deterministic sampler, Song et al., ICLR 2021).
 
 Shapes: data ``x`` is (batch, time, n_features), noise ``z`` (batch, time, noise_dim), latent ``h``
 (batch, time, latent_dim), an optional condition ``c`` (batch, condition_dim) that is appended to the
@@ -18,9 +18,8 @@ length) is causal, so padding never changes a valid step's output.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
