@@ -177,9 +177,12 @@ def test_gan_parameters_are_refused(levels, name, value):
         fit_quiet(levels[0], **{name: value})
 
 
-def test_sampling_steps_checked_at_fit(levels):
+@pytest.mark.parametrize("steps", [0, 201])
+def test_sampling_steps_checked_at_fit(levels, steps):
+    """Between 1 and the 200 noise levels the model trains on."""
     with pytest.raises(ValueError, match="sampling_steps"):
-        fit_quiet(levels[0], sampling_steps=0)
+        fit_quiet(levels[0], sampling_steps=steps)
+    assert fit_quiet(levels[0], sampling_steps=200).sample(2, random_state=0).shape == (2, 8, 2)
 
 
 @pytest.mark.parametrize("method", ["transform", "reconstruct", "decision_function"])

@@ -15,7 +15,7 @@ from sklearn.utils import TransformerTags
 
 from .._params import Instance, Interval, Options, check_count, seeds
 from ..data import Sequences, SequenceScaler, map_rows, restore_layout
-from ..networks.gan import ARCHITECTURES, GANConfig, build_gan
+from ..networks.gan import ARCHITECTURES, DIFFUSION_LEVELS, GANConfig, build_gan
 from ..networks.recurrent import step_mask
 from ..persistence import register
 from ..training import OptimizerSet, available_cores, private_updates, run, step_executor
@@ -96,8 +96,9 @@ class RecurrentGAN(BaseSequenceEstimator):
         Iterations of the joint (TimeGAN), adversarial (RCGAN) or denoising (diffusion) phase.
         TimeGAN's reference runs 50,000; more than 10,000 scored no better here.
     sampling_steps : int, default=50
-        Diffusion: denoising steps from noise to a sample (of the 200 noise levels it trains
-        on). Each step costs a pass of the denoiser; fewer steps sample faster and coarser.
+        Diffusion: denoising steps from noise to a sample, at most the 200 noise levels it
+        trains on. Each step costs a pass of the denoiser; fewer steps sample faster and
+        coarser.
     generator_steps : int, default=1
         TimeGAN: generator and embedder updates per discriminator update in the joint phase; the
         phase takes ``iterations * generator_steps`` updates.
@@ -237,7 +238,7 @@ class RecurrentGAN(BaseSequenceEstimator):
         "architecture": [Options(ARCHITECTURES)], "noise_dim": [Interval(int, 1), None],
         "hidden_size": [Interval(int, 1), None],
         "static_noise_dim": [Interval(int, 0), None], "iterations": [Interval(int, 1)],
-        "sampling_steps": [Interval(int, 1)],
+        "sampling_steps": [Interval(int, 1, DIFFUSION_LEVELS)],
         "generator_steps": [Interval(int, 1)], "pretrain_iterations": [Interval(int, 0), None],
         **{k: [Interval(float, 0.0)] for k in (
             "gamma", "supervised_weight", "moment_weight", "covariance_weight",
