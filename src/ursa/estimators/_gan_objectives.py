@@ -553,10 +553,10 @@ class DiffusionObjective(_Objective):
 
     def step(self, x, lengths, index) -> dict:
         net = self.net
-        # Drawn on the CPU for the global batch, as the generators' noise (see ``draw``).
+        # Levels drawn on the CPU for the global batch, as ``draw`` draws the noise.
         total = distributed.batch_total(x.size(0))
         t = distributed.local_rows(torch.randint(1, net.n_levels + 1, (total,))).to(x.device)
-        noise = distributed.local_rows(torch.randn(total, *x.shape[1:])).to(x.device)
+        noise = self.draw(x.size(0), x.size(1), x.device)  # standard normal, shaped like x
         clean = net.denoise(net.noised(x, t, noise), t, lengths, self.condition(index))
         loss = mask_mse(clean, net.to_model(x), step_mask(lengths, x.size(1)))
         self.update(self.opt, self.params, loss)

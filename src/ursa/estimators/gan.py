@@ -503,15 +503,15 @@ class RecurrentGAN(BaseSequenceEstimator):
             if getattr(self, name):
                 raise ValueError(f"{name}={getattr(self, name)!r} applies to the GANs only; "
                                  "architecture='diffusion' has no matching term. Leave it 0.")
-        if self.privacy is not None:
-            raise ValueError("privacy is not available with architecture='diffusion' yet: use "
-                             "architecture='timegan' (or 'rcgan') for a private fit.")
 
     def _check_private_fit(self, seqs, y):
         """The privacy budget, after checking that this fit can keep to it (None: no privacy)."""
         budget = self._privacy_budget()
         if budget is None:
             return None
+        if self.architecture == "diffusion":
+            raise ValueError("privacy is not available with architecture='diffusion' yet: use "
+                             "architecture='timegan' (or 'rcgan') for a private fit.")
         if y is not None:
             raise ValueError("privacy does not cover conditions yet: fit without y, or fit one "
                              "private model per condition.")
